@@ -338,4 +338,3 @@ func TestNamespaceDoPropagatesPanicAndErrors(t *testing.T) {
 	require.NoError(t, l.Home.Do(func() error { return syscall.Stat("/proc/thread-self/ns/net", &ino2) }))
 	assert.NotEqual(t, ino1.Ino, ino2.Ino, "Do must run in the lab's namespace")
 }
-

@@ -410,4 +410,3 @@ func (l *Lab) ImpairUDP(ctx context.Context, dst netip.AddrPort, im Impairment) 
 type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
-
