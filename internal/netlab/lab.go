@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -337,6 +338,9 @@ func (l *Lab) startProcess(ns *Namespace, name string, args ...string) (*exec.Cm
 		return nil, errors.New("netlab: lab is closed")
 	}
 	cmd := ns.Command(l.ctx, name, args...)
+	// Pdeathsig kills the child when the thread that forked it exits, not
+	// the process: start it from the spawner's thread, which lives as long
+	// as the process, so the child dies with us and not before.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.StdoutPipe()
@@ -344,7 +348,7 @@ func (l *Lab) startProcess(ns *Namespace, name string, args ...string) (*exec.Cm
 		return nil, fmt.Errorf("netlab: %w", err)
 	}
 	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
+	if err := spawn(cmd); err != nil {
 		return nil, fmt.Errorf("netlab: start %s in %s: %w", name, ns.Name, err)
 	}
 	l.procs = append(l.procs, cmd)
@@ -455,4 +459,32 @@ func sweepStale(logger *slog.Logger) {
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+var (
+	spawnOnce sync.Once
+	spawnReq  chan spawnRequest
+)
+
+type spawnRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// spawn starts cmd from one OS thread that never exits. Go ends the thread
+// of a goroutine that exits while locked (as Namespace.Do's do), and
+// Pdeathsig would then kill children forked from it at once.
+func spawn(cmd *exec.Cmd) error {
+	spawnOnce.Do(func() {
+		spawnReq = make(chan spawnRequest)
+		go func() {
+			runtime.LockOSThread() // for the life of the process
+			for r := range spawnReq {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+	done := make(chan error, 1)
+	spawnReq <- spawnRequest{cmd, done}
+	return <-done
 }

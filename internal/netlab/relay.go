@@ -152,7 +152,7 @@ func (r *Relay) readFront() {
 		if !ok {
 			continue
 		}
-		client := ua.AddrPort()
+		client := unmap(ua.AddrPort())
 		s, err := r.session(client)
 		if err != nil {
 			r.logger.Warn("relay: cannot open upstream socket", "client", client, "err", err)
@@ -209,7 +209,7 @@ func (r *Relay) readUpstream(s *relaySession) {
 			}
 			return
 		}
-		if ua, ok := addr.(*net.UDPAddr); !ok || ua.AddrPort() != r.cfg.Target {
+		if ua, ok := addr.(*net.UDPAddr); !ok || unmap(ua.AddrPort()) != unmap(r.cfg.Target) {
 			continue // only the target may answer through this mapping
 		}
 		s.lastSeen.Store(time.Now().UnixNano())
@@ -334,4 +334,10 @@ func (h *packetHeap) Pop() any {
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return x
+}
+
+// unmap turns an IPv4-mapped IPv6 address (what a dual-stack socket reports
+// for an IPv4 peer) into plain IPv4, so addresses compare equal.
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

@@ -13,6 +13,9 @@ import (
 // there.
 const RequireEnv = "TETHER_LAB_REQUIRED"
 
+// DebugEnv, when set to 1, logs the lab's processes' output in tests.
+const DebugEnv = "TETHER_LAB_DEBUG"
+
 // New builds a lab for the profile, named for use in tests. It skips the
 // test with the reason when this machine cannot host a lab (not root, tools
 // missing), unless RequireEnv is set, and closes the lab when the test and
@@ -20,7 +23,11 @@ const RequireEnv = "TETHER_LAB_REQUIRED"
 func New(tb testing.TB, p Profile) *Lab {
 	tb.Helper()
 	SkipUnlessSupported(tb)
-	l, err := Start(context.Background(), Config{Profile: p, Logger: slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	level := slog.LevelInfo
+	if os.Getenv(DebugEnv) == "1" {
+		level = slog.LevelDebug
+	}
+	l, err := Start(context.Background(), Config{Profile: p, Logger: slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: level}))})
 	if err != nil {
 		tb.Fatalf("netlab: building the %s lab: %v", p.Name, err)
 	}
