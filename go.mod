@@ -11,4 +11,5 @@ require (
 require (
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/net v0.57.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

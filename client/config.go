@@ -1,0 +1,97 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tetherwfh/tether/internal/confload"
+	"github.com/tetherwfh/tether/internal/logging"
+)
+
+// Defaults of the daemon's configuration.
+const (
+	// DefaultSocket is the local API's socket on a system install.
+	DefaultSocket = "/run/tether/tetherd.sock"
+	// DefaultCheckInterval paces the gateway health check: often enough
+	// that the tray is never more than a few seconds stale, rarely enough
+	// to cost nothing on a metered hotspot (one small request).
+	DefaultCheckInterval = 5 * time.Second
+	// minCheckInterval stops a config from turning the check into a flood.
+	minCheckInterval = 100 * time.Millisecond
+)
+
+// Config is tetherd's configuration file.
+type Config struct {
+	// Gateway is the base URL of the gateway's HTTP API.
+	Gateway string `yaml:"gateway"`
+	// Socket is where the local API listens; empty means DefaultSocket.
+	Socket string `yaml:"socket"`
+	// CheckInterval paces the gateway health check; zero means
+	// DefaultCheckInterval.
+	CheckInterval time.Duration `yaml:"check_interval"`
+	// LogLevel is debug, info, warn or error; empty means info.
+	LogLevel string `yaml:"log_level,omitempty"`
+}
+
+// LoadConfig reads and validates the config file at path.
+func LoadConfig(path string) (Config, error) {
+	var cfg Config
+	if err := confload.File(path, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg.withDefaults(), nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.Gateway == "" {
+		return errors.New("gateway: must name the gateway's URL, e.g. https://gw.example.com:8443")
+	}
+	u, err := url.Parse(c.Gateway)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("gateway: %q must be an http:// or https:// URL with a host", c.Gateway)
+	}
+	if c.CheckInterval != 0 && c.CheckInterval < minCheckInterval {
+		return fmt.Errorf("check_interval: %v is below the minimum %v", c.CheckInterval, minCheckInterval)
+	}
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("log_level: %w", err)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Socket == "" {
+		c.Socket = DefaultSocket
+	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = DefaultCheckInterval
+	}
+	return c
+}
+
+// WriteConfig writes cfg to path (0600), replacing any file there.
+func WriteConfig(path string, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := os.WriteFile(path, append([]byte("# tetherd configuration\n"), data...), 0o600); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package client
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/client/localapi"
+	"github.com/tetherwfh/tether/gateway"
+)
+
+func TestNextState(t *testing.T) {
+	for _, tc := range []struct {
+		obs  observations
+		want localapi.State
+	}{
+		{observations{}, localapi.StateStarting},
+		{observations{reachable: true}, localapi.StateStarting}, // not checked yet: no claim
+		{observations{checked: true, reachable: true}, localapi.StateReady},
+		{observations{checked: true}, localapi.StateGatewayUnreachable},
+	} {
+		assert.Equal(t, tc.want, nextState(tc.obs), "%+v", tc.obs)
+	}
+}
+
+// startGateway runs a real gateway on an ephemeral loopback port.
+func startGateway(t *testing.T) (string, context.CancelFunc) {
+	t.Helper()
+	cfg := gateway.DefaultConfig()
+	cfg.Name, cfg.API.Listen = "test-gw", "127.0.0.1:0"
+	s, err := gateway.New(cfg, gateway.Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-s.Ready()
+	return "http://" + s.Addr().String(), cancel
+}
+
+// startDaemon runs a daemon until the test ends and returns a local API
+// client for it.
+func startDaemon(t *testing.T, cfg Config) *localapi.Client {
+	t.Helper()
+	d, err := New(cfg, Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+		_, err := os.Stat(cfg.Socket)
+		assert.ErrorIs(t, err, os.ErrNotExist, "the daemon removes its socket on exit")
+	})
+	select {
+	case <-d.Ready():
+	case err := <-done:
+		t.Fatalf("daemon did not start: %v", err)
+	}
+	return &localapi.Client{Socket: cfg.Socket}
+}
+
+func waitState(t *testing.T, c *localapi.Client, want localapi.State) localapi.Status {
+	t.Helper()
+	var st localapi.Status
+	require.Eventually(t, func() bool {
+		var err error
+		st, err = c.Status(context.Background())
+		return err == nil && st.State == want
+	}, 5*time.Second, 20*time.Millisecond, "state never became %s (last %+v)", want, st)
+	return st
+}
+
+func TestDaemonReportsTheGateway(t *testing.T) {
+	url, stopGateway := startGateway(t)
+	sock := filepath.Join(t.TempDir(), "tetherd.sock")
+	c := startDaemon(t, Config{Gateway: url, Socket: sock, CheckInterval: 100 * time.Millisecond})
+
+	st := waitState(t, c, localapi.StateReady)
+	assert.Equal(t, url, st.Gateway.URL)
+	assert.Equal(t, "test-gw", st.Gateway.Name)
+	assert.Positive(t, st.Gateway.RTT)
+	assert.False(t, st.Gateway.LastCheck.IsZero())
+
+	fi, err := os.Stat(sock)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(socketMode), fi.Mode().Perm())
+
+	// The gateway goes away: the daemon notices and says why.
+	stopGateway()
+	st = waitState(t, c, localapi.StateGatewayUnreachable)
+	assert.False(t, st.Gateway.Reachable)
+	assert.Contains(t, st.Gateway.Error, "did not answer")
+}
+
+func TestDaemonRefusesASecondDaemonButReplacesAStaleSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "tetherd.sock")
+	// A stale socket file, as a crashed daemon leaves it.
+	ln, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	_, err = os.Stat(sock)
+	require.NoError(t, err)
+
+	cfg := Config{Gateway: "http://127.0.0.1:9", Socket: sock}
+	startDaemon(t, cfg)
+
+	second, err := New(cfg, Options{})
+	require.NoError(t, err)
+	err = second.Run(context.Background())
+	assert.ErrorContains(t, err, "another tetherd already serves")
+}
+
+func TestLocalAPIClientSaysWhenTheDaemonIsNotRunning(t *testing.T) {
+	c := &localapi.Client{Socket: filepath.Join(t.TempDir(), "none.sock")}
+	_, err := c.Status(context.Background())
+	assert.ErrorIs(t, err, localapi.ErrNotRunning)
+}
+
+func TestConfigValidation(t *testing.T) {
+	dir := t.TempDir()
+	good := Config{Gateway: "https://gw.example.com:8443", Socket: filepath.Join(dir, "s.sock"), CheckInterval: time.Second}
+	p := filepath.Join(dir, "tetherd.yaml")
+	require.NoError(t, WriteConfig(p, good))
+	got, err := LoadConfig(p)
+	require.NoError(t, err)
+	assert.Equal(t, good, got)
+
+	for _, tc := range []struct{ yaml, want string }{
+		{"socket: /x\n", "gateway: must name"},
+		{"gateway: gw.example.com\n", "http:// or https://"},
+		{"gateway: http://gw\ncheck_interval: 1ms\n", "below the minimum"},
+		{"gateway: http://gw\nlog_level: chatty\n", "log_level"},
+		{"gateway: http://gw\ngatway: x\n", "line 2: field gatway not found"},
+	} {
+		require.NoError(t, os.WriteFile(p, []byte(tc.yaml), 0o600))
+		_, err := LoadConfig(p)
+		assert.ErrorContains(t, err, tc.want, "config %q", tc.yaml)
+	}
+	def, err := func() (Config, error) {
+		require.NoError(t, os.WriteFile(p, []byte("gateway: http://gw\n"), 0o600))
+		return LoadConfig(p)
+	}()
+	require.NoError(t, err)
+	assert.Equal(t, DefaultSocket, def.Socket)
+	assert.Equal(t, DefaultCheckInterval, def.CheckInterval)
+}

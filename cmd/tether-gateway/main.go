@@ -1,0 +1,85 @@
+// Command tether-gateway runs the company side of Tether.
+//
+//	tether-gateway init  --config gateway.yaml   write a starting config (0600)
+//	tether-gateway serve --config gateway.yaml   run until SIGINT or SIGTERM
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tetherwfh/tether/gateway"
+	"github.com/tetherwfh/tether/internal/logging"
+	"github.com/tetherwfh/tether/internal/version"
+)
+
+const usage = `usage:
+  tether-gateway init  --config PATH [--name NAME] [--listen HOST:PORT]
+  tether-gateway serve --config PATH
+  tether-gateway version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	fs := flag.NewFlagSet("tether-gateway "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "/etc/tether/gateway.yaml", "configuration file")
+	switch args[0] {
+	case "init":
+		name := fs.String("name", "gateway", "the gateway's name, shown to clients")
+		listen := fs.String("listen", gateway.DefaultAPIListen, "HTTP API listen address")
+		if fs.Parse(args[1:]) != nil {
+			return 2
+		}
+		cfg := gateway.DefaultConfig()
+		cfg.Name, cfg.API.Listen = *name, *listen
+		if err := gateway.WriteConfig(*config, cfg); err != nil {
+			fmt.Fprintf(stderr, "tether-gateway init: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %s; start the gateway with: tether-gateway serve --config %s\n", *config, *config)
+		return 0
+	case "serve":
+		if fs.Parse(args[1:]) != nil {
+			return 2
+		}
+		cfg, err := gateway.LoadConfig(*config)
+		if err != nil {
+			fmt.Fprintf(stderr, "tether-gateway serve: %v\n", err)
+			return 1
+		}
+		level, _ := logging.ParseLevel(cfg.LogLevel) // validated by LoadConfig
+		srv, err := gateway.New(cfg, gateway.Options{Logger: logging.New(stderr, level)})
+		if err != nil {
+			fmt.Fprintf(stderr, "tether-gateway serve: %v\n", err)
+			return 1
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := srv.Run(ctx); err != nil {
+			fmt.Fprintf(stderr, "tether-gateway serve: %v\n", err)
+			return 1
+		}
+		return 0
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tether-gateway", version.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "tether-gateway: unknown command %q\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,98 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tetherwfh/tether/internal/confload"
+	"github.com/tetherwfh/tether/internal/logging"
+)
+
+// DefaultAPIListen is where the HTTP API listens when the config says
+// nothing. 8443 stays clear of the privileged ports and of 8080, which
+// home routers and proxies like to take.
+const DefaultAPIListen = "127.0.0.1:8443"
+
+// Config is tether-gateway's configuration file.
+type Config struct {
+	// Name identifies the gateway to clients and in logs.
+	Name string `yaml:"name"`
+	// API configures the HTTP API.
+	API APIConfig `yaml:"api"`
+	// LogLevel is debug, info, warn or error; empty means info.
+	LogLevel string `yaml:"log_level,omitempty"`
+}
+
+// APIConfig configures the HTTP API.
+type APIConfig struct {
+	// Listen is the host:port to serve on; empty means DefaultAPIListen.
+	Listen string `yaml:"listen"`
+}
+
+// DefaultConfig is what `tether-gateway init` writes.
+func DefaultConfig() Config {
+	return Config{Name: "gateway", API: APIConfig{Listen: DefaultAPIListen}, LogLevel: "info"}
+}
+
+// LoadConfig reads and validates the config file at path.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	if err := confload.File(path, &cfg); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	if c.Name == "" {
+		return errors.New("name: must not be empty")
+	}
+	if err := validateListen(c.API.Listen); err != nil {
+		return fmt.Errorf("api.listen: %w", err)
+	}
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("log_level: %w", err)
+	}
+	return nil
+}
+
+func validateListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && host == "") {
+		return fmt.Errorf("%q: port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+// WriteConfig writes cfg to path, refusing to replace an existing file.
+// The file is 0600: later versions keep the gateway's private key here.
+func WriteConfig(path string, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if _, err := f.Write(append([]byte("# tether-gateway configuration\n"), data...)); err != nil {
+		f.Close()
+		return fmt.Errorf("config: %w", err)
+	}
+	return f.Close()
+}

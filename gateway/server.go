@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/internal/version"
+)
+
+// Timeouts of the HTTP API.
+const (
+	// readHeaderTimeout stops a client that opens a connection and sends
+	// nothing from holding it (slowloris).
+	readHeaderTimeout = 10 * time.Second
+	// shutdownGrace is how long Run waits for requests in flight once its
+	// context is done.
+	shutdownGrace = 5 * time.Second
+)
+
+// Options are a Server's collaborators. The zero value is usable.
+type Options struct {
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is a running gateway. Create it with New, then call Run once.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	addr    net.Addr      // set once listening
+	ready   chan struct{} // closed once listening
+	started time.Time
+}
+
+// New validates cfg and returns a server ready to Run.
+func New(cfg Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s := &Server{cfg: cfg, logger: opts.Logger, now: opts.Now, ready: make(chan struct{})}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Run serves until ctx is done, then shuts down gracefully and returns nil.
+// It returns an error if the gateway cannot start or fails while serving.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: API cannot listen on %s: %w (is another gateway running? change api.listen)", s.cfg.API.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.started = s.now()
+	s.mu.Unlock()
+	close(s.ready)
+	s.logger.Info("gateway serving", "name", s.cfg.Name, "api", ln.Addr().String(), "version", version.Version)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("gateway: API: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	s.logger.Info("gateway stopped", "name", s.cfg.Name)
+	if err != nil {
+		return fmt.Errorf("gateway: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Ready is closed once the API listens.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the API's listening address, nil before Ready.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Handler is the gateway's HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+gwapi.PathHealth, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, gwapi.Health{Status: "ok"})
+	})
+	mux.HandleFunc("GET "+gwapi.PathReady, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-s.ready:
+			writeJSON(w, http.StatusOK, gwapi.Health{Status: "ok"})
+		default:
+			writeJSON(w, http.StatusServiceUnavailable, gwapi.Health{Status: "unavailable", Problems: []string{"API not listening yet"}})
+		}
+	})
+	mux.HandleFunc("GET "+gwapi.PathInfo, func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		started := s.started
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, gwapi.Info{Name: s.cfg.Name, Version: version.Version, Started: started, Now: s.now()})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/gateway/gwapi"
+)
+
+// startServer runs a gateway on an ephemeral loopback port until the test
+// ends, and returns its base URL.
+func startServer(tb testing.TB, cfg Config) (*Server, string) {
+	tb.Helper()
+	cfg.API.Listen = "127.0.0.1:0"
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	s, err := New(cfg, Options{Now: func() time.Time { return now }})
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		require.NoError(tb, <-done)
+	})
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		tb.Fatalf("gateway did not start: %v", err)
+	}
+	return s, "http://" + s.Addr().String()
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+	return resp.StatusCode
+}
+
+func TestServerHealthReadyInfo(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Name = "test-gw"
+	_, base := startServer(t, cfg)
+
+	var h gwapi.Health
+	assert.Equal(t, http.StatusOK, getJSON(t, base+gwapi.PathHealth, &h))
+	assert.Equal(t, "ok", h.Status)
+	assert.Equal(t, http.StatusOK, getJSON(t, base+gwapi.PathReady, &h))
+
+	var info gwapi.Info
+	assert.Equal(t, http.StatusOK, getJSON(t, base+gwapi.PathInfo, &info))
+	assert.Equal(t, "test-gw", info.Name)
+	assert.Equal(t, 2026, info.Now.Year(), "the injected clock is used")
+
+	resp, err := http.Post(base+gwapi.PathHealth, "text/plain", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
+
+func TestServerNotReadyBeforeListening(t *testing.T) {
+	s, err := New(DefaultConfig(), Options{})
+	require.NoError(t, err)
+	rec := &recorder{header: http.Header{}}
+	req, _ := http.NewRequest(http.MethodGet, gwapi.PathReady, nil)
+	s.Handler().ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusServiceUnavailable, rec.code)
+}
+
+func TestServerReportsABusyPort(t *testing.T) {
+	_, base := startServer(t, DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.API.Listen = base[len("http://"):]
+	s, err := New(cfg, Options{})
+	require.NoError(t, err)
+	err = s.Run(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is another gateway running")
+}
+
+func TestConfigRoundTripAndValidation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gateway.yaml")
+	want := DefaultConfig()
+	want.Name = "hq"
+	require.NoError(t, WriteConfig(path, want))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	got, err := LoadConfig(path)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	assert.ErrorIs(t, WriteConfig(path, want), os.ErrExist, "init never overwrites a config")
+
+	for _, tc := range []struct{ yaml, want string }{
+		{"name: ''\n", "name: must not be empty"},
+		{"api:\n  listen: nope\n", "api.listen"},
+		{"api:\n  listen: 127.0.0.1:99999\n", "port must be a number"},
+		{"log_level: loud\n", "log_level"},
+		{"nmae: x\n", "line 1: field nmae not found"},
+	} {
+		p := filepath.Join(dir, "bad.yaml")
+		require.NoError(t, os.WriteFile(p, []byte(tc.yaml), 0o600))
+		_, err := LoadConfig(p)
+		assert.ErrorContains(t, err, tc.want, "config %q", tc.yaml)
+	}
+}
+
+type recorder struct {
+	header http.Header
+	code   int
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *recorder) WriteHeader(code int)        { r.code = code }
