@@ -1,0 +1,313 @@
+// Package devstack runs Tether's embedded default: a gateway and a daemon
+// on loopback, configured from scratch under one state directory, which is
+// what `make run` shows. Each step prints what it did.
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tetherwfh/tether/client"
+	"github.com/tetherwfh/tether/client/localapi"
+	"github.com/tetherwfh/tether/gateway"
+	"github.com/tetherwfh/tether/gateway/gwapi"
+)
+
+// Timeouts of the stack.
+const (
+	// startTimeout bounds each component's start; both start in well
+	// under a second on loopback, so this only catches a broken build.
+	startTimeout = 15 * time.Second
+	// stopTimeout is how long a component gets to exit after SIGTERM
+	// before it is killed.
+	stopTimeout = 5 * time.Second
+	// watchInterval paces the status watch while the stack runs.
+	watchInterval = time.Second
+)
+
+// Options configure a run.
+type Options struct {
+	// StateDir holds the generated configs, the logs and the socket.
+	StateDir string
+	// BinDir holds tether-gateway and tetherd; empty means the directory
+	// of the running executable.
+	BinDir string
+	// Out receives the step-by-step report.
+	Out io.Writer
+	// Once stops the stack after the first status instead of waiting for
+	// ctx (for tests and CI).
+	Once bool
+	// Format renders a daemon status for Out.
+	Format func(localapi.Status, time.Time) string
+}
+
+// Stack is a running gateway and daemon.
+type Stack struct {
+	opts       Options
+	gatewayURL string
+	socket     string
+	procs      []*proc
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan error
+}
+
+// Run starts the stack, prints its status, then waits for ctx (or not,
+// with Once) and stops it, printing each step.
+func Run(ctx context.Context, opts Options) (err error) {
+	s := &Stack{opts: opts}
+	defer func() {
+		if serr := s.stop(); err == nil {
+			err = serr
+		}
+	}()
+	if err := s.start(ctx); err != nil {
+		return err
+	}
+	st, err := s.waitSettled(ctx)
+	if err != nil {
+		return err
+	}
+	s.printf("\n%s\n", strings.TrimRight(opts.Format(st, time.Now()), "\n"))
+	if opts.Once {
+		return nil
+	}
+	s.printf("\nRunning. `./bin/tether status --socket %s` shows the status from another shell; Ctrl-C stops.\n", s.socket)
+	return s.watch(ctx, st.State)
+}
+
+func (s *Stack) printf(format string, args ...any) { fmt.Fprintf(s.opts.Out, format, args...) }
+
+func (s *Stack) start(ctx context.Context) error {
+	o := s.opts
+	if o.BinDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("devstack: finding the binaries: %w", err)
+		}
+		o.BinDir = filepath.Dir(exe)
+	}
+	dir, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("devstack: state directory: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+
+	// 1. Configuration, regenerated each run so a stale one never bites.
+	gwCfg := gateway.DefaultConfig()
+	gwCfg.Name, gwCfg.API.Listen = "dev-gateway", fmt.Sprintf("127.0.0.1:%d", port)
+	gwPath := filepath.Join(dir, "gateway.yaml")
+	_ = os.Remove(gwPath)
+	if err := gateway.WriteConfig(gwPath, gwCfg); err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	s.gatewayURL = "http://" + gwCfg.API.Listen
+	s.socket = filepath.Join(dir, "tetherd.sock")
+	dCfg := client.Config{Gateway: s.gatewayURL, Socket: s.socket, CheckInterval: 2 * time.Second}
+	dPath := filepath.Join(dir, "tetherd.yaml")
+	if err := client.WriteConfig(dPath, dCfg); err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	s.printf("[1/3] wrote a development configuration to %s (gateway.yaml, tetherd.yaml)\n", dir)
+
+	// 2. The gateway, then wait until it is ready.
+	gw, err := s.spawn(ctx, "tether-gateway", filepath.Join(o.BinDir, "tether-gateway"), dir, "serve", "--config", gwPath)
+	if err != nil {
+		return err
+	}
+	if err := s.waitReady(ctx, gw, func(ctx context.Context) error { return getOK(ctx, s.gatewayURL+gwapi.PathReady) }); err != nil {
+		return err
+	}
+	s.printf("[2/3] started tether-gateway (pid %d): API on %s, log %s\n", gw.cmd.Process.Pid, s.gatewayURL, gw.log)
+
+	// 3. The daemon, then wait until its local API answers.
+	d, err := s.spawn(ctx, "tetherd", filepath.Join(o.BinDir, "tetherd"), dir, "--config", dPath)
+	if err != nil {
+		return err
+	}
+	lc := &localapi.Client{Socket: s.socket}
+	if err := s.waitReady(ctx, d, func(ctx context.Context) error { _, err := lc.Status(ctx); return err }); err != nil {
+		return err
+	}
+	s.printf("[3/3] started tetherd (pid %d): local API on %s, log %s\n", d.cmd.Process.Pid, s.socket, d.log)
+	return nil
+}
+
+func (s *Stack) spawn(ctx context.Context, name, bin, dir string, args ...string) (*proc, error) {
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("devstack: %s: %w (build it first: make build)", name, err)
+	}
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("devstack: starting %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); logf.Close() }()
+	s.procs = append(s.procs, p)
+	return p, nil
+}
+
+// waitReady polls ready until it succeeds, the process exits or the start
+// timeout passes; failures quote the end of the process's log.
+func (s *Stack) waitReady(ctx context.Context, p *proc, ready func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	var last error
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		last = ready(rctx)
+		rcancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err // stop() reads it again
+			return fmt.Errorf("devstack: %s exited during start (%v); its log says:\n%s", p.name, err, tail(p.log))
+		case <-ctx.Done():
+			return fmt.Errorf("devstack: %s not ready after %v: %w; its log says:\n%s", p.name, startTimeout, last, tail(p.log))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitSettled waits for the daemon's first gateway check.
+func (s *Stack) waitSettled(ctx context.Context) (localapi.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	lc := &localapi.Client{Socket: s.socket}
+	for {
+		st, err := lc.Status(ctx)
+		if err == nil && st.State != localapi.StateStarting {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("devstack: tetherd did not check the gateway within %v (last error: %v)", startTimeout, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// watch prints the status again whenever the daemon's state changes, until
+// ctx is done or a component dies.
+func (s *Stack) watch(ctx context.Context, last localapi.State) error {
+	lc := &localapi.Client{Socket: s.socket}
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	for {
+		for _, p := range s.procs {
+			select {
+			case err := <-p.done:
+				p.done <- err
+				return fmt.Errorf("devstack: %s exited unexpectedly (%v); its log says:\n%s", p.name, err, tail(p.log))
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			s.printf("\nStopping.\n")
+			return nil
+		case <-t.C:
+		}
+		if st, err := lc.Status(ctx); err == nil && st.State != last {
+			s.printf("\n%s", s.opts.Format(st, time.Now()))
+			last = st.State
+		}
+	}
+}
+
+// stop ends the components in reverse order of start: the daemon, then
+// the gateway.
+func (s *Stack) stop() error {
+	var errs []error
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		select {
+		case err := <-p.done:
+			s.printf("%s had already exited (%v)\n", p.name, err)
+			continue
+		default:
+		}
+		_ = terminate(p.cmd.Process)
+		select {
+		case err := <-p.done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("devstack: %s exited with %w; log %s", p.name, err, p.log))
+			}
+			s.printf("stopped %s\n", p.name)
+		case <-time.After(stopTimeout):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			errs = append(errs, fmt.Errorf("devstack: %s ignored SIGTERM for %v and was killed", p.name, stopTimeout))
+		}
+	}
+	s.procs = nil
+	return errors.Join(errs...)
+}
+
+func getOK(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// freePort asks the kernel for a free loopback TCP port.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("devstack: finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tail returns the last lines of a log file, indented.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "    (no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return "    " + strings.Join(lines, "\n    ")
+}

@@ -1,0 +1,63 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/client/localapi"
+)
+
+func format(st localapi.Status, _ time.Time) string {
+	return fmt.Sprintf("state=%s gateway=%s reachable=%v\n", st.State, st.Gateway.Name, st.Gateway.Reachable)
+}
+
+// TestRunStartsAndStopsTheRealBinaries builds tether-gateway and tetherd
+// and runs the embedded default against them, as `make run` does.
+func TestRunStartsAndStopsTheRealBinaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries; skipped with -short")
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator), "github.com/tetherwfh/tether/cmd/tether-gateway", "github.com/tetherwfh/tether/cmd/tetherd")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	state := filepath.Join(t.TempDir(), "state")
+	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, Run(ctx, Options{StateDir: state, BinDir: bin, Out: &buf, Once: true, Format: format}))
+	t.Log(buf.String())
+	assert.Contains(t, buf.String(), "[1/3] wrote a development configuration")
+	assert.Contains(t, buf.String(), "[2/3] started tether-gateway")
+	assert.Contains(t, buf.String(), "[3/3] started tetherd")
+	assert.Contains(t, buf.String(), "state=ready gateway=dev-gateway reachable=true")
+	assert.Contains(t, buf.String(), "stopped tetherd\nstopped tether-gateway\n", "the daemon stops first")
+
+	_, err = os.Stat(filepath.Join(state, "tetherd.sock"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "tetherd removed its socket: it shut down cleanly")
+	for _, f := range []string{"gateway.yaml", "tetherd.yaml", "tether-gateway.log", "tetherd.log"} {
+		fi, err := os.Stat(filepath.Join(state, f))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f)
+	}
+	log, err := os.ReadFile(filepath.Join(state, "tetherd.log"))
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "tetherd stopped")
+}
+
+func TestRunExplainsMissingBinaries(t *testing.T) {
+	var buf bytes.Buffer
+	err := Run(context.Background(), Options{StateDir: t.TempDir(), BinDir: t.TempDir(), Out: &buf, Once: true, Format: format})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "build it first")
+}
