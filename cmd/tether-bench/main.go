@@ -1,0 +1,75 @@
+// Command tether-bench benchmarks a gateway.
+//
+//	tether-bench api [--gateway URL] [--clients N] [--duration D] [--json]
+//
+// Without --gateway it starts a gateway in-process on loopback and
+// benchmarks that, so the command works with no setup.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tetherwfh/tether/bench"
+	"github.com/tetherwfh/tether/gateway"
+)
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] != "api" {
+		fmt.Fprintln(os.Stderr, "usage: tether-bench api [--gateway URL] [--clients N] [--duration D] [--json]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet("tether-bench api", flag.ExitOnError)
+	target := fs.String("gateway", "", "gateway API base URL (default: an in-process gateway on loopback)")
+	clients := fs.Int("clients", 4, "concurrent clients")
+	d := fs.Duration("duration", 5*time.Second, "length of the run")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	_ = fs.Parse(os.Args[2:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *target == "" {
+		url, shutdown, err := localGateway(ctx)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tether-bench: %v\n", err)
+			os.Exit(1)
+		}
+		defer shutdown()
+		*target = url
+	}
+	r, err := bench.RunAPI(ctx, bench.APIConfig{BaseURL: *target, Concurrency: *clients, Duration: *d})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tether-bench: %v\n", err)
+		os.Exit(1)
+	}
+	if *asJSON {
+		_ = json.NewEncoder(os.Stdout).Encode(r)
+		return
+	}
+	fmt.Print(r)
+}
+
+func localGateway(ctx context.Context) (string, func(), error) {
+	cfg := gateway.DefaultConfig()
+	cfg.Name, cfg.API.Listen = "bench", "127.0.0.1:0"
+	s, err := gateway.New(cfg, gateway.Options{})
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		cancel()
+		return "", nil, err
+	}
+	return "http://" + s.Addr().String(), func() { cancel(); <-done }, nil
+}
