@@ -25,6 +25,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"status", "show the daemon's state and its gateway", runStatus},
+		{"diag", "measure this line: latency, throughput, bufferbloat (no daemon needed)", runDiag},
 		{"dev", "run a local gateway and daemon on loopback (what `make run` does)", runDev},
 		{"version", "print the version", runVersion},
 	}

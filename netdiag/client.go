@@ -1,0 +1,520 @@
+package netdiag
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tetherwfh/tether/netdiag/stamp"
+)
+
+// Run-level timeouts.
+const (
+	// fullDeadline and quickDeadline bound whole runs: the issue's 10 s and
+	// 2 s, which is half of networkQuality's ~20 s and a tenth of a typical
+	// speed test.
+	fullDeadline  = 10 * time.Second
+	quickDeadline = 2 * time.Second
+	// configTimeout bounds fetching the server's /.well-known/nq.
+	configTimeout = 1500 * time.Millisecond
+	// loadWarmup: loaded latency is sampled only after the load has run
+	// this long, so the queue has filled (300 ms of buffer fills in well
+	// under a second at any rate TCP can reach).
+	loadWarmup = time.Second
+	// loadedSampleEvery paces loaded latency probes: ten a second, as
+	// networkQuality does, without adding load of their own.
+	loadedSampleEvery = 100 * time.Millisecond
+	// rpmProbeEvery paces the responsiveness (RPM) probes under load.
+	rpmProbeEvery = 200 * time.Millisecond
+	// rpmProbeStart lets the streams open before the first RPM probe.
+	rpmProbeStart = 500 * time.Millisecond
+	// rpmProbeTimeout: a probe slower than this counts at this value; the
+	// draft caps probes at the test's end as well.
+	rpmProbeTimeout = 3 * time.Second
+	// trimKeepPct: the draft's trimmed mean keeps the fastest 95%.
+	trimKeepPct = 95
+)
+
+// Default paths of a Tether measurement server, used when its
+// /.well-known/nq document cannot be read.
+const (
+	pathConfig = "/.well-known/nq"
+	pathSmall  = "/small"
+	pathLarge  = "/large"
+	pathUpload = "/upload"
+)
+
+// Config configures a diagnostics Client. The zero value of each optional
+// field means its default.
+type Config struct {
+	// Server is the measurement server's base URL (the gateway's API),
+	// e.g. http://gw.example.com:8443. Required.
+	Server string
+	// STAMPPort is the server's STAMP reflector port; zero means 862.
+	STAMPPort uint16
+	// Router is the home router; the zero Addr means the default gateway
+	// from the routing table, where the OS tells us.
+	Router netip.Addr
+	// Anchors are more latency targets.
+	Anchors []Target
+	// Netns runs socket-creating functions where the probes should run;
+	// nil means here. The lab passes a namespace's Do.
+	Netns Netns
+	// Logger receives debug logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Progress, if set, is called as the run proceeds (from any
+	// goroutine, never concurrently).
+	Progress func(Progress)
+}
+
+// Progress is a running update for a person watching.
+type Progress struct {
+	Phase   string // "latency", "download", "upload", "done"
+	Mbps    float64
+	Streams int
+	Elapsed time.Duration
+}
+
+// Client runs diagnostics. It is safe to Run more than once, not
+// concurrently.
+type Client struct {
+	cfg    Config
+	base   *url.URL
+	logger *slog.Logger
+	now    func() time.Time
+	prober *latencyProber
+	pmu    sync.Mutex
+
+	urls serverURLs
+}
+
+type serverURLs struct{ small, large, upload string }
+
+// New validates cfg.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.Server)
+	if err != nil {
+		return nil, fmt.Errorf("netdiag: server: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("netdiag: server %q must be an http:// or https:// URL", cfg.Server)
+	}
+	if cfg.STAMPPort == 0 {
+		cfg.STAMPPort = stamp.DefaultPort
+	}
+	c := &Client{cfg: cfg, base: u, logger: cfg.Logger, now: cfg.Now, prober: &latencyProber{netns: cfg.Netns}}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.urls = serverURLs{small: c.resolve(pathSmall), large: c.resolve(pathLarge), upload: c.resolve(pathUpload)}
+	return c, nil
+}
+
+func (c *Client) resolve(path string) string {
+	return c.base.ResolveReference(&url.URL{Path: path}).String()
+}
+
+func (c *Client) progress(p Progress) {
+	if c.cfg.Progress == nil {
+		return
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	c.cfg.Progress(p)
+}
+
+// Run measures the line and returns the report. It never returns a nil
+// report: what could not be measured is in Report.Errors.
+func (c *Client) Run(ctx context.Context, mode Mode) *Report {
+	deadline := fullDeadline
+	if mode == ModeQuick {
+		deadline = quickDeadline
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	start := time.Now()
+	rep := &Report{Schema: Schema, StartedAt: c.now().UTC(), Mode: mode, Server: c.cfg.Server, Thresholds: defaultThresholds()}
+	defer func() {
+		rep.DurationMS = time.Since(start).Milliseconds()
+		rep.Summary = summarize(rep)
+		c.progress(Progress{Phase: "done", Elapsed: time.Since(start)})
+	}()
+
+	// Stage 1, concurrently: the server's config and idle latency to every
+	// target. Nothing else loads the line yet.
+	c.progress(Progress{Phase: "latency"})
+	gw, err := c.gatewayTarget(ctx)
+	if err != nil {
+		rep.Errors = append(rep.Errors, ProbeError{"gateway", err.Error()})
+		return rep
+	}
+	targets := []Target{gw}
+	if r := c.router(); r.IsValid() {
+		targets = append([]Target{{Name: "router", Addr: r, TCPPort: 53}}, targets...)
+	}
+	targets = append(targets, c.cfg.Anchors...)
+	results := make([]LatencyTarget, len(targets))
+	methods := make([]string, len(targets))
+	var wg sync.WaitGroup
+	var cfgErr error
+	if mode == ModeFull {
+		wg.Add(1)
+		go func() { defer wg.Done(); cfgErr = c.fetchConfig(ctx) }()
+	}
+	for i, t := range targets {
+		wg.Add(1)
+		go func() { defer wg.Done(); results[i], methods[i] = c.prober.measure(ctx, t, idleSampling) }()
+	}
+	wg.Wait()
+	rep.Latency.Targets = results
+	gwIdx := 0
+	for i, t := range targets {
+		if t.Name == "gateway" {
+			gwIdx = i
+		}
+		if results[i].Error != "" && results[i].Method == MethodNone {
+			rep.Errors = append(rep.Errors, ProbeError{"latency " + t.Name, results[i].Error})
+		}
+	}
+	gwMethod := methods[gwIdx]
+	resp := &ResponsivenessReport{IdleMS: results[gwIdx].MedianMS, Method: gwMethod}
+	rep.Responsiveness = resp
+	if mode == ModeQuick {
+		return rep
+	}
+	if cfgErr != nil {
+		rep.Errors = append(rep.Errors, ProbeError{"throughput", cfgErr.Error()})
+		return rep
+	}
+
+	// Stages 2 and 3, one after the other: each direction saturated, with
+	// latency and RPM probes riding along.
+	tp := &ThroughputReport{Stable: true}
+	rep.Throughput = tp
+	var foreign, self []time.Duration
+	for _, dir := range []direction{download, upload} {
+		lr := c.loadPhase(ctx, dir, gw, gwMethod)
+		if dir == download {
+			tp.Download, tp.DownloadMbps, resp.LoadedDownMS = lr.dir, lr.dir.Mbps, lr.loadedMS
+		} else {
+			tp.Upload, tp.UploadMbps, resp.LoadedUpMS = lr.dir, lr.dir.Mbps, lr.loadedMS
+		}
+		tp.Streams = max(tp.Streams, lr.dir.Streams)
+		tp.Bytes += lr.dir.Bytes
+		tp.Stable = tp.Stable && lr.dir.Stable
+		if lr.dir.Error != "" {
+			rep.Errors = append(rep.Errors, ProbeError{dir.String(), lr.dir.Error})
+		}
+		foreign = append(foreign, lr.foreign...)
+		self = append(self, lr.self...)
+	}
+	resp.ForeignProbes, resp.SelfProbes = len(foreign), len(self)
+	resp.RPM = rpm(foreign, self)
+	if resp.LoadedDownMS > 0 || resp.LoadedUpMS > 0 {
+		inc := max(resp.LoadedDownMS, resp.LoadedUpMS) - resp.IdleMS
+		resp.IncreaseMS = round3(max(inc, 0))
+		resp.BufferbloatGrade = BufferbloatGrade(time.Duration(resp.IncreaseMS * float64(time.Millisecond)))
+	}
+	return rep
+}
+
+// gatewayTarget is the measurement server's host as a latency target.
+func (c *Client) gatewayTarget(ctx context.Context) (Target, error) {
+	host := c.base.Hostname()
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		var addrs []netip.Addr
+		err = c.cfg.Netns.run(func() error {
+			var rerr error
+			addrs, rerr = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			return rerr
+		})
+		if err != nil || len(addrs) == 0 {
+			return Target{}, fmt.Errorf("cannot resolve the gateway %q: %w; check DNS with `tether diag` on another network", host, err)
+		}
+		addr = addrs[0]
+	}
+	port := 80
+	if c.base.Scheme == "https" {
+		port = 443
+	}
+	if p := c.base.Port(); p != "" {
+		port, _ = strconv.Atoi(p)
+	}
+	return Target{Name: "gateway", Addr: addr.Unmap(), STAMPPort: c.cfg.STAMPPort, TCPPort: uint16(port)}, nil
+}
+
+func (c *Client) router() netip.Addr {
+	if c.cfg.Router.IsValid() {
+		return c.cfg.Router
+	}
+	var r netip.Addr
+	_ = c.cfg.Netns.run(func() error {
+		r, _ = defaultGateway()
+		return nil
+	})
+	return r
+}
+
+// fetchConfig reads the server's responsiveness config document and takes
+// its URLs, so any server speaking the draft works.
+func (c *Client) fetchConfig(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, configTimeout)
+	defer cancel()
+	hc := c.plainClient()
+	defer hc.CloseIdleConnections()
+	cfgURL := c.resolve(pathConfig)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfgURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("measurement server %s is unreachable: %w", c.cfg.Server, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("measurement server %s: %s answered %s; is this a Tether gateway?", c.cfg.Server, pathConfig, resp.Status)
+	}
+	var doc struct {
+		URLs struct {
+			Small  string `json:"small_https_download_url"`
+			Large  string `json:"large_https_download_url"`
+			Upload string `json:"https_upload_url"`
+		} `json:"urls"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&doc); err != nil {
+		return fmt.Errorf("measurement server %s: bad %s: %w", c.cfg.Server, pathConfig, err)
+	}
+	for _, u := range []*string{&doc.URLs.Small, &doc.URLs.Large, &doc.URLs.Upload} {
+		if *u == "" {
+			return fmt.Errorf("measurement server %s: %s lacks a URL", c.cfg.Server, pathConfig)
+		}
+		p, err := url.Parse(*u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") {
+			return fmt.Errorf("measurement server %s: %s lists a bad URL %q", c.cfg.Server, pathConfig, *u)
+		}
+	}
+	c.urls = serverURLs{small: doc.URLs.Small, large: doc.URLs.Large, upload: doc.URLs.Upload}
+	return nil
+}
+
+// plainClient is an HTTP/1.1 client whose connections are made in Netns.
+func (c *Client) plainClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: c.cfg.Netns.dial, DisableCompression: true}}
+}
+
+// loadClient is one load stream's client: its own transport and so its
+// own connection. Over http:// it speaks HTTP/2 without TLS (h2c), so
+// probes can share the loaded connection as the draft's "self" probes do.
+func (c *Client) loadClient(conns *connSet) *http.Client {
+	tr := &http.Transport{
+		DisableCompression: true,
+		ForceAttemptHTTP2:  true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := c.cfg.Netns.dial(ctx, network, addr)
+			if err == nil {
+				conns.add(conn)
+			}
+			return conn, err
+		},
+	}
+	if c.base.Scheme == "http" {
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return &http.Client{Transport: tr}
+}
+
+// loadResult is one direction's load phase.
+type loadResult struct {
+	dir      *DirectionReport
+	loadedMS float64
+	foreign  []time.Duration // per foreign probe: mean of TCP connect and HTTP
+	self     []time.Duration
+}
+
+// loadPhase saturates one direction and, riding along, samples latency to
+// the gateway and runs RPM probes.
+func (c *Client) loadPhase(ctx context.Context, dir direction, gw Target, method string) loadResult {
+	lt := &loadTest{c: c, dir: dir}
+	loadCtx, stopProbes := context.WithCancel(ctx)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		loaded []time.Duration
+		res    loadResult
+	)
+	if m := c.prober.byName(method); m != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-loadCtx.Done():
+				return
+			case <-time.After(loadWarmup):
+			}
+			n := int(directionBudget / loadedSampleEvery)
+			rtts, _, _ := m(loadCtx, gw, Sampling{Count: n, Interval: loadedSampleEvery, Wait: loadedSampleEvery})
+			mu.Lock()
+			loaded = rtts
+			mu.Unlock()
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f, s := c.rpmProbes(loadCtx, lt)
+		mu.Lock()
+		res.foreign, res.self = f, s
+		mu.Unlock()
+	}()
+	res.dir = lt.run(ctx)
+	stopProbes()
+	wg.Wait()
+	if len(loaded) > 0 {
+		res.loadedMS = Summarize(loaded, len(loaded)).MedianMS
+	}
+	return res
+}
+
+// rpmProbes runs the draft's probes until ctx ends: "foreign" ones on new
+// connections (TCP handshake, then an HTTP GET of the small object) and
+// "self" ones on the loaded connections.
+func (c *Client) rpmProbes(ctx context.Context, lt *loadTest) (foreign, self []time.Duration) {
+	select {
+	case <-ctx.Done():
+		return nil, nil
+	case <-time.After(rpmProbeStart):
+	}
+	tick := time.NewTicker(rpmProbeEvery)
+	defer tick.Stop()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := 0; ; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if d, ok := c.foreignProbe(ctx); ok {
+				mu.Lock()
+				foreign = append(foreign, d)
+				mu.Unlock()
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if hc := lt.selfClient(i); hc != nil {
+				if d, ok := c.timedGet(ctx, hc); ok {
+					mu.Lock()
+					self = append(self, d)
+					mu.Unlock()
+				}
+			}
+		}()
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			return foreign, self
+		case <-tick.C:
+		}
+	}
+}
+
+// foreignProbe times a TCP handshake and then one HTTP GET on the new
+// connection; the result is their mean, the draft's foreign-probe average
+// (without TLS, which plain-HTTP gateways do not have).
+func (c *Client) foreignProbe(ctx context.Context) (time.Duration, bool) {
+	u, err := url.Parse(c.urls.small)
+	if err != nil {
+		return 0, false
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	pctx, cancel := context.WithTimeout(ctx, rpmProbeTimeout)
+	defer cancel()
+	start := time.Now()
+	conn, err := c.cfg.Netns.dial(pctx, "tcp", host)
+	if err != nil {
+		return 0, false
+	}
+	tcp := time.Since(start)
+	used := false
+	tr := &http.Transport{DisableKeepAlives: true, DisableCompression: true,
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			if used {
+				return nil, errors.New("probe connection already used")
+			}
+			used = true
+			return conn, nil
+		}}
+	defer tr.CloseIdleConnections()
+	d, ok := c.timedGet(pctx, &http.Client{Transport: tr})
+	if !ok {
+		conn.Close()
+		return 0, false
+	}
+	return (tcp + d) / 2, true
+}
+
+// timedGet times a GET of the small object, body included.
+func (c *Client) timedGet(ctx context.Context, hc *http.Client) (time.Duration, bool) {
+	ctx, cancel := context.WithTimeout(ctx, rpmProbeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.urls.small, nil)
+	if err != nil {
+		return 0, false
+	}
+	start := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	return time.Since(start), true
+}
+
+// rpm is the draft's responsiveness: 60000 divided by the mean of the
+// foreign and self probes' trimmed means, in milliseconds. Without self
+// probes (an HTTP/1.1 server) it uses the foreign probes alone.
+func rpm(foreign, self []time.Duration) int {
+	if len(foreign) == 0 && len(self) == 0 {
+		return 0
+	}
+	var d time.Duration
+	switch {
+	case len(self) == 0:
+		d = trimmedMean(foreign, trimKeepPct)
+	case len(foreign) == 0:
+		d = trimmedMean(self, trimKeepPct)
+	default:
+		d = (trimmedMean(foreign, trimKeepPct) + trimmedMean(self, trimKeepPct)) / 2
+	}
+	if d <= 0 {
+		return 0
+	}
+	return int(float64(time.Minute) / float64(d))
+}

@@ -1,0 +1,209 @@
+package measureserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// start serves a measurement server on loopback with h2c, as the gateway
+// does.
+func start(tb testing.TB, cfg Config) (*Server, string) {
+	tb.Helper()
+	s, err := New(cfg)
+	require.NoError(tb, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	srv := NewHTTPServer(s.Handler())
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() { srv.Close() })
+	return s, "http://" + ln.Addr().String()
+}
+
+func TestConfigDocument(t *testing.T) {
+	_, base := start(t, Config{})
+	resp, err := http.Get(base + PathConfig)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	assert.Contains(t, resp.Header.Get("Cache-Control"), "no-store")
+	var doc configDoc
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	assert.Equal(t, 1, doc.Version)
+	assert.Equal(t, base+"/small", doc.URLs.Small)
+	assert.Equal(t, base+"/large", doc.URLs.Large)
+	assert.Equal(t, base+"/upload", doc.URLs.Upload)
+
+	_, base2 := start(t, Config{BaseURL: "https://gw.example.com:8443/"})
+	resp, err = http.Get(base2 + PathConfig)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	assert.Equal(t, "https://gw.example.com:8443/upload", doc.URLs.Upload)
+
+	_, err = New(Config{BaseURL: "gw.example.com"})
+	assert.ErrorContains(t, err, "http://")
+}
+
+func TestDownIsExact(t *testing.T) {
+	_, base := start(t, Config{MaxDownBytes: 4 << 20})
+	for _, n := range []int{0, 1, 1<<20 + 7} {
+		resp, err := http.Get(fmt.Sprintf("%s/down?bytes=%d", base, n))
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Len(t, b, n)
+		assert.EqualValues(t, n, resp.ContentLength)
+	}
+	for _, q := range []string{"-1", "abc", "", fmt.Sprint(4<<20 + 1)} {
+		resp, err := http.Get(base + "/down?bytes=" + q)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "bytes=%q", q)
+		assert.Contains(t, string(b), "from 0 to 4194304")
+	}
+}
+
+func TestSmallAndGenerate204AndMethods(t *testing.T) {
+	_, base := start(t, Config{})
+	resp, err := http.Get(base + PathSmall)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Len(t, b, 1)
+	resp, err = http.Get(base + PathGenerate)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+	resp, err = http.Post(base+PathSmall, "text/plain", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+}
+
+func TestLargeStopsWhenTheClientLeaves(t *testing.T) {
+	s, base := start(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+PathLarge, nil)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	assert.EqualValues(t, DefaultLargeObjectBytes, resp.ContentLength)
+	_, err = io.CopyN(io.Discard, resp.Body, 10<<20)
+	require.NoError(t, err)
+	cancel()
+	resp.Body.Close()
+	// The handler returns, so the client's slot is freed.
+	assert.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.active) == 0
+	}, 2*time.Second, 10*time.Millisecond)
+	assert.Less(t, s.Stats().BytesDown, int64(1<<30), "streaming stopped long before the 8 GiB end")
+}
+
+func TestUploadCountsAndCaps(t *testing.T) {
+	s, base := start(t, Config{MaxUpBytes: 1 << 20})
+	resp, err := http.Post(base+PathUpload, "application/octet-stream", bytes.NewReader(make([]byte, 300_000)))
+	require.NoError(t, err)
+	var res upResult
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&res))
+	resp.Body.Close()
+	assert.EqualValues(t, 300_000, res.Bytes)
+	assert.EqualValues(t, 300_000, s.Stats().BytesUp)
+
+	resp, err = http.Post(base+PathUp, "application/octet-stream", bytes.NewReader(make([]byte, 2<<20)))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	assert.Contains(t, string(b), "larger than 1048576")
+}
+
+func TestConcurrencyLimitPerClient(t *testing.T) {
+	s, base := start(t, Config{MaxConcurrentPerClient: 2})
+	var bodies []io.Closer
+	for range 2 {
+		resp, err := http.Get(base + PathLarge)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		bodies = append(bodies, resp.Body)
+	}
+	resp, err := http.Get(base + PathLarge)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	assert.EqualValues(t, 1, s.Stats().Rejected)
+	for _, b := range bodies {
+		b.Close()
+	}
+	assert.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/down?bytes=10")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 2*time.Second, 20*time.Millisecond, "slots free again once transfers end")
+}
+
+func TestIPEchoesTheRealPeer(t *testing.T) {
+	_, base := start(t, Config{})
+	req, _ := http.NewRequest(http.MethodGet, base+PathIP, nil)
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var got struct {
+		IP   string `json:"ip"`
+		Port int    `json:"port"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
+	resp.Body.Close()
+	assert.Equal(t, "127.0.0.1", got.IP)
+	assert.Positive(t, got.Port)
+
+	req.Header.Set("Accept", "text/plain")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "127.0.0.1\n", string(b))
+}
+
+func TestH2CClientsWork(t *testing.T) {
+	_, base := start(t, Config{})
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	resp, err := (&http.Client{Transport: tr}).Get(base + PathSmall)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 2, resp.ProtoMajor, "h2c")
+	assert.True(t, strings.HasPrefix(resp.Proto, "HTTP/2"))
+}
+
+func BenchmarkDown(b *testing.B) {
+	_, base := start(b, Config{})
+	const n = 64 << 20
+	b.SetBytes(n)
+	for range b.N {
+		resp, err := http.Get(fmt.Sprintf("%s/down?bytes=%d", base, n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}

@@ -1,0 +1,44 @@
+package netdiag
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// defaultGateway reads the IPv4 default route's gateway. It reads
+// /proc/thread-self, so a caller inside a network namespace sees that
+// namespace's routes.
+func defaultGateway() (netip.Addr, error) {
+	f, err := os.Open("/proc/thread-self/net/route")
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netdiag: %w", err)
+	}
+	defer f.Close()
+	return parseRoutes(f)
+}
+
+// parseRoutes finds the default route in /proc/net/route's format.
+func parseRoutes(f *os.File) (netip.Addr, error) {
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || fields[1] != "00000000" {
+			continue
+		}
+		b, err := hex.DecodeString(fields[2])
+		if err != nil || len(b) != 4 {
+			continue
+		}
+		var a [4]byte
+		binary.LittleEndian.PutUint32(a[:], binary.BigEndian.Uint32(b))
+		if addr := netip.AddrFrom4(a); !addr.IsUnspecified() {
+			return addr, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("netdiag: no IPv4 default route")
+}

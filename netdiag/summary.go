@@ -1,0 +1,63 @@
+package netdiag
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Limits behind the summary sentence.
+const (
+	// lossNoticePct: above 2% loss, calls and video visibly suffer
+	// (ITU-T G.1050 and common VoIP guidance put tolerable loss at 1-2%).
+	lossNoticePct = 2.0
+	// slowIdleMS: a gateway further than 100 ms away makes interactive
+	// work feel sluggish (ITU-T G.114 recommends under 150 ms one way for
+	// voice; 100 ms round trip is the comfortable bound for typing).
+	slowIdleMS = 100.0
+)
+
+// summarize writes the report's one plain sentence.
+func summarize(r *Report) string {
+	var gw *LatencyTarget
+	for i := range r.Latency.Targets {
+		if r.Latency.Targets[i].Name == "gateway" {
+			gw = &r.Latency.Targets[i]
+		}
+	}
+	if gw == nil || gw.Method == MethodNone {
+		return "Tether could not reach the company gateway, so the line could not be measured; check that you are online and see the errors below."
+	}
+	var problems []string
+	if gw.LossPct > lossNoticePct {
+		problems = append(problems, fmt.Sprintf("%.0f%% of packets to the company gateway are lost, which makes calls choppy", gw.LossPct))
+	}
+	if gw.MedianMS > slowIdleMS {
+		problems = append(problems, fmt.Sprintf("the company gateway is %.0f ms away even when the line is idle", gw.MedianMS))
+	}
+	resp := r.Responsiveness
+	if resp != nil && resp.BufferbloatGrade != "" && gradeRank(resp.BufferbloatGrade) >= gradeRank("C") {
+		problems = append(problems, fmt.Sprintf("delay rises by %.0f ms when the line is busy (bufferbloat grade %s), so calls stutter while anyone uploads or downloads", resp.IncreaseMS, resp.BufferbloatGrade))
+	}
+	var speeds string
+	if tp := r.Throughput; tp != nil && (tp.DownloadMbps > 0 || tp.UploadMbps > 0) {
+		speeds = fmt.Sprintf("%s down, %s up, ", mbps(tp.DownloadMbps), mbps(tp.UploadMbps))
+	}
+	if len(problems) > 0 {
+		return "Your line has a problem: " + strings.Join(problems, "; and ") + "."
+	}
+	if r.Mode == ModeQuick {
+		return fmt.Sprintf("Quick check: the company gateway answers in %.0f ms with no notable loss; run without --quick to test speed and behaviour under load.", gw.MedianMS)
+	}
+	grade := ""
+	if resp != nil && resp.BufferbloatGrade != "" {
+		grade = fmt.Sprintf(", and delay stays low under load (grade %s)", resp.BufferbloatGrade)
+	}
+	return fmt.Sprintf("Your line looks healthy: %s%.0f ms to the company gateway%s.", speeds, gw.MedianMS, grade)
+}
+
+func mbps(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.1f Mbit/s", v)
+	}
+	return fmt.Sprintf("%.0f Mbit/s", v)
+}

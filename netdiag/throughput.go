@@ -1,0 +1,413 @@
+package netdiag
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Throughput test parameters. The bounds come from the budget (a
+// full run within 10 s) and from what Apple's networkQuality and the draft
+// do: start with a few connections, add more while goodput grows, stop
+// once it is stable.
+const (
+	// directionBudget bounds each direction, ramp-up included.
+	directionBudget = 4 * time.Second
+	// sampleEvery paces the byte counters.
+	sampleEvery = 100 * time.Millisecond
+	// checkEvery paces the ramp and stability decisions.
+	checkEvery = 500 * time.Millisecond
+	// window is the span each goodput figure averages over: long enough
+	// to smooth TCP's sawtooth at 1 Mbit/s, short enough to fit the budget.
+	window = time.Second
+	// resultWindow is the span the reported goodput averages over once
+	// stable.
+	resultWindow = 2 * time.Second
+	// stableChecks successive window figures within stableWithin of their
+	// mean make the goodput stable.
+	stableChecks = 3
+	stableWithin = 0.05
+	// rampGain: goodput that grew more than this since the last check
+	// means more streams may help.
+	rampGain = 0.10
+	// initialStreams and maxStreams bound the parallel streams. Four
+	// fill most home lines; sixteen is networkQuality's ceiling too.
+	initialStreams = 2
+	maxStreams     = 16
+	// settleAfterRamp: after adding streams, wait this long before judging
+	// stability, so the new streams' slow start is not mistaken for it.
+	settleAfterRamp = time.Second
+)
+
+// direction of a load test.
+type direction int
+
+const (
+	download direction = iota
+	upload
+)
+
+func (d direction) String() string {
+	if d == download {
+		return "download"
+	}
+	return "upload"
+}
+
+// loadStream is one parallel transfer on its own connection.
+type loadStream struct {
+	client *http.Client // its own transport, so its own connection
+	conns  *connSet     // the connections its transport dialed
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// connSet records the TCP connections a transport dials, to read their
+// acknowledged-byte counters (upload goodput as the receiver saw it).
+type connSet struct {
+	mu    sync.Mutex
+	conns []net.Conn
+	acked map[net.Conn]int64 // highest count seen, kept after a close
+}
+
+// ackedTotal sums the peer-acknowledged bytes of every connection, never
+// going backwards when a connection closes and stops reporting.
+func (s *connSet) ackedTotal() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.acked == nil {
+		s.acked = make(map[net.Conn]int64)
+	}
+	var n int64
+	for _, c := range s.conns {
+		if v := ackedBytes(c); v > s.acked[c] {
+			s.acked[c] = v
+		}
+		n += s.acked[c]
+	}
+	return n
+}
+
+func (s *connSet) add(c net.Conn) {
+	s.mu.Lock()
+	s.conns = append(s.conns, c)
+	s.mu.Unlock()
+}
+
+// loadTest saturates one direction with parallel streams until goodput is
+// stable or the budget ends.
+type loadTest struct {
+	c   *Client
+	dir direction
+
+	mu      sync.Mutex
+	streams []*loadStream
+	errs    []error
+
+	read    atomic.Int64 // download: body bytes read
+	written atomic.Int64 // upload: body bytes handed to the transport
+}
+
+// sample is the cumulative byte count at a time.
+type sample struct {
+	at    time.Time
+	bytes int64
+}
+
+// run returns the direction's report. It stops its streams before
+// returning. onStable, if set, is called when the load is up (for the
+// loaded latency probes).
+func (lt *loadTest) run(ctx context.Context) *DirectionReport {
+	ctx, cancel := context.WithTimeout(ctx, directionBudget)
+	defer cancel()
+	defer lt.stopAll()
+	start := time.Now()
+	rep := &DirectionReport{Counting: "receiver"}
+	if lt.dir == upload && !ackedBytesSupported {
+		rep.Counting = "sender"
+	}
+	lt.addStreams(ctx, initialStreams)
+
+	samples := []sample{{start, 0}}
+	var checks []float64 // goodput (bit/s) at each check
+	lastRamp := start
+	nextCheck := start.Add(window)
+	tick := time.NewTicker(sampleEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return lt.finish(rep, samples, false, start)
+		case now := <-tick.C:
+			samples = append(samples, sample{now, lt.count()})
+			if now.Before(nextCheck) {
+				continue
+			}
+			nextCheck = now.Add(checkEvery)
+			gp := goodput(samples, window)
+			lt.c.progress(Progress{Phase: lt.dir.String(), Mbps: gp / 1e6, Streams: lt.nstreams(), Elapsed: now.Sub(start)})
+			if len(checks) > 0 && gp > checks[len(checks)-1]*(1+rampGain) && lt.nstreams() < maxStreams {
+				lt.addStreams(ctx, min(lt.nstreams(), maxStreams-lt.nstreams()))
+				lastRamp = now
+				checks = checks[:0]
+			}
+			checks = append(checks, gp)
+			if now.Sub(lastRamp) >= settleAfterRamp && isStable(checks) {
+				return lt.finish(rep, samples, true, start)
+			}
+			if err := lt.failed(); err != nil {
+				rep.Error = err.Error()
+				return lt.finish(rep, samples, false, start)
+			}
+		}
+	}
+}
+
+func (lt *loadTest) finish(rep *DirectionReport, samples []sample, stable bool, start time.Time) *DirectionReport {
+	rep.Stable = stable
+	rep.Streams = lt.nstreams()
+	rep.Bytes = samples[len(samples)-1].bytes
+	rep.Mbps = round2(goodput(samples, resultWindow) / 1e6)
+	rep.DurationMS = time.Since(start).Milliseconds()
+	if rep.Bytes == 0 && rep.Error == "" {
+		if err := lt.failed(); err != nil {
+			rep.Error = err.Error()
+		} else {
+			rep.Error = fmt.Sprintf("no bytes moved within %v", directionBudget)
+		}
+	}
+	return rep
+}
+
+// goodput is the bit rate over the trailing span of samples (or all of
+// them, when shorter).
+func goodput(samples []sample, span time.Duration) float64 {
+	last := samples[len(samples)-1]
+	first := samples[0]
+	for i := len(samples) - 1; i >= 0; i-- {
+		first = samples[i]
+		if last.at.Sub(samples[i].at) >= span {
+			break
+		}
+	}
+	d := last.at.Sub(first.at).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(last.bytes-first.bytes) * 8 / d
+}
+
+// isStable reports whether the last stableChecks figures agree within
+// stableWithin of their mean.
+func isStable(checks []float64) bool {
+	if len(checks) < stableChecks {
+		return false
+	}
+	last := checks[len(checks)-stableChecks:]
+	var mean float64
+	for _, v := range last {
+		mean += v
+	}
+	mean /= float64(len(last))
+	if mean <= 0 {
+		return false
+	}
+	for _, v := range last {
+		if v < mean*(1-stableWithin) || v > mean*(1+stableWithin) {
+			return false
+		}
+	}
+	return true
+}
+
+func (lt *loadTest) nstreams() int {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	return len(lt.streams)
+}
+
+func (lt *loadTest) failed() error {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	// A failure only matters when every stream has failed; one dropped
+	// stream among several still leaves a saturated line.
+	if len(lt.errs) >= len(lt.streams) && len(lt.errs) > 0 {
+		return fmt.Errorf("%s: %w", lt.dir, lt.errs[0])
+	}
+	return nil
+}
+
+func (lt *loadTest) fail(err error) {
+	lt.mu.Lock()
+	lt.errs = append(lt.errs, err)
+	lt.mu.Unlock()
+}
+
+// count is the bytes moved so far, as the receiver saw them where the OS
+// tells us.
+func (lt *loadTest) count() int64 {
+	if lt.dir == download {
+		return lt.read.Load()
+	}
+	if !ackedBytesSupported {
+		return lt.written.Load()
+	}
+	var n int64
+	lt.mu.Lock()
+	streams := append([]*loadStream(nil), lt.streams...)
+	lt.mu.Unlock()
+	for _, s := range streams {
+		n += s.conns.ackedTotal()
+	}
+	return n
+}
+
+func (lt *loadTest) addStreams(ctx context.Context, n int) {
+	for range n {
+		sctx, cancel := context.WithCancel(ctx)
+		conns := &connSet{}
+		s := &loadStream{client: lt.c.loadClient(conns), conns: conns, cancel: cancel, done: make(chan struct{})}
+		lt.mu.Lock()
+		lt.streams = append(lt.streams, s)
+		lt.mu.Unlock()
+		go func() {
+			defer close(s.done)
+			var err error
+			if lt.dir == download {
+				err = lt.downloadLoop(sctx, s)
+			} else {
+				err = lt.uploadLoop(sctx, s)
+			}
+			if err != nil && sctx.Err() == nil {
+				lt.fail(err)
+			}
+		}()
+	}
+}
+
+func (lt *loadTest) stopAll() {
+	lt.mu.Lock()
+	streams := append([]*loadStream(nil), lt.streams...)
+	lt.mu.Unlock()
+	for _, s := range streams {
+		s.cancel()
+	}
+	for _, s := range streams {
+		<-s.done
+		s.client.CloseIdleConnections()
+	}
+}
+
+// selfClient returns a loaded stream's client, for probes on a loaded
+// connection, or nil when there is none.
+func (lt *loadTest) selfClient(i int) *http.Client {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if len(lt.streams) == 0 {
+		return nil
+	}
+	return lt.streams[i%len(lt.streams)].client
+}
+
+// downloadLoop fetches the large object again and again, counting bytes.
+func (lt *loadTest) downloadLoop(ctx context.Context, s *loadStream) error {
+	buf := make([]byte, 64<<10)
+	for ctx.Err() == nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, lt.c.urls.large, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := s.client.Do(req)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", lt.c.urls.large, err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return fmt.Errorf("GET %s: server answered %s", lt.c.urls.large, resp.Status)
+		}
+		var got int64
+		for {
+			n, err := resp.Body.Read(buf)
+			got += int64(n)
+			lt.read.Add(int64(n))
+			if err != nil {
+				resp.Body.Close()
+				if ctx.Err() != nil {
+					return nil
+				}
+				if errors.Is(err, io.EOF) {
+					if resp.ContentLength >= 0 && got != resp.ContentLength {
+						return fmt.Errorf("GET %s: body ended after %d of %d bytes", lt.c.urls.large, got, resp.ContentLength)
+					}
+					break // a whole object: fetch the next
+				}
+				return fmt.Errorf("GET %s: after %d bytes: %w", lt.c.urls.large, got, err)
+			}
+		}
+	}
+	return nil
+}
+
+// uploadLoop posts an endless body until the context ends.
+func (lt *loadTest) uploadLoop(ctx context.Context, s *loadStream) error {
+	for ctx.Err() == nil {
+		body := &countingReader{n: &lt.written, limit: maxUploadBody}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, lt.c.urls.upload, body)
+		if err != nil {
+			return err
+		}
+		req.ContentLength = -1 // streamed
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := s.client.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("POST %s: %w", lt.c.urls.upload, err)
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && ctx.Err() == nil {
+			return fmt.Errorf("POST %s: server answered %s", lt.c.urls.upload, resp.Status)
+		}
+	}
+	return nil
+}
+
+// maxUploadBody keeps each upload under the server's default per-request
+// cap (1 GiB); a faster line simply starts another request.
+const maxUploadBody = 512 << 20
+
+// payload is incompressible filler for uploads.
+var payload = func() []byte {
+	b := make([]byte, 256<<10)
+	_, _ = rand.Read(b)
+	return b
+}()
+
+type countingReader struct {
+	n     *atomic.Int64
+	sent  int64
+	limit int64
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if r.sent >= r.limit {
+		return 0, io.EOF
+	}
+	off := int(r.sent % int64(len(payload)))
+	n := copy(p, payload[off:])
+	if rem := r.limit - r.sent; int64(n) > rem {
+		n = int(rem)
+	}
+	r.sent += int64(n)
+	r.n.Add(int64(n))
+	return n, nil
+}
