@@ -27,10 +27,17 @@ const (
 	quickDeadline = 2 * time.Second
 	// configTimeout bounds fetching the server's /.well-known/nq.
 	configTimeout = 1500 * time.Millisecond
-	// loadWarmup: loaded latency is sampled only after the load has run
-	// this long, so the queue has filled (300 ms of buffer fills in well
-	// under a second at any rate TCP can reach).
+	// loadWarmup: the loaded latency figure uses samples from after the
+	// load has run this long, so the queue has had time to fill.
 	loadWarmup = time.Second
+	// finishReserve is kept back from the run's deadline for stopping
+	// streams and assembling the report.
+	finishReserve = 400 * time.Millisecond
+	// maxDirectionBudget caps a direction that inherits unused time.
+	maxDirectionBudget = 6 * time.Second
+	// latencyProbeStart: loaded latency probes start this soon, so the
+	// ramp can see a standing queue early.
+	latencyProbeStart = 200 * time.Millisecond
 	// loadedSampleEvery paces loaded latency probes: ten a second, as
 	// networkQuality does, without adding load of their own.
 	loadedSampleEvery = 100 * time.Millisecond
@@ -43,6 +50,9 @@ const (
 	rpmProbeTimeout = 3 * time.Second
 	// trimKeepPct: the draft's trimmed mean keeps the fastest 95%.
 	trimKeepPct = 95
+	// measureReceiveBuffer is the load connections' socket receive buffer;
+	// see measureserver.ReceiveBuffer for why it is fixed.
+	measureReceiveBuffer = 4 << 20
 )
 
 // Default paths of a Tether measurement server, used when its
@@ -208,7 +218,7 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 	rep.Throughput = tp
 	var foreign, self []time.Duration
 	for _, dir := range []direction{download, upload} {
-		lr := c.loadPhase(ctx, dir, gw, gwMethod)
+		lr := c.loadPhase(ctx, dir, gw, gwMethod, time.Duration(resp.IdleMS*float64(time.Millisecond)))
 		if dir == download {
 			tp.Download, tp.DownloadMbps, resp.LoadedDownMS = lr.dir, lr.dir.Mbps, lr.loadedMS
 		} else {
@@ -329,6 +339,13 @@ func (c *Client) loadClient(conns *connSet) *http.Client {
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := c.cfg.Netns.dial(ctx, network, addr)
 			if err == nil {
+				// As the server does for uploads: a fixed window so
+				// receive autotuning never caps a download below the
+				// line's rate or its queue.
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetReadBuffer(measureReceiveBuffer)
+				}
+				setCongestionControl(conn)
 				conns.add(conn)
 			}
 			return conn, err
@@ -351,14 +368,21 @@ type loadResult struct {
 
 // loadPhase saturates one direction and, riding along, samples latency to
 // the gateway and runs RPM probes.
-func (c *Client) loadPhase(ctx context.Context, dir direction, gw Target, method string) loadResult {
-	lt := &loadTest{c: c, dir: dir}
+func (c *Client) loadPhase(ctx context.Context, dir direction, gw Target, method string, idle time.Duration) loadResult {
+	lt := &loadTest{c: c, dir: dir, idle: idle, budget: directionBudget}
+	if dl, ok := ctx.Deadline(); ok && dir == upload {
+		// The upload, last, may use what the download left of the run's
+		// budget: slow uplinks need it most.
+		lt.budget = min(max(directionBudget, time.Until(dl)-finishReserve), maxDirectionBudget)
+	}
+	if c.prober.byName(method) != nil {
+		lt.lat = &latencyTracker{}
+	}
 	loadCtx, stopProbes := context.WithCancel(ctx)
 	var (
 		wg     sync.WaitGroup
-		mu     sync.Mutex
-		loaded []time.Duration
-		res    loadResult
+		mu  sync.Mutex
+		res loadResult
 	)
 	if m := c.prober.byName(method); m != nil {
 		wg.Add(1)
@@ -367,13 +391,10 @@ func (c *Client) loadPhase(ctx context.Context, dir direction, gw Target, method
 			select {
 			case <-loadCtx.Done():
 				return
-			case <-time.After(loadWarmup):
+			case <-time.After(latencyProbeStart):
 			}
 			n := int(directionBudget / loadedSampleEvery)
-			rtts, _, _ := m(loadCtx, gw, Sampling{Count: n, Interval: loadedSampleEvery, Wait: loadedSampleEvery})
-			mu.Lock()
-			loaded = rtts
-			mu.Unlock()
+			_, _, _ = m(loadCtx, gw, Sampling{Count: n, Interval: loadedSampleEvery, Wait: loadedSampleEvery, OnSample: lt.lat.add})
 		}()
 	}
 	wg.Add(1)
@@ -384,11 +405,14 @@ func (c *Client) loadPhase(ctx context.Context, dir direction, gw Target, method
 		res.foreign, res.self = f, s
 		mu.Unlock()
 	}()
+	loadStart := time.Now()
 	res.dir = lt.run(ctx)
 	stopProbes()
 	wg.Wait()
-	if len(loaded) > 0 {
-		res.loadedMS = Summarize(loaded, len(loaded)).MedianMS
+	if lt.lat != nil {
+		if m, n := lt.lat.medianSince(loadStart.Add(loadWarmup)); n > 0 {
+			res.loadedMS = ms(m)
+		}
 	}
 	return res
 }

@@ -155,6 +155,11 @@ func oneLine(r *netdiag.Report) string {
 	s := fmt.Sprintf("%d ms", r.DurationMS)
 	if tp := r.Throughput; tp != nil {
 		s += fmt.Sprintf(", down %.2f up %.2f Mbit/s (%d streams, stable %v)", tp.DownloadMbps, tp.UploadMbps, tp.Streams, tp.Stable)
+		for _, d := range []*netdiag.DirectionReport{tp.Download, tp.Upload} {
+			if d != nil {
+				s += fmt.Sprintf(" [%.2f Mbit/s %d streams %d ms stable %v]", d.Mbps, d.Streams, d.DurationMS, d.Stable)
+			}
+		}
 	}
 	if rs := r.Responsiveness; rs != nil {
 		s += fmt.Sprintf(", idle %.2f ms, loaded %.1f/%.1f ms, grade %s, %d RPM", rs.IdleMS, rs.LoadedDownMS, rs.LoadedUpMS, rs.BufferbloatGrade, rs.RPM)

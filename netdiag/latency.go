@@ -42,6 +42,8 @@ type Sampling struct {
 	Count    int
 	Interval time.Duration
 	Wait     time.Duration
+	// OnSample, if set, is called with each round trip as it arrives.
+	OnSample func(time.Duration)
 }
 
 // idleSampling: ten probes 100 ms apart keep the idle phase near one
@@ -57,25 +59,41 @@ type latencyProber struct {
 	netns Netns
 }
 
-// measure tries ICMP, then STAMP, then TCP, and returns the first method
-// that got at least one answer.
+// measure runs every method concurrently (they are light and do not
+// disturb each other) and reports the first, in order of preference
+// (ICMP, STAMP, TCP), that got an answer. Running them side by side keeps
+// a fallback from costing a second round of probing.
 func (p *latencyProber) measure(ctx context.Context, t Target, s Sampling) (LatencyTarget, string) {
 	out := LatencyTarget{Name: t.Name, Addr: t.Addr.String(), Method: MethodNone}
+	ms := p.methods(t)
+	type result struct {
+		rtts []time.Duration
+		sent int
+		err  error
+	}
+	results := make([]result, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &results[i]
+			r.rtts, r.sent, r.err = m.run(ctx, t, s)
+		}()
+	}
+	wg.Wait()
 	var errs []error
-	for _, m := range p.methods(t) {
-		rtts, sent, err := m.run(ctx, t, s)
-		if len(rtts) > 0 {
+	for i, m := range ms {
+		r := results[i]
+		if len(r.rtts) > 0 {
 			out.Method = m.name
-			out.LatencyStats = Summarize(rtts, sent)
+			out.LatencyStats = Summarize(r.rtts, r.sent)
 			return out, m.name
 		}
-		if err == nil {
-			err = fmt.Errorf("no answer to %d probes", sent)
+		if r.err == nil {
+			r.err = fmt.Errorf("no answer to %d probes", r.sent)
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", m.name, err))
-		if ctx.Err() != nil {
-			break
-		}
+		errs = append(errs, fmt.Errorf("%s: %w", m.name, r.err))
 	}
 	out.Error = errors.Join(errs...).Error()
 	return out, MethodNone
@@ -137,6 +155,9 @@ func (p *latencyProber) ping(ctx context.Context, t Target, s Sampling, privileg
 		mu.Lock()
 		rtts[pkt.Seq] = pkt.Rtt
 		mu.Unlock()
+		if s.OnSample != nil {
+			s.OnSample(pkt.Rtt)
+		}
 	}
 	var runErr error
 	err := p.netns.run(func() error {
@@ -173,7 +194,7 @@ func (p *latencyProber) stamp(ctx context.Context, t Target, s Sampling) ([]time
 		return nil, 0, fmt.Errorf("stamp: %w", err)
 	}
 	defer conn.Close()
-	res, err := stamp.Probe(ctx, conn, stamp.ProbeConfig{Count: s.Count, Interval: s.Interval, Wait: s.Wait})
+	res, err := stamp.Probe(ctx, conn, stamp.ProbeConfig{Count: s.Count, Interval: s.Interval, Wait: s.Wait, OnReply: s.OnSample})
 	return res.RTTs, res.Sent, err
 }
 
@@ -204,8 +225,14 @@ func (p *latencyProber) tcp(ctx context.Context, t Target, s Sampling) ([]time.D
 		case err == nil:
 			c.Close()
 			rtts = append(rtts, d)
+			if s.OnSample != nil {
+				s.OnSample(d)
+			}
 		case errors.Is(err, syscall.ECONNREFUSED):
 			rtts = append(rtts, d)
+			if s.OnSample != nil {
+				s.OnSample(d)
+			}
 		default:
 			lastErr = err
 		}

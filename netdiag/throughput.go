@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,10 +38,20 @@ const (
 	// rampGain: goodput that grew more than this since the last check
 	// means more streams may help.
 	rampGain = 0.10
-	// initialStreams and maxStreams bound the parallel streams. Four
-	// fill most home lines; sixteen is networkQuality's ceiling too.
-	initialStreams = 2
+	// initialStreams, rampStreams and maxStreams shape the parallel
+	// streams: start with four and add four at a time, as the draft's
+	// reference clients do; sixteen is their ceiling too.
+	initialStreams = 4
+	rampStreams    = 4
 	maxStreams     = 16
+	// minLoad: a direction stays loaded at least this long, so loaded
+	// latency is sampled for a second or more after loadWarmup.
+	minLoad = 2500 * time.Millisecond
+	// latencyStableWithin and latencyStableFloor: loaded latency is stable
+	// when successive window medians agree within 10% or 5 ms, whichever
+	// is looser (a few ms of noise on a short RTT is not growth).
+	latencyStableWithin = 0.10
+	latencyStableFloor  = 5 * time.Millisecond
 	// settleAfterRamp: after adding streams, wait this long before judging
 	// stability, so the new streams' slow start is not mistaken for it.
 	settleAfterRamp = time.Second
@@ -113,6 +124,76 @@ type loadTest struct {
 
 	read    atomic.Int64 // download: body bytes read
 	written atomic.Int64 // upload: body bytes handed to the transport
+
+	// lat receives the loaded latency samples; the line is saturated only
+	// once they stop growing. Nil when no latency probe runs.
+	lat *latencyTracker
+	// idle is the idle RTT the loaded samples compare against.
+	idle time.Duration
+	// budget bounds the test; zero means directionBudget.
+	budget time.Duration
+}
+
+// latencyTracker keeps time-stamped latency samples.
+type latencyTracker struct {
+	mu      sync.Mutex
+	samples []timedRTT
+}
+
+type timedRTT struct {
+	at  time.Time
+	rtt time.Duration
+}
+
+func (t *latencyTracker) add(rtt time.Duration) {
+	t.mu.Lock()
+	t.samples = append(t.samples, timedRTT{time.Now(), rtt})
+	t.mu.Unlock()
+}
+
+// medianSince is the median of samples taken after since, and how many.
+func (t *latencyTracker) medianSince(since time.Time) (time.Duration, int) {
+	t.mu.Lock()
+	var v []time.Duration
+	for _, s := range t.samples {
+		if s.at.After(since) {
+			v = append(v, s.rtt)
+		}
+	}
+	t.mu.Unlock()
+	slices.Sort(v)
+	return median(v), len(v)
+}
+
+// queueing reports whether the latest loaded latency shows a standing
+// queue: above idle by more than half again, and by more than the noise
+// floor.
+func (lt *loadTest) queueing(meds []time.Duration) bool {
+	if len(meds) == 0 {
+		return false
+	}
+	m := meds[len(meds)-1]
+	return m > lt.idle+max(lt.idle/2, latencyStableFloor)
+}
+
+// latencySettled reports whether the last stableChecks window medians agree.
+func latencySettled(meds []time.Duration) bool {
+	if len(meds) < stableChecks {
+		return false
+	}
+	last := meds[len(meds)-stableChecks:]
+	var sum time.Duration
+	for _, m := range last {
+		sum += m
+	}
+	mean := sum / time.Duration(len(last))
+	tol := max(time.Duration(float64(mean)*latencyStableWithin), latencyStableFloor)
+	for _, m := range last {
+		if m < mean-tol || m > mean+tol {
+			return false
+		}
+	}
+	return true
 }
 
 // sample is the cumulative byte count at a time.
@@ -125,7 +206,11 @@ type sample struct {
 // returning. onStable, if set, is called when the load is up (for the
 // loaded latency probes).
 func (lt *loadTest) run(ctx context.Context) *DirectionReport {
-	ctx, cancel := context.WithTimeout(ctx, directionBudget)
+	budget := lt.budget
+	if budget <= 0 {
+		budget = directionBudget
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	defer lt.stopAll()
 	start := time.Now()
@@ -136,7 +221,8 @@ func (lt *loadTest) run(ctx context.Context) *DirectionReport {
 	lt.addStreams(ctx, initialStreams)
 
 	samples := []sample{{start, 0}}
-	var checks []float64 // goodput (bit/s) at each check
+	var checks []float64        // goodput (bit/s) at each check
+	var latMeds []time.Duration // loaded latency window median at each check
 	lastRamp := start
 	nextCheck := start.Add(window)
 	tick := time.NewTicker(sampleEvery)
@@ -144,7 +230,7 @@ func (lt *loadTest) run(ctx context.Context) *DirectionReport {
 	for {
 		select {
 		case <-ctx.Done():
-			return lt.finish(rep, samples, false, start)
+			return lt.finish(rep, samples, false, start, lastRamp)
 		case now := <-tick.C:
 			samples = append(samples, sample{now, lt.count()})
 			if now.Before(nextCheck) {
@@ -153,34 +239,51 @@ func (lt *loadTest) run(ctx context.Context) *DirectionReport {
 			nextCheck = now.Add(checkEvery)
 			gp := goodput(samples, window)
 			lt.c.progress(Progress{Phase: lt.dir.String(), Mbps: gp / 1e6, Streams: lt.nstreams(), Elapsed: now.Sub(start)})
-			if len(checks) > 0 && gp > checks[len(checks)-1]*(1+rampGain) && lt.nstreams() < maxStreams {
-				lt.addStreams(ctx, min(lt.nstreams(), maxStreams-lt.nstreams()))
+			if lt.lat != nil {
+				if m, n := lt.lat.medianSince(now.Add(-window)); n > 0 {
+					latMeds = append(latMeds, m)
+				}
+			}
+			// Add streams while goodput still grows. Latency that still
+			// grows at a steady goodput is the queue filling: more streams
+			// would only add loss, so wait for it instead.
+			// A standing queue (latency well above idle) means the
+			// bottleneck is already full: growth then is the streams'
+			// start-up, not room for more.
+			gpGrowing := len(checks) > 0 && gp > checks[len(checks)-1]*(1+rampGain)
+			if gpGrowing && !lt.queueing(latMeds) && lt.nstreams() < maxStreams {
+				lt.addStreams(ctx, min(rampStreams, maxStreams-lt.nstreams()))
 				lastRamp = now
 				checks = checks[:0]
 			}
 			checks = append(checks, gp)
-			if now.Sub(lastRamp) >= settleAfterRamp && isStable(checks) {
-				return lt.finish(rep, samples, true, start)
+			saturated := lt.lat == nil || latencySettled(latMeds)
+			if now.Sub(lastRamp) >= settleAfterRamp && now.Sub(start) >= minLoad && isStable(checks) && saturated {
+				return lt.finish(rep, samples, true, start, lastRamp)
 			}
 			if err := lt.failed(); err != nil {
 				rep.Error = err.Error()
-				return lt.finish(rep, samples, false, start)
+				return lt.finish(rep, samples, false, start, lastRamp)
 			}
 		}
 	}
 }
 
-func (lt *loadTest) finish(rep *DirectionReport, samples []sample, stable bool, start time.Time) *DirectionReport {
+func (lt *loadTest) finish(rep *DirectionReport, samples []sample, stable bool, start, lastRamp time.Time) *DirectionReport {
 	rep.Stable = stable
 	rep.Streams = lt.nstreams()
 	rep.Bytes = samples[len(samples)-1].bytes
-	rep.Mbps = round2(goodput(samples, resultWindow) / 1e6)
+	// Average over the last resultWindow, but not back across the last
+	// ramp, whose new streams' slow start is not the line's rate; a second
+	// at least, so a late ramp cannot leave a sliver.
+	span := max(min(resultWindow, samples[len(samples)-1].at.Sub(lastRamp)), window)
+	rep.Mbps = round2(goodput(samples, span) / 1e6)
 	rep.DurationMS = time.Since(start).Milliseconds()
 	if rep.Bytes == 0 && rep.Error == "" {
 		if err := lt.failed(); err != nil {
 			rep.Error = err.Error()
 		} else {
-			rep.Error = fmt.Sprintf("no bytes moved within %v", directionBudget)
+			rep.Error = fmt.Sprintf("no bytes moved within %v", time.Since(start).Round(time.Millisecond))
 		}
 	}
 	return rep

@@ -218,6 +218,14 @@ func (l *Lab) build(ctx context.Context) error {
 			return err
 		}
 	}
+	// Home computers and most servers run CUBIC (the Linux, Windows and
+	// macOS default); a host default of BBR would keep the bottleneck
+	// queues short and hide the bufferbloat the profiles are for.
+	for _, ns := range l.Namespaces() {
+		if err := ns.sysctl(ctx, "net.ipv4.tcp_congestion_control", LabCongestionControl); err != nil {
+			l.logger.Warn("lab: cannot set TCP congestion control; queues may not fill like a home's", "ns", ns.Role, "err", err)
+		}
+	}
 	if err := l.ISP.nft(ctx, l.ispRuleset()); err != nil {
 		return err
 	}
@@ -276,6 +284,10 @@ func gatewayRuleset() string {
 }
 `, TunnelPrefix, IfGatewayWAN)
 }
+
+// LabCongestionControl is the TCP congestion control every lab namespace
+// uses.
+const LabCongestionControl = "cubic"
 
 // tbfBurst is the bucket size for a rate: at least one millisecond of
 // traffic (the kernel's timer granularity at HZ=1000) and at least a few

@@ -15,6 +15,9 @@ type ProbeConfig struct {
 	Interval time.Duration // between sends; zero means 100 ms
 	Wait     time.Duration // for replies after the last send; zero means 1 s
 	Now      func() time.Time
+	// OnReply, if set, is called with each new round trip as it is
+	// measured, from Probe's reader goroutine.
+	OnReply func(time.Duration)
 }
 
 // Result is what a probe measured.
@@ -94,6 +97,9 @@ func Probe(ctx context.Context, conn net.Conn, cfg ProbeConfig) (Result, error) 
 						rtt -= dwell
 					}
 					rtts[rp.SenderSeq] = rtt
+					if cfg.OnReply != nil {
+						cfg.OnReply(rtt)
+					}
 				}
 			}
 			mu.Unlock()
