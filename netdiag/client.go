@@ -380,7 +380,7 @@ func (c *Client) loadPhase(ctx context.Context, dir direction, gw Target, method
 	}
 	loadCtx, stopProbes := context.WithCancel(ctx)
 	var (
-		wg     sync.WaitGroup
+		wg  sync.WaitGroup
 		mu  sync.Mutex
 		res loadResult
 	)

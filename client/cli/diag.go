@@ -100,4 +100,3 @@ func FormatReport(r *netdiag.Report) string {
 	fmt.Fprintf(&b, "\n%s\n", r.Summary)
 	return b.String()
 }
-
