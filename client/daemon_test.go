@@ -33,7 +33,7 @@ func TestNextState(t *testing.T) {
 func startGateway(t *testing.T) (string, context.CancelFunc) {
 	t.Helper()
 	cfg := gateway.DefaultConfig()
-	cfg.Name, cfg.API.Listen = "test-gw", "127.0.0.1:0"
+	cfg.Name, cfg.API.Listen, cfg.Measure.STAMPListen = "test-gw", "127.0.0.1:0", "127.0.0.1:0"
 	s, err := gateway.New(cfg, gateway.Options{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

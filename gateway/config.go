@@ -18,14 +18,30 @@ import (
 // home routers and proxies like to take.
 const DefaultAPIListen = "127.0.0.1:8443"
 
+// DefaultSTAMPListen is the STAMP reflector's default address: the
+// protocol's well-known port on loopback, like the API.
+const DefaultSTAMPListen = "127.0.0.1:862"
+
 // Config is tether-gateway's configuration file.
 type Config struct {
 	// Name identifies the gateway to clients and in logs.
 	Name string `yaml:"name"`
 	// API configures the HTTP API.
 	API APIConfig `yaml:"api"`
+	// Measure configures the measurement service clients diagnose their
+	// lines against.
+	Measure MeasureConfig `yaml:"measure"`
 	// LogLevel is debug, info, warn or error; empty means info.
 	LogLevel string `yaml:"log_level,omitempty"`
+}
+
+// MeasureConfig configures the measurement service. Its HTTP side (the
+// responsiveness endpoints, /down, /up, /generate_204, /ip) is served on
+// the API listener; STAMP needs a UDP socket of its own.
+type MeasureConfig struct {
+	// STAMPListen is the UDP host:port of the STAMP reflector (RFC 8762);
+	// empty disables it. The standard port is 862.
+	STAMPListen string `yaml:"stamp_listen"`
 }
 
 // APIConfig configures the HTTP API.
@@ -36,7 +52,7 @@ type APIConfig struct {
 
 // DefaultConfig is what `tether-gateway init` writes.
 func DefaultConfig() Config {
-	return Config{Name: "gateway", API: APIConfig{Listen: DefaultAPIListen}, LogLevel: "info"}
+	return Config{Name: "gateway", API: APIConfig{Listen: DefaultAPIListen}, Measure: MeasureConfig{STAMPListen: DefaultSTAMPListen}, LogLevel: "info"}
 }
 
 // LoadConfig reads and validates the config file at path.
@@ -58,6 +74,11 @@ func (c Config) Validate() error {
 	}
 	if err := validateListen(c.API.Listen); err != nil {
 		return fmt.Errorf("api.listen: %w", err)
+	}
+	if c.Measure.STAMPListen != "" {
+		if err := validateListen(c.Measure.STAMPListen); err != nil {
+			return fmt.Errorf("measure.stamp_listen: %w", err)
+		}
 	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("log_level: %w", err)

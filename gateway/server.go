@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/netdiag/measureserver"
+	"github.com/tetherwfh/tether/netdiag/stamp"
 	"github.com/tetherwfh/tether/internal/version"
 )
 
@@ -39,8 +41,11 @@ type Server struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	mu      sync.Mutex
-	addr    net.Addr      // set once listening
+	measure *measureserver.Server
+
+	mu        sync.Mutex
+	addr      net.Addr // set once listening
+	stampAddr net.Addr // the STAMP reflector's, when enabled
 	ready   chan struct{} // closed once listening
 	started time.Time
 }
@@ -54,6 +59,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	ms, err := measureserver.New(measureserver.Config{Logger: s.logger, Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.measure = ms
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -68,17 +78,34 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: API cannot listen on %s: %w (is another gateway running? change api.listen)", s.cfg.API.Listen, err)
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	// The API speaks HTTP/1.1 and h2c, as the measurement service needs.
+	srv := measureserver.NewHTTPServer(s.Handler())
+	srv.ReadHeaderTimeout = readHeaderTimeout
+	srv.ErrorLog = slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
+	var stampConn net.PacketConn
+	if addr := s.cfg.Measure.STAMPListen; addr != "" {
+		stampConn, err = lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("gateway: STAMP reflector cannot listen on %s: %w (port 862 needs root or CAP_NET_BIND_SERVICE; change measure.stamp_listen)", addr, err)
+		}
+		defer stampConn.Close()
+		refl := &stamp.Reflector{Logger: s.logger}
+		go func() {
+			if err := refl.Serve(stampConn); err != nil {
+				s.logger.Error("STAMP reflector stopped", "err", err)
+			}
+		}()
+		s.mu.Lock()
+		s.stampAddr = stampConn.LocalAddr()
+		s.mu.Unlock()
 	}
 	s.mu.Lock()
 	s.addr = ln.Addr()
 	s.started = s.now()
 	s.mu.Unlock()
 	close(s.ready)
-	s.logger.Info("gateway serving", "name", s.cfg.Name, "api", ln.Addr().String(), "version", version.Version)
+	s.logger.Info("gateway serving", "name", s.cfg.Name, "api", ln.Addr().String(), "stamp", s.cfg.Measure.STAMPListen, "version", version.Version)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -110,9 +137,22 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// Handler is the gateway's HTTP API.
+// STAMPAddr is the STAMP reflector's address, nil before Ready or when
+// disabled.
+func (s *Server) STAMPAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stampAddr
+}
+
+// Handler is the gateway's HTTP API, with the measurement service's
+// endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mh := s.measure.Handler()
+	for _, p := range measureserver.Paths {
+		mux.Handle(p, mh)
+	}
 	mux.HandleFunc("GET "+gwapi.PathHealth, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, gwapi.Health{Status: "ok"})
 	})

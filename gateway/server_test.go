@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"net"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/netdiag/stamp"
 )
 
 // startServer runs a gateway on an ephemeral loopback port until the test
@@ -20,6 +22,7 @@ import (
 func startServer(tb testing.TB, cfg Config) (*Server, string) {
 	tb.Helper()
 	cfg.API.Listen = "127.0.0.1:0"
+	cfg.Measure.STAMPListen = "127.0.0.1:0"
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	s, err := New(cfg, Options{Now: func() time.Time { return now }})
 	require.NoError(tb, err)
@@ -69,6 +72,27 @@ func TestServerHealthReadyInfo(t *testing.T) {
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 }
 
+func TestServerServesTheMeasurementService(t *testing.T) {
+	s, base := startServer(t, DefaultConfig())
+	var doc struct {
+		URLs map[string]string `json:"urls"`
+	}
+	assert.Equal(t, http.StatusOK, getJSON(t, base+"/.well-known/nq", &doc))
+	assert.Equal(t, base+"/large", doc.URLs["large_https_download_url"])
+	resp, err := http.Get(base + "/generate_204")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode)
+
+	// The STAMP reflector answers next to the API.
+	c, err := net.Dial("udp", s.STAMPAddr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	res, err := stamp.Probe(context.Background(), c, stamp.ProbeConfig{Count: 3, Interval: time.Millisecond, Wait: time.Second})
+	require.NoError(t, err)
+	assert.Len(t, res.RTTs, 3)
+}
+
 func TestServerNotReadyBeforeListening(t *testing.T) {
 	s, err := New(DefaultConfig(), Options{})
 	require.NoError(t, err)
@@ -82,6 +106,7 @@ func TestServerReportsABusyPort(t *testing.T) {
 	_, base := startServer(t, DefaultConfig())
 	cfg := DefaultConfig()
 	cfg.API.Listen = base[len("http://"):]
+	cfg.Measure.STAMPListen = ""
 	s, err := New(cfg, Options{})
 	require.NoError(t, err)
 	err = s.Run(context.Background())
@@ -108,6 +133,7 @@ func TestConfigRoundTripAndValidation(t *testing.T) {
 		{"api:\n  listen: nope\n", "api.listen"},
 		{"api:\n  listen: 127.0.0.1:99999\n", "port must be a number"},
 		{"log_level: loud\n", "log_level"},
+		{"measure:\n  stamp_listen: 862\n", "measure.stamp_listen"},
 		{"nmae: x\n", "line 1: field nmae not found"},
 	} {
 		p := filepath.Join(dir, "bad.yaml")

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +109,9 @@ type Client struct {
 	pmu    sync.Mutex
 
 	urls serverURLs
+	// h2c: the server speaks HTTP/2 without TLS; load streams use it, and
+	// self probes ride them. Otherwise load streams use HTTP/1.1.
+	h2c bool
 }
 
 type serverURLs struct{ small, large, upload string }
@@ -321,7 +325,22 @@ func (c *Client) fetchConfig(ctx context.Context) error {
 		}
 	}
 	c.urls = serverURLs{small: doc.URLs.Small, large: doc.URLs.Large, upload: doc.URLs.Upload}
+	c.h2c = c.probeH2C(ctx)
 	return nil
+}
+
+// probeH2C reports whether the small object can be fetched over h2c.
+// Servers that only speak HTTP/1.1 on plain HTTP (a stock nginx) answer
+// the preface with an error.
+func (c *Client) probeH2C(ctx context.Context) bool {
+	if !strings.HasPrefix(c.urls.small, "http://") {
+		return false
+	}
+	tr := &http.Transport{DialContext: c.cfg.Netns.dial, Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	_, ok := c.timedGet(ctx, &http.Client{Transport: tr})
+	return ok
 }
 
 // plainClient is an HTTP/1.1 client whose connections are made in Netns.
@@ -351,7 +370,7 @@ func (c *Client) loadClient(conns *connSet) *http.Client {
 			return conn, err
 		},
 	}
-	if c.base.Scheme == "http" {
+	if c.h2c && strings.HasPrefix(c.urls.large, "http://") {
 		tr.Protocols = new(http.Protocols)
 		tr.Protocols.SetUnencryptedHTTP2(true)
 	}
@@ -443,7 +462,7 @@ func (c *Client) rpmProbes(ctx context.Context, lt *loadTest) (foreign, self []t
 		}()
 		go func() {
 			defer wg.Done()
-			if hc := lt.selfClient(i); hc != nil {
+			if hc := lt.selfClient(i); hc != nil && c.h2c {
 				if d, ok := c.timedGet(ctx, hc); ok {
 					mu.Lock()
 					self = append(self, d)

@@ -19,6 +19,7 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "diag")
 	quick := fs.Bool("quick", false, "idle latency only: no load on the line, done within 2 s")
 	asJSON := fs.Bool("json", false, "print the report as JSON (schema tether.report/v1)")
+	stampPort := fs.Uint("stamp-port", 862, "the gateway's STAMP reflector port (UDP latency when ICMP is blocked)")
 	server := fs.String("server", "", "measurement server (the gateway's API URL); default: the gateway in "+defaultDaemonConfig)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -34,7 +35,11 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	if *quick {
 		mode = netdiag.ModeQuick
 	}
-	cfg := netdiag.Config{Server: *server}
+	if *stampPort == 0 || *stampPort > 65535 {
+		fmt.Fprintf(env.Stderr, "tether diag: --stamp-port must be from 1 to 65535\n")
+		return errUsage
+	}
+	cfg := netdiag.Config{Server: *server, STAMPPort: uint16(*stampPort)}
 	if !*asJSON {
 		cfg.Progress = progressPrinter(env.Stderr)
 	}

@@ -57,7 +57,7 @@ func main() {
 
 func localGateway(ctx context.Context) (string, func(), error) {
 	cfg := gateway.DefaultConfig()
-	cfg.Name, cfg.API.Listen = "bench", "127.0.0.1:0"
+	cfg.Name, cfg.API.Listen, cfg.Measure.STAMPListen = "bench", "127.0.0.1:0", ""
 	s, err := gateway.New(cfg, gateway.Options{})
 	if err != nil {
 		return "", nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/tetherwfh/tether/client/localapi"
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/netdiag"
 )
 
 // Timeouts of the stack.
@@ -54,6 +55,7 @@ type Options struct {
 type Stack struct {
 	opts       Options
 	gatewayURL string
+	stampPort  uint16
 	socket     string
 	procs      []*proc
 }
@@ -81,12 +83,33 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
+	s.diagnose(ctx)
 	s.printf("\n%s\n", strings.TrimRight(opts.Format(st, time.Now()), "\n"))
 	if opts.Once {
 		return nil
 	}
 	s.printf("\nRunning. `./bin/tether status --socket %s` shows the status from another shell; Ctrl-C stops.\n", s.socket)
 	return s.watch(ctx, st.State)
+}
+
+// diagnose runs a quick line diagnosis against the dev gateway, as the
+// daemon will before choosing a tunnel mode.
+func (s *Stack) diagnose(ctx context.Context) {
+	c, err := netdiag.New(netdiag.Config{Server: s.gatewayURL, STAMPPort: s.stampPort})
+	if err != nil {
+		s.printf("[4/4] diagnosis failed: %v\n", err)
+		return
+	}
+	rep := c.Run(ctx, netdiag.ModeQuick)
+	s.printf("[4/4] diagnosed the line against the gateway in %d ms (quick; `./bin/tether diag --server %s` runs the full test):\n", rep.DurationMS, s.gatewayURL)
+	for _, t := range rep.Latency.Targets {
+		if t.Method == netdiag.MethodNone {
+			s.printf("      %-8s %-15s no answer\n", t.Name, t.Addr)
+			continue
+		}
+		s.printf("      %-8s %-15s %-5s median %.2f ms, jitter %.2f ms, loss %.0f%%\n", t.Name, t.Addr, t.Method, t.MedianMS, t.JitterMS, t.LossPct)
+	}
+	s.printf("      %s\n", rep.Summary)
 }
 
 func (s *Stack) printf(format string, args ...any) { fmt.Fprintf(s.opts.Out, format, args...) }
@@ -114,7 +137,13 @@ func (s *Stack) start(ctx context.Context) error {
 
 	// 1. Configuration, regenerated each run so a stale one never bites.
 	gwCfg := gateway.DefaultConfig()
+	udpPort, err := freeUDPPort()
+	if err != nil {
+		return err
+	}
 	gwCfg.Name, gwCfg.API.Listen = "dev-gateway", fmt.Sprintf("127.0.0.1:%d", port)
+	gwCfg.Measure.STAMPListen = fmt.Sprintf("127.0.0.1:%d", udpPort)
+	s.stampPort = uint16(udpPort)
 	gwPath := filepath.Join(dir, "gateway.yaml")
 	_ = os.Remove(gwPath)
 	if err := gateway.WriteConfig(gwPath, gwCfg); err != nil {
@@ -127,7 +156,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := client.WriteConfig(dPath, dCfg); err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}
-	s.printf("[1/3] wrote a development configuration to %s (gateway.yaml, tetherd.yaml)\n", dir)
+	s.printf("[1/4] wrote a development configuration to %s (gateway.yaml, tetherd.yaml)\n", dir)
 
 	// 2. The gateway, then wait until it is ready.
 	gw, err := s.spawn(ctx, "tether-gateway", filepath.Join(o.BinDir, "tether-gateway"), dir, "serve", "--config", gwPath)
@@ -137,7 +166,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.waitReady(ctx, gw, func(ctx context.Context) error { return getOK(ctx, s.gatewayURL+gwapi.PathReady) }); err != nil {
 		return err
 	}
-	s.printf("[2/3] started tether-gateway (pid %d): API on %s, log %s\n", gw.cmd.Process.Pid, s.gatewayURL, gw.log)
+	s.printf("[2/4] started tether-gateway (pid %d): API on %s, log %s\n", gw.cmd.Process.Pid, s.gatewayURL, gw.log)
 
 	// 3. The daemon, then wait until its local API answers.
 	d, err := s.spawn(ctx, "tetherd", filepath.Join(o.BinDir, "tetherd"), dir, "--config", dPath)
@@ -148,7 +177,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.waitReady(ctx, d, func(ctx context.Context) error { _, err := lc.Status(ctx); return err }); err != nil {
 		return err
 	}
-	s.printf("[3/3] started tetherd (pid %d): local API on %s, log %s\n", d.cmd.Process.Pid, s.socket, d.log)
+	s.printf("[3/4] started tetherd (pid %d): local API on %s, log %s\n", d.cmd.Process.Pid, s.socket, d.log)
 	return nil
 }
 
@@ -297,6 +326,16 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeUDPPort asks the kernel for a free loopback UDP port.
+func freeUDPPort() (int, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("devstack: finding a free UDP port: %w", err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port, nil
 }
 
 // tail returns the last lines of a log file, indented.

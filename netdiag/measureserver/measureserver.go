@@ -68,6 +68,10 @@ const (
 	PathIP       = "/ip"
 )
 
+// Paths lists every path the service serves, for embedding its handler
+// in a larger mux.
+var Paths = []string{PathConfig, PathSmall, PathLarge, PathUpload, PathDown, PathUp, PathGenerate, PathIP}
+
 // Config configures a Server. Zero values mean the defaults.
 type Config struct {
 	// BaseURL is the public base URL written into the config document,
