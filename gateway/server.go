@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/internal/version"
 	"github.com/tetherwfh/tether/netdiag/measureserver"
 	"github.com/tetherwfh/tether/netdiag/stamp"
-	"github.com/tetherwfh/tether/internal/version"
 )
 
 // Timeouts of the HTTP API.
@@ -44,10 +44,10 @@ type Server struct {
 	measure *measureserver.Server
 
 	mu        sync.Mutex
-	addr      net.Addr // set once listening
-	stampAddr net.Addr // the STAMP reflector's, when enabled
-	ready   chan struct{} // closed once listening
-	started time.Time
+	addr      net.Addr      // set once listening
+	stampAddr net.Addr      // the STAMP reflector's, when enabled
+	ready     chan struct{} // closed once listening
+	started   time.Time
 }
 
 // New validates cfg and returns a server ready to Run.

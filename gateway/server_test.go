@@ -2,8 +2,8 @@ package gateway
 
 import (
 	"context"
-	"net"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
