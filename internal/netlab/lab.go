@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,6 +222,7 @@ func (l *Lab) build(ctx context.Context) error {
 	// Home computers and most servers run CUBIC (the Linux, Windows and
 	// macOS default); a host default of BBR would keep the bottleneck
 	// queues short and hide the bufferbloat the profiles are for.
+	allowCongestionControl(l.logger, LabCongestionControl)
 	for _, ns := range l.Namespaces() {
 		if err := ns.sysctl(ctx, "net.ipv4.tcp_congestion_control", LabCongestionControl); err != nil {
 			l.logger.Warn("lab: cannot set TCP congestion control; queues may not fill like a home's", "ns", ns.Role, "err", err)
@@ -288,6 +290,26 @@ func gatewayRuleset() string {
 // LabCongestionControl is the TCP congestion control every lab namespace
 // uses.
 const LabCongestionControl = "cubic"
+
+// allowCongestionControl adds name to the host's allowed list: a network
+// namespace may only default to an algorithm on it (the kernel answers
+// EPERM otherwise). Adding one only lets unprivileged sockets choose it too.
+func allowCongestionControl(logger *slog.Logger, name string) {
+	const path = "/proc/sys/net/ipv4/tcp_allowed_congestion_control"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	allowed := strings.Fields(string(b))
+	if slices.Contains(allowed, name) {
+		return
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(append(allowed, name), " ")), 0o644); err != nil {
+		logger.Warn("lab: cannot allow TCP congestion control", "name", name, "err", err)
+		return
+	}
+	logger.Info("lab: allowed TCP congestion control on the host", "name", name)
+}
 
 // tbfBurst is the bucket size for a rate: at least one millisecond of
 // traffic (the kernel's timer granularity at HZ=1000) and at least a few

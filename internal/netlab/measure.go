@@ -85,7 +85,8 @@ type IperfResult struct {
 // server→client direction (download for a home client).
 func (l *Lab) Iperf3(ctx context.Context, ns *Namespace, srv *IperfServer, reverse bool, streams int, d time.Duration) (IperfResult, error) {
 	args := []string{"--client", srv.Addr.Addr().String(), "--port", strconv.Itoa(int(srv.Addr.Port())),
-		"--json", "--time", strconv.Itoa(int(d.Seconds())), "--omit", "1", "--parallel", strconv.Itoa(max(streams, 1))}
+		"--json", "--time", strconv.Itoa(int(d.Seconds())), "--omit", "1", "--parallel", strconv.Itoa(max(streams, 1)),
+		"--congestion", LabCongestionControl}
 	if reverse {
 		args = append(args, "--reverse")
 	}

@@ -161,6 +161,7 @@ func NewHTTPServer(h http.Handler) *http.Server {
 			if tc, ok := c.(interface{ SetReadBuffer(int) error }); ok {
 				_ = tc.SetReadBuffer(ReceiveBuffer)
 			}
+			setCongestionControl(c)
 			return ctx
 		}}
 }
