@@ -52,8 +52,14 @@ test: deps
 test-short:
 	$(GO) test -race -short ./...
 
+# bench: the Go benchmarks (5 counts each, for benchstat), then, as root,
+# the lab accuracy benchmark: each profile measured with iperf3 and ping and
+# with tether diag in the same lab, as a table (bench-accuracy.md).
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
+	@if [ "$$(id -u)" = 0 ]; then \
+		TETHER_BENCH_LAB=1 TETHER_BENCH_TABLE=$(CURDIR)/bench-accuracy.md $(GO) test -run '^$$' -bench LabAccuracy -benchtime 1x -timeout 20m ./netdiag/ | grep -v 'level=' ; \
+	else echo "bench: the lab accuracy benchmark needs root; skipped"; fi
 
 # lab: bring up the namespace lab by hand. make lab PROFILE=dsl_bloated
 lab: deps
@@ -73,4 +79,4 @@ cross:
 		done; done; done
 
 clean:
-	rm -rf $(BIN) $(STATE) bench.out
+	rm -rf $(BIN) $(STATE) bench.out bench-accuracy.md

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/gateway"
+	"github.com/tetherwfh/tether/netdiag"
+)
+
+func startGateway(t *testing.T) (url string, stampPort int) {
+	t.Helper()
+	cfg := gateway.DefaultConfig()
+	cfg.API.Listen, cfg.Measure.STAMPListen = "127.0.0.1:0", "127.0.0.1:0"
+	s, err := gateway.New(cfg, gateway.Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-s.Ready()
+	return "http://" + s.Addr().String(), s.STAMPAddr().(*net.UDPAddr).Port
+}
+
+func TestDiagQuickAgainstARealGateway(t *testing.T) {
+	url, port := startGateway(t)
+	var out, errb bytes.Buffer
+	env := Env{Stdout: &out, Stderr: &errb}
+	code := Main(context.Background(), []string{"diag", "--quick", "--json", "--server", url, "--stamp-port", strconv.Itoa(port)}, env)
+	require.Equal(t, 0, code, errb.String())
+	var rep netdiag.Report
+	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
+	assert.Equal(t, netdiag.Schema, rep.Schema)
+	assert.Equal(t, netdiag.ModeQuick, rep.Mode)
+	require.NotEmpty(t, rep.Latency.Targets)
+	gw := rep.Latency.Targets[len(rep.Latency.Targets)-1]
+	assert.Equal(t, "gateway", gw.Name)
+	assert.NotEqual(t, netdiag.MethodNone, gw.Method)
+	assert.Empty(t, errb.String(), "--json prints no progress")
+
+	out.Reset()
+	code = Main(context.Background(), []string{"diag", "--quick", "--server", url, "--stamp-port", strconv.Itoa(port)}, env)
+	require.Equal(t, 0, code, errb.String())
+	assert.Contains(t, out.String(), "Line diagnostics against "+url)
+	assert.Contains(t, out.String(), "Quick check: the company gateway answers")
+	assert.Contains(t, errb.String(), "measuring latency")
+}
+
+func TestDiagRejectsBadFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	env := Env{Stdout: &out, Stderr: &errb}
+	assert.Equal(t, 2, Main(context.Background(), []string{"diag", "--stamp-port", "70000", "--server", "http://x"}, env))
+	assert.Equal(t, 1, Main(context.Background(), []string{"diag", "--server", "gw.example.com"}, env))
+	assert.Contains(t, errb.String(), "http://")
+}
+
+func TestFormatReport(t *testing.T) {
+	rep := &netdiag.Report{Server: "http://gw", Mode: netdiag.ModeFull, DurationMS: 6400,
+		Latency: netdiag.LatencyReport{Targets: []netdiag.LatencyTarget{
+			{Name: "router", Addr: "192.168.1.1", Method: "icmp", LatencyStats: netdiag.LatencyStats{MinMS: 1, MedianMS: 1.5, P90MS: 2, JitterMS: 0.2}},
+			{Name: "gateway", Addr: "203.0.113.7", Method: "none"},
+		}},
+		Throughput:     &netdiag.ThroughputReport{DownloadMbps: 95.5, UploadMbps: 19, Streams: 4, Bytes: 80e6, Stable: true},
+		Responsiveness: &netdiag.ResponsivenessReport{IdleMS: 12, LoadedDownMS: 20, LoadedUpMS: 250, RPM: 240, BufferbloatGrade: "D", IncreaseMS: 238, Method: "icmp"},
+		Errors:         []netdiag.ProbeError{{Probe: "latency gateway", Error: "icmp: no answer"}},
+		Summary:        "Your line has a problem.",
+	}
+	got := FormatReport(rep)
+	for _, want := range []string{
+		"Line diagnostics against http://gw (full run, 6.4 s)",
+		"router     192.168.1.1      icmp      1.0ms    1.5ms    2.0ms    0.2ms    0.0%",
+		"gateway    203.0.113.7      none   no answer",
+		"throughput  download 95.5 Mbit/s, upload 19.0 Mbit/s, up to 4 streams, 80.0 MB moved",
+		"bufferbloat grade D (+238 ms), responsiveness 240 RPM",
+		"! latency gateway: icmp: no answer",
+		"Your line has a problem.",
+	} {
+		assert.Contains(t, got, want)
+	}
+}

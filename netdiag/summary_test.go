@@ -1,0 +1,37 @@
+package netdiag
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestSummarySentences(t *testing.T) {
+	gw := func(median, loss float64) LatencyTarget {
+		return LatencyTarget{Name: "gateway", Method: MethodICMP, LatencyStats: LatencyStats{MedianMS: median, LossPct: loss}}
+	}
+	for _, tc := range []struct {
+		name string
+		rep  Report
+		want string
+	}{
+		{"unreachable", Report{Latency: LatencyReport{Targets: []LatencyTarget{{Name: "gateway", Method: MethodNone}}}},
+			"Tether could not reach the company gateway"},
+		{"healthy", Report{Mode: ModeFull, Latency: LatencyReport{Targets: []LatencyTarget{gw(12, 0)}},
+			Throughput:     &ThroughputReport{DownloadMbps: 95.4, UploadMbps: 8.2},
+			Responsiveness: &ResponsivenessReport{BufferbloatGrade: "A", IncreaseMS: 9}},
+			"Your line looks healthy: 95 Mbit/s down, 8.2 Mbit/s up, 12 ms to the company gateway, and delay stays low under load (grade A)."},
+		{"bloated", Report{Mode: ModeFull, Latency: LatencyReport{Targets: []LatencyTarget{gw(12, 0)}},
+			Responsiveness: &ResponsivenessReport{BufferbloatGrade: "D", IncreaseMS: 250}},
+			"delay rises by 250 ms when the line is busy (bufferbloat grade D)"},
+		{"B is not a problem", Report{Mode: ModeFull, Latency: LatencyReport{Targets: []LatencyTarget{gw(12, 0)}},
+			Responsiveness: &ResponsivenessReport{BufferbloatGrade: "B", IncreaseMS: 45}},
+			"Your line looks healthy"},
+		{"lossy and far", Report{Mode: ModeQuick, Latency: LatencyReport{Targets: []LatencyTarget{gw(180, 5)}}},
+			"5% of packets to the company gateway are lost, which makes calls choppy; and the company gateway is 180 ms away"},
+		{"quick", Report{Mode: ModeQuick, Latency: LatencyReport{Targets: []LatencyTarget{gw(20, 0)}}},
+			"Quick check: the company gateway answers in 20 ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { assert.Contains(t, summarize(&tc.rep), tc.want) })
+	}
+}
