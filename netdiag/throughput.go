@@ -39,9 +39,12 @@ const (
 	// means more streams may help.
 	rampGain = 0.10
 	// initialStreams, rampStreams and maxStreams shape the parallel
-	// streams: start with four and add four at a time, as the draft's
-	// reference clients do; sixteen is their ceiling too.
-	initialStreams = 4
+	// streams. One stream first: if it alone builds a standing queue the
+	// line is full, and more streams on a slow line only add loss and
+	// retransmissions that eat the goodput we are measuring. Otherwise add
+	// four at a time, as the draft's reference clients do; sixteen is
+	// their ceiling too.
+	initialStreams = 1
 	rampStreams    = 4
 	maxStreams     = 16
 	// minLoad: a direction stays loaded at least this long, so loaded
@@ -230,7 +233,9 @@ func (lt *loadTest) run(ctx context.Context) *DirectionReport {
 	for {
 		select {
 		case <-ctx.Done():
-			return lt.finish(rep, samples, false, start, lastRamp)
+			// Out of time: goodput may still be stable even if loaded
+			// latency had not settled.
+			return lt.finish(rep, samples, isStable(checks) && time.Since(lastRamp) >= settleAfterRamp, start, lastRamp)
 		case now := <-tick.C:
 			samples = append(samples, sample{now, lt.count()})
 			if now.Before(nextCheck) {
@@ -251,7 +256,8 @@ func (lt *loadTest) run(ctx context.Context) *DirectionReport {
 			// bottleneck is already full: growth then is the streams'
 			// start-up, not room for more.
 			gpGrowing := len(checks) > 0 && gp > checks[len(checks)-1]*(1+rampGain)
-			if gpGrowing && !lt.queueing(latMeds) && lt.nstreams() < maxStreams {
+			first := len(checks) == 0 && lastRamp.Equal(start)
+			if (first || gpGrowing) && !lt.queueing(latMeds) && lt.nstreams() < maxStreams {
 				lt.addStreams(ctx, min(rampStreams, maxStreams-lt.nstreams()))
 				lastRamp = now
 				checks = checks[:0]
