@@ -3,9 +3,7 @@ package netdiag_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +167,3 @@ func oneLine(r *netdiag.Report) string {
 	}
 	return s
 }
-
-var _ = net.IPv4len
-var _ = os.Getenv
