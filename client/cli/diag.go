@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 
 	"github.com/tetherwfh/tether/client"
@@ -19,6 +20,8 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "diag")
 	quick := fs.Bool("quick", false, "idle latency only: no load on the line, done within 2 s")
 	asJSON := fs.Bool("json", false, "print the report as JSON (schema tether.report/v1)")
+	var anchors anchorFlag
+	fs.Var(&anchors, "anchor", "another latency target, NAME=IP or NAME=IP:TCPPORT (repeatable)")
 	stampPort := fs.Uint("stamp-port", 862, "the gateway's STAMP reflector port (UDP latency when ICMP is blocked)")
 	server := fs.String("server", "", "measurement server (the gateway's API URL); default: the gateway in "+defaultDaemonConfig)
 	if err := parse(fs, args); err != nil {
@@ -39,7 +42,7 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "tether diag: --stamp-port must be from 1 to 65535\n")
 		return errUsage
 	}
-	cfg := netdiag.Config{Server: *server, STAMPPort: uint16(*stampPort)}
+	cfg := netdiag.Config{Server: *server, STAMPPort: uint16(*stampPort), Anchors: anchors}
 	if !*asJSON {
 		cfg.Progress = progressPrinter(env.Stderr)
 	}
@@ -104,4 +107,26 @@ func FormatReport(r *netdiag.Report) string {
 	}
 	fmt.Fprintf(&b, "\n%s\n", r.Summary)
 	return b.String()
+}
+
+// anchorFlag collects --anchor NAME=IP[:TCPPORT] targets.
+type anchorFlag []netdiag.Target
+
+func (a *anchorFlag) String() string { return fmt.Sprint(len(*a), " anchors") }
+
+func (a *anchorFlag) Set(v string) error {
+	name, addr, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=IP or NAME=IP:TCPPORT, got %q", v)
+	}
+	t := netdiag.Target{Name: name}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		t.Addr, t.TCPPort = ap.Addr(), ap.Port()
+	} else if ip, err := netip.ParseAddr(addr); err == nil {
+		t.Addr = ip
+	} else {
+		return fmt.Errorf("%q is not an IP address or IP:port", addr)
+	}
+	*a = append(*a, t)
+	return nil
 }

@@ -33,15 +33,18 @@ func TestDiagQuickAgainstARealGateway(t *testing.T) {
 	url, port := startGateway(t)
 	var out, errb bytes.Buffer
 	env := Env{Stdout: &out, Stderr: &errb}
-	code := Main(context.Background(), []string{"diag", "--quick", "--json", "--server", url, "--stamp-port", strconv.Itoa(port)}, env)
+	code := Main(context.Background(), []string{"diag", "--quick", "--json", "--server", url, "--stamp-port", strconv.Itoa(port), "--anchor", "loopback=127.0.0.1:9"}, env)
 	require.Equal(t, 0, code, errb.String())
 	var rep netdiag.Report
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
 	assert.Equal(t, netdiag.Schema, rep.Schema)
 	assert.Equal(t, netdiag.ModeQuick, rep.Mode)
 	require.NotEmpty(t, rep.Latency.Targets)
-	gw := rep.Latency.Targets[len(rep.Latency.Targets)-1]
+	gw := rep.Latency.Targets[len(rep.Latency.Targets)-2]
 	assert.Equal(t, "gateway", gw.Name)
+	anchor := rep.Latency.Targets[len(rep.Latency.Targets)-1]
+	assert.Equal(t, "loopback", anchor.Name)
+	assert.NotEqual(t, netdiag.MethodNone, anchor.Method, "ICMP or a refused TCP handshake answers")
 	assert.NotEqual(t, netdiag.MethodNone, gw.Method)
 	assert.Empty(t, errb.String(), "--json prints no progress")
 
@@ -57,6 +60,9 @@ func TestDiagRejectsBadFlags(t *testing.T) {
 	var out, errb bytes.Buffer
 	env := Env{Stdout: &out, Stderr: &errb}
 	assert.Equal(t, 2, Main(context.Background(), []string{"diag", "--stamp-port", "70000", "--server", "http://x"}, env))
+	assert.Equal(t, 2, Main(context.Background(), []string{"diag", "--anchor", "dns", "--server", "http://x"}, env))
+	assert.Equal(t, 2, Main(context.Background(), []string{"diag", "--anchor", "dns=one.one.one.one", "--server", "http://x"}, env))
+	assert.Contains(t, errb.String(), "is not an IP address")
 	assert.Equal(t, 1, Main(context.Background(), []string{"diag", "--server", "gw.example.com"}, env))
 	assert.Contains(t, errb.String(), "http://")
 }

@@ -374,7 +374,7 @@ func TestUploadOverTheCap(t *testing.T) {
 	}
 	resp, b := do(t, c, http.MethodPost, base+PathUpload, bytes.NewReader(make([]byte, 1024)))
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "exactly the cap is fine")
-	assert.JSONEq(t, `{"bytes":1024,"duration_ms":0}`, string(b)[:0]+fmt.Sprintf(`{"bytes":%d,"duration_ms":0}`, decodeUpload(t, b).Bytes))
+	assert.EqualValues(t, 1024, decodeUpload(t, b).Bytes)
 	assert.Zero(t, s.Stats().ActiveTransfers)
 }
 
