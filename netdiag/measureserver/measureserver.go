@@ -1,175 +1,119 @@
+// Package measureserver is the gateway's measurement service, HTTP side:
+// the endpoints of the IETF draft "Responsiveness under Working
+// Conditions" (draft-ietf-ippm-responsiveness: a config document at
+// /.well-known/nq listing a small download, a large download and an upload
+// URL, which Apple's networkQuality -C and goresponsiveness read), plus
+// Cloudflare-style /down?bytes=N and /up, /generate_204 and /ip.
+//
+// Serve the handler with HTTP/2 enabled, over TLS or, for plain HTTP, as
+// h2c: clients multiplex latency probes on loaded connections, which needs
+// HTTP/2. NewHTTPServer returns a server configured that way.
 package measureserver
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Defaults of Config, used where a field is zero.
+// Defaults of Config.
 const (
-	// DefaultMaxDownBytes caps one /down request. 1 GiB lasts 8.6 s at
-	// 1 Gbit/s, longer than any single speed-test request needs;
-	// Cloudflare-style clients ask for at most a few hundred MB at a time.
+	// DefaultMaxDownBytes caps one /down request: 1 GiB is 8 s at 1 Gbit/s,
+	// more than any single test needs.
 	DefaultMaxDownBytes = 1 << 30
-	// DefaultMaxUpBytes caps one /upload or /up request, for the same
-	// reason. Tether's client keeps each POST under it (512 MiB) and starts
-	// another.
+	// DefaultMaxUpBytes caps one upload for the same reason.
 	DefaultMaxUpBytes = 1 << 30
-	// DefaultLargeObjectBytes is the size of /large. The draft asks for "at
-	// least 8GB" so that a test never finishes it; 8 GiB is what its
-	// reference server (network-quality/server) and Apache Traffic Server
-	// example serve.
+	// DefaultLargeObjectBytes is the large download's size. The draft asks
+	// for an object large enough that a test never finishes it; 8 GiB is
+	// what its reference servers advertise.
 	DefaultLargeObjectBytes = 8 << 30
-	// DefaultMaxConcurrentPerClient bounds concurrent transfers per client
-	// IP. A responsiveness test runs up to about 16 load streams per
-	// direction; 32 leaves room for that and stops one client from taking
-	// the whole gateway.
+	// DefaultMaxConcurrentPerClient bounds transfers per client IP: a test
+	// uses up to 16 streams per direction plus probes; 32 leaves room and
+	// stops one client from exhausting the gateway.
 	DefaultMaxConcurrentPerClient = 32
-	// ReceiveBuffer is the socket receive buffer NewHTTPServer sets on
-	// every connection. Linux grows receive windows from the RTT it
-	// measures, so on a short path with a deep bottleneck queue autotuning
-	// lags the queue and an upload never fills it: the line looks less
-	// bloated than it is. A fixed 4 MiB buffer (iperf3's -w, in effect)
-	// keeps the window out of the way up to 1 Gbit/s at 30 ms per stream.
-	ReceiveBuffer = 4 << 20
-)
-
-// Timeouts and sizes.
-const (
-	// readHeaderTimeout drops connections that open and never send a
-	// request header, so idle sockets cannot pile up.
+	// readHeaderTimeout stops idle connections that never send a request.
 	readHeaderTimeout = 10 * time.Second
-	// idleTimeout closes keep-alive connections left idle between tests.
-	// Clients reuse a connection within seconds during a test, and two
-	// minutes leaves room for slow ones.
-	idleTimeout = 2 * time.Minute
-	// stallTimeout ends a transfer whose client has not read (download) or
-	// sent (upload) a byte for this long. Without a write timeout, a client
-	// that stops reading would otherwise keep its slot and goroutine
-	// forever. 30 s is far beyond any queueing delay a live line shows.
-	stallTimeout = 30 * time.Second
-	// fillBlockBytes is the size of the random block that downloads repeat.
-	// It is big enough that no compressor with a standard window (deflate:
-	// 32 KiB) finds the repetition, and small enough to stay in cache.
-	fillBlockBytes = 256 << 10
-	// uploadBufBytes is the read buffer for an upload body.
-	uploadBufBytes = 64 << 10
-	// retryAfterSeconds is the Retry-After of a 429. By then a client's
-	// ramp-up has usually ended a transfer or backed off.
-	retryAfterSeconds = 1
+	// fillBlock is the size of the random block streamed repeatedly.
+	fillBlock = 256 << 10
+	// ReceiveBuffer is the socket receive buffer set on every connection.
+	// Linux grows receive windows from the RTT it measures, so on a short
+	// path with a deep bottleneck queue autotuning lags the queue and an
+	// upload never fills it: the line looks less bloated than it is. A
+	// fixed 4 MiB buffer (iperf3's -w, in effect) keeps the window out of
+	// the way up to 1 Gbit/s at 30 ms per stream.
+	ReceiveBuffer = 4 << 20
 )
 
 // Paths served.
 const (
-	PathConfig   = "/.well-known/nq" // the draft's config document
-	PathSmall    = "/small"          // 1 byte
-	PathLarge    = "/large"          // Config.LargeObjectBytes, streamed
-	PathUpload   = "/upload"         // POST sink advertised in the config
-	PathDown     = "/down"           // GET ?bytes=N, Cloudflare-style
-	PathUp       = "/up"             // POST sink, Cloudflare-style
-	PathGenerate = "/generate_204"   // captive-portal check
-	PathIP       = "/ip"             // the peer's address
+	PathConfig   = "/.well-known/nq"
+	PathSmall    = "/small"
+	PathLarge    = "/large"
+	PathUpload   = "/upload"
+	PathDown     = "/down"
+	PathUp       = "/up"
+	PathGenerate = "/generate_204"
+	PathIP       = "/ip"
 )
 
-// Paths lists every path the service serves, for mounting its handler in a
-// larger mux (mux.Handle(p, s.Handler()) for each p).
+// Paths lists every path the service serves, for embedding its handler
+// in a larger mux.
 var Paths = []string{PathConfig, PathSmall, PathLarge, PathUpload, PathDown, PathUp, PathGenerate, PathIP}
 
-// ErrInvalidConfig is wrapped by New's errors.
-var ErrInvalidConfig = errors.New("invalid measurement server config")
-
-// Config configures a Server. The zero value is usable: every zero field
-// means its default.
+// Config configures a Server. Zero values mean the defaults.
 type Config struct {
 	// BaseURL is the public base URL written into the config document,
-	// e.g. "https://gw.example.com:8443". The scheme must be http or https.
-	// It may have a path; the advertised URLs then sit under it, and the
-	// caller must strip that prefix before Handler (http.StripPrefix).
-	// Empty: each request's own scheme (TLS or not) and Host are used,
-	// which is right unless a proxy in front rewrites them.
+	// e.g. https://gw.example.com:8443. Empty: derived from each request's
+	// Host and TLS state.
 	BaseURL string
-	// MaxDownBytes caps N in /down?bytes=N. Zero means
-	// DefaultMaxDownBytes.
+	// MaxDownBytes caps /down; zero means DefaultMaxDownBytes.
 	MaxDownBytes int64
-	// MaxUpBytes caps one /upload or /up body; a larger one gets 413. Zero
-	// means DefaultMaxUpBytes.
+	// MaxUpBytes caps /upload and /up; zero means DefaultMaxUpBytes.
 	MaxUpBytes int64
-	// LargeObjectBytes is the size advertised and streamed by /large. Zero
-	// means DefaultLargeObjectBytes.
+	// LargeObjectBytes is the size of /large; zero means
+	// DefaultLargeObjectBytes.
 	LargeObjectBytes int64
-	// MaxConcurrentPerClient bounds concurrent transfers (/large, /down,
-	// /upload, /up) per client IP; the next one gets 429 with
-	// Retry-After. Zero means DefaultMaxConcurrentPerClient.
+	// MaxConcurrentPerClient bounds concurrent transfers per client IP;
+	// zero means DefaultMaxConcurrentPerClient.
 	MaxConcurrentPerClient int
-	// Logger receives debug logs of rejected and aborted transfers. Nil
-	// discards them.
+	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock that times uploads. Nil means time.Now. Stall
-	// deadlines always use the real clock, as sockets do.
+	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// Stats are the service's counters since New. The byte and rejection
-// counts only grow, so they can be exported as Prometheus counters.
+// Stats are the service's counters.
 type Stats struct {
-	// BytesDown is body bytes written by /large and /down.
-	BytesDown uint64
-	// BytesUp is body bytes read by /upload and /up.
-	BytesUp uint64
-	// RejectedByLimit is requests answered 429 by the per-client limit.
-	RejectedByLimit uint64
-	// ActiveTransfers is transfers in progress now, a gauge.
-	ActiveTransfers int64
+	BytesDown, BytesUp, Rejected int64
 }
 
-// Server is the measurement service. Create it with New. It is safe for
-// concurrent use, and one Server may back several http.Servers.
+// Server is the measurement service.
 type Server struct {
-	cfg     Config
-	base    *url.URL // parsed cfg.BaseURL; nil derives it from the request
-	logger  *slog.Logger
-	now     func() time.Time
-	block   []byte // random, read-only once New returns
-	stall   time.Duration
-	bufPool sync.Pool // *[]byte of uploadBufBytes
+	cfg    Config
+	logger *slog.Logger
+	now    func() time.Time
+	block  []byte
 
-	limit struct {
-		mu     sync.Mutex
-		active map[netip.Addr]int // transfers in progress per client IP
-	}
+	mu     sync.Mutex
+	active map[netip.Addr]int
 
-	bytesDown, bytesUp, rejected atomic.Uint64
-	transfers                    atomic.Int64
+	bytesDown, bytesUp, rejected atomic.Int64
 }
 
-// New checks cfg, fills in the defaults and returns a Server. The error
-// wraps ErrInvalidConfig and names the field at fault.
+// New validates cfg and returns a server.
 func New(cfg Config) (*Server, error) {
-	for _, f := range []struct {
-		name string
-		v    int64
-		def  int64
-	}{
-		{"MaxDownBytes", cfg.MaxDownBytes, DefaultMaxDownBytes},
-		{"MaxUpBytes", cfg.MaxUpBytes, DefaultMaxUpBytes},
-		{"LargeObjectBytes", cfg.LargeObjectBytes, DefaultLargeObjectBytes},
-		{"MaxConcurrentPerClient", int64(cfg.MaxConcurrentPerClient), DefaultMaxConcurrentPerClient},
-	} {
-		if f.v < 0 {
-			return nil, fmt.Errorf("measureserver: %s is %d; it must be positive, or zero for the default %d: %w", f.name, f.v, f.def, ErrInvalidConfig)
-		}
-	}
 	if cfg.MaxDownBytes == 0 {
 		cfg.MaxDownBytes = DefaultMaxDownBytes
 	}
@@ -182,114 +126,220 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConcurrentPerClient == 0 {
 		cfg.MaxConcurrentPerClient = DefaultMaxConcurrentPerClient
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now, stall: stallTimeout}
-	if cfg.BaseURL != "" {
-		u, err := parseBaseURL(cfg.BaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("measureserver: BaseURL %q: %w", cfg.BaseURL, err)
-		}
-		s.base = u
+	if cfg.MaxDownBytes < 0 || cfg.MaxUpBytes < 0 || cfg.LargeObjectBytes < 0 || cfg.MaxConcurrentPerClient < 0 {
+		return nil, errors.New("measureserver: limits must not be negative")
 	}
+	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
+		return nil, fmt.Errorf("measureserver: base URL %q must start with http:// or https://", cfg.BaseURL)
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now, active: make(map[netip.Addr]int), block: make([]byte, fillBlock)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.limit.active = make(map[netip.Addr]int)
-	s.block = make([]byte, fillBlockBytes)
-	_, _ = rand.Read(s.block) // never fails since Go 1.24; incompressible so no middlebox inflates the figures
-	s.bufPool.New = func() any { b := make([]byte, uploadBufBytes); return &b }
+	_, _ = rand.Read(s.block) // incompressible, so no middlebox inflates the figures
 	return s, nil
 }
 
-// parseBaseURL accepts an absolute http or https URL with a host and
-// nothing after the path.
-func parseBaseURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("%w: scheme must be http:// or https://, like https://gw.example.com:8443", ErrInvalidConfig)
-	case u.Host == "":
-		return nil, fmt.Errorf("%w: no host", ErrInvalidConfig)
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return nil, fmt.Errorf("%w: no user info, query or fragment allowed", ErrInvalidConfig)
-	}
-	return u, nil
-}
-
-// Stats returns a snapshot of the counters. Safe for concurrent use.
+// Stats returns the counters. Safe for concurrent use.
 func (s *Server) Stats() Stats {
-	return Stats{
-		BytesDown:       s.bytesDown.Load(),
-		BytesUp:         s.bytesUp.Load(),
-		RejectedByLimit: s.rejected.Load(),
-		ActiveTransfers: s.transfers.Load(),
-	}
+	return Stats{BytesDown: s.bytesDown.Load(), BytesUp: s.bytesUp.Load(), Rejected: s.rejected.Load()}
 }
 
-// Handler returns the handler for Paths. Methods other than the ones
-// listed in the package comment get 405 with Allow (HEAD works wherever
-// GET does), and unknown paths get 404. Every response says
-// Cache-Control: no-store, no-transform.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+PathConfig, s.serveConfig)
-	mux.HandleFunc("GET "+PathSmall, serveSmall)
-	mux.HandleFunc("GET "+PathLarge, s.limited(s.serveLarge))
-	mux.HandleFunc("GET "+PathDown, s.limited(s.serveDown))
-	mux.HandleFunc("POST "+PathUpload, s.limited(s.serveUpload))
-	mux.HandleFunc("POST "+PathUp, s.limited(s.serveUpload))
-	mux.HandleFunc("GET "+PathGenerate, func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("GET "+PathIP, serveIP)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Set before the mux runs so that 404, 405 and 429 carry it too:
-		// a cached or recompressed answer would falsify a measurement.
-		w.Header().Set("Cache-Control", "no-store, no-transform")
-		mux.ServeHTTP(w, r)
-	})
-}
-
-// serveSmall is the draft's small object: one byte, the fewest header
-// bytes we can manage.
-func serveSmall(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", "1")
-	_, _ = w.Write([]byte{'x'})
-}
-
-// NewHTTPServer returns an http.Server for h that speaks HTTP/1.1, HTTP/2
-// over TLS and HTTP/2 without TLS (h2c, prior knowledge). ReadHeaderTimeout
-// is 10 s, idle connections close after 2 minutes, and there is no
-// WriteTimeout or ReadTimeout, because transfers last as long as the
-// client wants (the handler ends stalled ones itself). Each accepted TCP
-// connection gets a ReceiveBuffer-sized receive buffer and, on Linux, the
-// CUBIC congestion control (see congestionControl). Callers may change
-// the fields before serving.
+// NewHTTPServer returns an http.Server for h that speaks HTTP/1.1 and
+// HTTP/2, including HTTP/2 without TLS (h2c). It sets no write timeout:
+// large transfers run as long as the client wants.
 func NewHTTPServer(h http.Handler) *http.Server {
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
 	p.SetHTTP2(true)
 	p.SetUnencryptedHTTP2(true)
-	return &http.Server{
-		Handler:           h,
-		Protocols:         p,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+	return &http.Server{Handler: h, Protocols: p, ReadHeaderTimeout: readHeaderTimeout,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if tc, ok := c.(*tls.Conn); ok { // when served with ServeTLS
-				c = tc.NetConn()
-			}
 			if tc, ok := c.(interface{ SetReadBuffer(int) error }); ok {
 				_ = tc.SetReadBuffer(ReceiveBuffer)
 			}
 			setCongestionControl(c)
 			return ctx
-		},
+		}}
+}
+
+// Handler serves the service's endpoints.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+PathConfig, s.config)
+	mux.HandleFunc("GET "+PathSmall, func(w http.ResponseWriter, r *http.Request) {
+		noStore(w)
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", "1")
+		_, _ = w.Write([]byte{'x'})
+	})
+	mux.HandleFunc("GET "+PathLarge, s.limited(func(w http.ResponseWriter, r *http.Request) {
+		s.stream(w, r, s.cfg.LargeObjectBytes)
+	}))
+	mux.HandleFunc("GET "+PathDown, s.limited(s.down))
+	mux.HandleFunc("POST "+PathUpload, s.limited(s.up))
+	mux.HandleFunc("POST "+PathUp, s.limited(s.up))
+	mux.HandleFunc("GET "+PathGenerate, func(w http.ResponseWriter, r *http.Request) {
+		noStore(w)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET "+PathIP, s.ip)
+	return mux
+}
+
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store, no-transform")
+}
+
+// configDoc is the draft's config document (section "Configuration").
+type configDoc struct {
+	Version int `json:"version"`
+	URLs    struct {
+		Small  string `json:"small_https_download_url"`
+		Large  string `json:"large_https_download_url"`
+		Upload string `json:"https_upload_url"`
+	} `json:"urls"`
+	TestEndpoint string `json:"test_endpoint,omitempty"`
+}
+
+func (s *Server) config(w http.ResponseWriter, r *http.Request) {
+	base := s.cfg.BaseURL
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
 	}
+	base = strings.TrimSuffix(base, "/")
+	var doc configDoc
+	doc.Version = 1
+	doc.URLs.Small, doc.URLs.Large, doc.URLs.Upload = base+PathSmall, base+PathLarge, base+PathUpload
+	noStore(w)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(doc)
+}
+
+// limited applies the per-client concurrency limit.
+func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ip := clientIP(r)
+		s.mu.Lock()
+		if s.active[ip] >= s.cfg.MaxConcurrentPerClient {
+			s.mu.Unlock()
+			s.rejected.Add(1)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("more than %d concurrent transfers from %v", s.cfg.MaxConcurrentPerClient, ip), http.StatusTooManyRequests)
+			return
+		}
+		s.active[ip]++
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			if s.active[ip]--; s.active[ip] <= 0 {
+				delete(s.active, ip)
+			}
+			s.mu.Unlock()
+		}()
+		h(w, r)
+	}
+}
+
+func clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func (s *Server) down(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
+	if err != nil || n < 0 || n > s.cfg.MaxDownBytes {
+		http.Error(w, fmt.Sprintf("bytes must be an integer from 0 to %d", s.cfg.MaxDownBytes), http.StatusBadRequest)
+		return
+	}
+	s.stream(w, r, n)
+}
+
+// stream writes n bytes of the random block, stopping when the client
+// goes away.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, n int64) {
+	noStore(w)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	for n > 0 {
+		chunk := s.block
+		if int64(len(chunk)) > n {
+			chunk = chunk[:n]
+		}
+		m, err := w.Write(chunk)
+		s.bytesDown.Add(int64(m))
+		n -= int64(m)
+		if err != nil || r.Context().Err() != nil {
+			return
+		}
+	}
+}
+
+// upResult is the body of an upload's answer.
+type upResult struct {
+	Bytes      int64 `json:"bytes"`
+	DurationMS int64 `json:"duration_ms"` // first byte to last, server-side
+}
+
+func (s *Server) up(w http.ResponseWriter, r *http.Request) {
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUpBytes)
+	buf := make([]byte, 64<<10)
+	var total int64
+	var first time.Time
+	for {
+		n, err := body.Read(buf)
+		if n > 0 && first.IsZero() {
+			first = s.now()
+		}
+		total += int64(n)
+		s.bytesUp.Add(int64(n))
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				http.Error(w, fmt.Sprintf("upload larger than %d bytes", s.cfg.MaxUpBytes), http.StatusRequestEntityTooLarge)
+				return
+			}
+			return // the client went away
+		}
+	}
+	res := upResult{Bytes: total}
+	if !first.IsZero() {
+		res.DurationMS = s.now().Sub(first).Milliseconds()
+	}
+	noStore(w)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(res)
+}
+
+func (s *Server) ip(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
+	host, port, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		http.Error(w, "cannot tell your address", http.StatusInternalServerError)
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/plain") {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, host)
+		return
+	}
+	p, _ := strconv.Atoi(port)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(struct {
+		IP   string `json:"ip"`
+		Port int    `json:"port"`
+	}{host, p})
 }
