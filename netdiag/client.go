@@ -307,13 +307,32 @@ func (c *Client) fetchConfig(ctx context.Context) error {
 	}
 	var doc struct {
 		URLs struct {
+			// The draft's current names (-06) and its original ones
+			// (-00), which many servers still send alone.
+			Small  string `json:"small_download_url"`
+			Large  string `json:"large_download_url"`
+			Upload string `json:"upload_url"`
+		} `json:"urls"`
+	}
+	var old struct {
+		URLs struct {
 			Small  string `json:"small_https_download_url"`
 			Large  string `json:"large_https_download_url"`
 			Upload string `json:"https_upload_url"`
 		} `json:"urls"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&doc); err != nil {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("measurement server %s: %s: %w", c.cfg.Server, pathConfig, err)
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
 		return fmt.Errorf("measurement server %s: bad %s: %w", c.cfg.Server, pathConfig, err)
+	}
+	_ = json.Unmarshal(body, &old)
+	for _, p := range []struct{ cur, old *string }{{&doc.URLs.Small, &old.URLs.Small}, {&doc.URLs.Large, &old.URLs.Large}, {&doc.URLs.Upload, &old.URLs.Upload}} {
+		if *p.cur == "" {
+			*p.cur = *p.old
+		}
 	}
 	for _, u := range []*string{&doc.URLs.Small, &doc.URLs.Large, &doc.URLs.Upload} {
 		if *u == "" {

@@ -194,13 +194,20 @@ func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store, no-transform")
 }
 
-// configDoc is the draft's config document (section "Configuration").
+// configDoc is the draft's config document ("Well-Known URI For Test
+// Server Discovery"). It carries both the current names (-06:
+// small_download_url and so on) and the original ones (-00:
+// small_https_download_url...), which goresponsiveness still reads, as
+// Apple's and Cloudflare's servers do; clients ignore names they don't know.
 type configDoc struct {
 	Version int `json:"version"`
 	URLs    struct {
-		Small  string `json:"small_https_download_url"`
-		Large  string `json:"large_https_download_url"`
-		Upload string `json:"https_upload_url"`
+		Small     string `json:"small_download_url"`
+		Large     string `json:"large_download_url"`
+		Upload    string `json:"upload_url"`
+		SmallHTTP string `json:"small_https_download_url"`
+		LargeHTTP string `json:"large_https_download_url"`
+		UploadOld string `json:"https_upload_url"`
 	} `json:"urls"`
 	TestEndpoint string `json:"test_endpoint,omitempty"`
 }
@@ -218,6 +225,7 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 	var doc configDoc
 	doc.Version = 1
 	doc.URLs.Small, doc.URLs.Large, doc.URLs.Upload = base+PathSmall, base+PathLarge, base+PathUpload
+	doc.URLs.SmallHTTP, doc.URLs.LargeHTTP, doc.URLs.UploadOld = doc.URLs.Small, doc.URLs.Large, doc.URLs.Upload
 	noStore(w)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)

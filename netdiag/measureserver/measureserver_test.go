@@ -43,6 +43,9 @@ func TestConfigDocument(t *testing.T) {
 	assert.Equal(t, base+"/small", doc.URLs.Small)
 	assert.Equal(t, base+"/large", doc.URLs.Large)
 	assert.Equal(t, base+"/upload", doc.URLs.Upload)
+	assert.Equal(t, doc.URLs.Small, doc.URLs.SmallHTTP, "the draft's -00 names too, for goresponsiveness")
+	assert.Equal(t, doc.URLs.Large, doc.URLs.LargeHTTP)
+	assert.Equal(t, doc.URLs.Upload, doc.URLs.UploadOld)
 
 	_, base2 := start(t, Config{BaseURL: "https://gw.example.com:8443/"})
 	resp, err = http.Get(base2 + PathConfig)
