@@ -71,6 +71,9 @@ const (
 	// maxLifetime bounds a lab left running by `make lab`, and every
 	// process it starts, so nothing outlives a forgotten terminal for long.
 	maxLifetime = 2 * time.Hour
+	// lockWait bounds the wait for another process's lab (see lock.go):
+	// longer than any one lab test, shorter than go test's timeout.
+	lockWait = 5 * time.Minute
 	// namePrefix starts every namespace name, so stale labs can be found.
 	namePrefix = "tlab-"
 )
@@ -121,6 +124,12 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	if err := Supported(); err != nil {
+		return nil, err
+	}
+	lockCtx, lockCancel := context.WithTimeout(ctx, lockWait)
+	err := acquireHost(lockCtx)
+	lockCancel()
+	if err != nil {
 		return nil, err
 	}
 	sweepStale(cfg.Logger)
@@ -447,6 +456,7 @@ func (l *Lab) Close() error {
 			errs = append(errs, err)
 		}
 		l.closeErr = errors.Join(errs...)
+		releaseHost()
 		l.logger.Info("lab down")
 	})
 	return l.closeErr

@@ -97,7 +97,7 @@ func TestLabTopology(t *testing.T) {
 }
 
 // TestShapingRates proves that the ISP box shapes each direction: iperf3
-// between home and the internet measures each profile's rate within 10%.
+// between home and the internet measures each profile's rate between 85% and 103% of the set rate.
 // TCP goodput sits about 4.5% under the tbf rate (tbf counts Ethernet,
 // IP and TCP headers: 1448 payload bytes in 1514), which is in the budget.
 func TestShapingRates(t *testing.T) {
@@ -124,7 +124,10 @@ func TestShapingRates(t *testing.T) {
 				set := float64(dir.link.Rate) / 1e6
 				errPct := (res.Mbps - set) / set * 100
 				t.Logf("%s %s: set %.1f Mbit/s, iperf3 %.2f Mbit/s (%+.1f%%)", name, dir.name, set, res.Mbps, errPct)
-				assert.InDelta(t, set, res.Mbps, set*0.10, "%s %s rate", name, dir.name)
+				// A shaper never passes more than its rate; header
+				// overhead and a busy CI core take up to 15% off it.
+				assert.GreaterOrEqual(t, res.Mbps, set*0.85, "%s %s rate", name, dir.name)
+				assert.LessOrEqual(t, res.Mbps, set*1.03, "%s %s rate", name, dir.name)
 			}
 		})
 	}
