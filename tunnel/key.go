@@ -138,15 +138,15 @@ func (k PrivateKey) uapiHex() string { return hex.EncodeToString(k.k[:]) }
 // IsZero reports whether k is unset.
 func (k PresharedKey) IsZero() bool { return k == PresharedKey{} }
 
-func (k PresharedKey) String() string              { return "(preshared key)" }
-func (k PresharedKey) GoString() string            { return "(preshared key)" }
-func (k PresharedKey) Format(f fmt.State, _ rune)  { _, _ = f.Write([]byte("(preshared key)")) }
-func (k PresharedKey) secretBase64() string        { return base64.StdEncoding.EncodeToString(k.k[:]) }
-func (k PresharedKey) uapiHex() string             { return hex.EncodeToString(k.k[:]) }
-func (k PublicKey) String() string                 { return base64.StdEncoding.EncodeToString(k[:]) }
-func (k PublicKey) IsZero() bool                   { return k == PublicKey{} }
-func (k PublicKey) uapiHex() string                { return hex.EncodeToString(k[:]) }
-func (k PublicKey) MarshalText() ([]byte, error)   { return []byte(k.String()), nil }
+func (k PresharedKey) String() string             { return "(preshared key)" }
+func (k PresharedKey) GoString() string           { return "(preshared key)" }
+func (k PresharedKey) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte("(preshared key)")) }
+func (k PresharedKey) secretBase64() string       { return base64.StdEncoding.EncodeToString(k.k[:]) }
+func (k PresharedKey) uapiHex() string            { return hex.EncodeToString(k.k[:]) }
+func (k PublicKey) String() string                { return base64.StdEncoding.EncodeToString(k[:]) }
+func (k PublicKey) IsZero() bool                  { return k == PublicKey{} }
+func (k PublicKey) uapiHex() string               { return hex.EncodeToString(k[:]) }
+func (k PublicKey) MarshalText() ([]byte, error)  { return []byte(k.String()), nil }
 func (k *PublicKey) UnmarshalText(b []byte) error {
 	p, err := ParsePublicKey(string(b))
 	if err != nil {
