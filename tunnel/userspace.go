@@ -1,0 +1,352 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+)
+
+// UserspaceOptions configure the userspace engine.
+type UserspaceOptions struct {
+	Options
+	// SOCKSListen and HTTPListen are loopback addresses for the SOCKS5
+	// and HTTP proxies ("127.0.0.1:1080"); empty means no such proxy. Port
+	// 0 picks a free port (see SOCKSAddr and HTTPAddr).
+	SOCKSListen string
+	HTTPListen  string
+	// DNSListen is a loopback UDP address that forwards queries through
+	// the tunnel to the plan's first DNS server; empty means none.
+	DNSListen string
+	// Bind carries WireGuard's UDP; nil means the host's sockets.
+	Bind conn.Bind
+	// Direct dials destinations outside the plan's routes (split mode).
+	// Nil means the host network.
+	Direct dialFunc
+}
+
+// Userspace is wireguard-go on gVisor's netstack: no TUN device, no root,
+// no change to the host's routes or DNS. Applications reach the tunnel
+// through the loopback proxies, and Go code through Net.
+type Userspace struct {
+	core wgCore
+	uo   UserspaceOptions
+
+	mu      sync.Mutex
+	tnet    *netstack.Net
+	proxies *proxyServer
+	dns     net.PacketConn
+	dnsWG   sync.WaitGroup
+	socks   net.Addr
+	httpA   net.Addr
+}
+
+var _ Tunnel = (*Userspace)(nil)
+
+// NewUserspace checks the options and returns an engine that is down.
+func NewUserspace(o UserspaceOptions) (*Userspace, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	for _, l := range []string{o.SOCKSListen, o.HTTPListen, o.DNSListen} {
+		if l == "" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(l)
+		if err != nil {
+			return nil, fmt.Errorf("tunnel: listen address %q: %w", l, err)
+		}
+		if !ap.Addr().IsLoopback() {
+			// The proxies have no authentication: loopback only.
+			return nil, fmt.Errorf("tunnel: listen address %s is not loopback; the proxies only listen on loopback", l)
+		}
+	}
+	if o.DNSListen != "" && len(o.Plan.DNS) == 0 {
+		return nil, errors.New("tunnel: a DNS listener needs a DNS server in the plan")
+	}
+	u := &Userspace{uo: o}
+	u.core = wgCore{opts: o.Options, engine: "userspace", log: o.Logger.With("engine", "userspace")}
+	return u, nil
+}
+
+// Up starts wireguard-go on a fresh netstack, then the proxies.
+func (u *Userspace) Up(ctx context.Context) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.tnet != nil {
+		return errors.New("tunnel: already up")
+	}
+	var local []netip.Addr
+	for _, p := range u.uo.Config.Interface.Addresses {
+		local = append(local, p.Addr())
+	}
+	tdev, tnet, err := netstack.CreateNetTUN(local, u.uo.Plan.DNS, u.uo.Plan.MTU)
+	if err != nil {
+		return fmt.Errorf("tunnel: creating the netstack: %w", err)
+	}
+	bind := u.uo.Bind
+	if bind == nil {
+		bind = conn.NewDefaultBind()
+	}
+	if err := u.core.startDevice(ctx, tdev, bind); err != nil {
+		tdev.Close()
+		return err
+	}
+	u.tnet = tnet
+	if err := u.startListeners(); err != nil {
+		u.downLocked()
+		return err
+	}
+	u.core.startMonitor(u.ping)
+	u.core.log.Info("tunnel up", "mode", u.uo.Plan.Mode, "routes", len(u.uo.Plan.Routes), "socks", u.socks, "http", u.httpA)
+	return nil
+}
+
+func (u *Userspace) startListeners() error {
+	u.proxies = newProxyServer(u.dial, u.core.log)
+	if u.uo.SOCKSListen != "" {
+		ln, err := net.Listen("tcp", u.uo.SOCKSListen)
+		if err != nil {
+			return fmt.Errorf("tunnel: SOCKS5 listener: %w", err)
+		}
+		u.socks = ln.Addr()
+		u.proxies.serveSOCKS(ln)
+	}
+	if u.uo.HTTPListen != "" {
+		ln, err := net.Listen("tcp", u.uo.HTTPListen)
+		if err != nil {
+			return fmt.Errorf("tunnel: HTTP proxy listener: %w", err)
+		}
+		u.httpA = ln.Addr()
+		u.proxies.serveHTTP(ln)
+	}
+	if u.uo.DNSListen != "" {
+		pc, err := net.ListenPacket("udp", u.uo.DNSListen)
+		if err != nil {
+			return fmt.Errorf("tunnel: DNS listener: %w", err)
+		}
+		u.dns = pc
+		u.dnsWG.Add(1)
+		go u.serveDNS(pc, u.tnet, netip.AddrPortFrom(u.uo.Plan.DNS[0], 53))
+	}
+	return nil
+}
+
+// Down stops the proxies and the device. Idempotent.
+func (u *Userspace) Down(ctx context.Context) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.downLocked()
+	return nil
+}
+
+func (u *Userspace) downLocked() {
+	if u.proxies != nil {
+		u.proxies.close()
+		u.proxies = nil
+	}
+	if u.dns != nil {
+		u.dns.Close()
+		u.dnsWG.Wait()
+		u.dns = nil
+	}
+	u.core.closeDevice()
+	if u.tnet != nil {
+		u.core.log.Info("tunnel down")
+	}
+	u.tnet = nil
+	u.socks, u.httpA = nil, nil
+}
+
+// Status reports health and counters.
+func (u *Userspace) Status() Status { return u.core.status() }
+
+// Net is the tunnel's network stack, for Go code that dials or listens
+// inside the tunnel. Nil while down.
+func (u *Userspace) Net() *netstack.Net {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.tnet
+}
+
+// SOCKSAddr and HTTPAddr are where the proxies listen; nil when off.
+func (u *Userspace) SOCKSAddr() net.Addr { u.mu.Lock(); defer u.mu.Unlock(); return u.socks }
+func (u *Userspace) HTTPAddr() net.Addr  { u.mu.Lock(); defer u.mu.Unlock(); return u.httpA }
+
+// DNSAddr is where the DNS forwarder listens; nil when off.
+func (u *Userspace) DNSAddr() net.Addr {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.dns == nil {
+		return nil
+	}
+	return u.dns.LocalAddr()
+}
+
+// dial connects through the tunnel when the plan routes the destination
+// there, and directly otherwise. Names resolve through the tunnel's DNS
+// when the plan has one, so a company name never leaks to the ISP.
+func (u *Userspace) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	u.mu.Lock()
+	tnet, plan := u.tnet, u.uo.Plan
+	u.mu.Unlock()
+	if tnet == nil {
+		return nil, errors.New("tunnel: down")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadTarget, err)
+	}
+	var ips []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		ips = []netip.Addr{a.Unmap()}
+	} else if len(plan.DNS) > 0 {
+		names, err := tnet.LookupContextHost(ctx, host)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s through the tunnel: %w", host, err)
+		}
+		for _, n := range names {
+			if a, err := netip.ParseAddr(n); err == nil {
+				ips = append(ips, a.Unmap())
+			}
+		}
+	} else {
+		ips, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", host, err)
+		}
+	}
+	var errs []error
+	for _, ip := range ips {
+		target := net.JoinHostPort(ip.Unmap().String(), port)
+		var c net.Conn
+		if plan.Contains(ip) {
+			c, err = tnet.DialContext(ctx, network, target)
+		} else if u.uo.Direct != nil {
+			c, err = u.uo.Direct(ctx, network, target)
+		} else {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, network, target)
+		}
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("no address for %s", host)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// maxDNSMessage is the largest DNS message over UDP (RFC 1035 limits the
+// length field to 16 bits).
+const maxDNSMessage = 65535
+
+// serveDNS forwards each query on pc to server through the tunnel and
+// sends back the answer. The forwarder is byte-for-byte: it never parses
+// or rewrites, so DNSSEC and EDNS options pass untouched.
+func (u *Userspace) serveDNS(pc net.PacketConn, tnet *netstack.Net, server netip.AddrPort) {
+	defer u.dnsWG.Done()
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	sem := make(chan struct{}, 256)
+	for {
+		buf := make([]byte, maxDNSMessage)
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			continue // overloaded: let the client retry
+		}
+		inflight.Add(1)
+		go func(q []byte) {
+			defer inflight.Done()
+			defer func() { <-sem }()
+			c, err := tnet.DialUDPAddrPort(netip.AddrPort{}, server)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write(q); err != nil {
+				return
+			}
+			ans := make([]byte, maxDNSMessage)
+			m, err := c.Read(ans)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(ans[:m], from)
+		}(buf[:n])
+	}
+}
+
+// ping sends one ICMP echo through the netstack.
+func (u *Userspace) ping(ctx context.Context, dst netip.Addr) (time.Duration, error) {
+	u.mu.Lock()
+	tnet := u.tnet
+	u.mu.Unlock()
+	if tnet == nil {
+		return 0, errors.New("down")
+	}
+	pc, err := tnet.DialPingAddr(netip.Addr{}, dst)
+	if err != nil {
+		return 0, err
+	}
+	defer pc.Close()
+	return echo(ctx, pc, dst, false)
+}
+
+// echo sends one ICMP echo request on c and waits for the matching reply.
+// raw is set for raw IP sockets, where the kernel doesn't filter by ID.
+func echo(ctx context.Context, c net.Conn, dst netip.Addr, raw bool) (time.Duration, error) {
+	id, seq := rand.IntN(0xffff), rand.IntN(0xffff)
+	var typ, reply icmp.Type = ipv4.ICMPTypeEcho, ipv4.ICMPTypeEchoReply
+	proto := 1
+	if dst.Is6() {
+		typ, reply, proto = ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply, 58
+	}
+	msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("tether-probe")}}
+	b, err := msg.Marshal(nil)
+	if err != nil {
+		return 0, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	start := time.Now()
+	if _, err := c.Write(b); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return 0, err
+		}
+		m, err := icmp.ParseMessage(proto, buf[:n])
+		if err != nil || m.Type != reply {
+			continue
+		}
+		if e, ok := m.Body.(*icmp.Echo); ok && e.Seq == seq && (!raw || e.ID == id) {
+			return time.Since(start), nil
+		}
+	}
+}
+
+// ListenPort is the UDP port WireGuard listens on; 0 while down.
+func (u *Userspace) ListenPort() uint16 { return u.core.listenPort() }

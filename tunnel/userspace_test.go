@@ -1,0 +1,249 @@
+package tunnel
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/proxy"
+)
+
+var (
+	gwTunnelAddr     = netip.MustParseAddr("10.99.0.1")
+	clientTunnelAddr = netip.MustParseAddr("10.99.0.2")
+)
+
+// pair is two userspace peers over loopback UDP: a "gateway" listening and
+// a "client" with the gateway as its endpoint.
+type pair struct {
+	gw, client *Userspace
+}
+
+func newPair(t testing.TB, mode Mode, uo UserspaceOptions) *pair {
+	t.Helper()
+	gk, err := GeneratePrivateKey()
+	require.NoError(t, err)
+	ck, err := GeneratePrivateKey()
+	require.NoError(t, err)
+	psk, err := GeneratePresharedKey()
+	require.NoError(t, err)
+	gwCfg := &Config{
+		Interface: Interface{PrivateKey: gk, Addresses: pfx("10.99.0.1/24")},
+		Peers:     []Peer{{PublicKey: ck.Public(), PresharedKey: psk, AllowedIPs: pfx("10.99.0.2/32")}},
+	}
+	gw, err := NewUserspace(UserspaceOptions{Options: Options{Config: gwCfg}})
+	require.NoError(t, err)
+	require.NoError(t, gw.Up(context.Background()))
+	t.Cleanup(func() { _ = gw.Down(context.Background()) })
+	port := gw.ListenPort()
+	require.NotZero(t, port)
+
+	cCfg := &Config{
+		Interface: Interface{PrivateKey: ck, Addresses: pfx("10.99.0.2/32"), DNS: []netip.Addr{gwTunnelAddr}},
+		Peers: []Peer{{PublicKey: gk.Public(), PresharedKey: psk, AllowedIPs: pfx("10.99.0.0/24"),
+			Endpoint: fmt.Sprintf("127.0.0.1:%d", port), PersistentKeepalive: 25}},
+	}
+	pol := Policy{Mode: mode, Endpoints: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, CompanyPrefixes: pfx("10.99.0.0/24"), CompanyDNS: cCfg.Interface.DNS}
+	plan, err := Compute(pol)
+	require.NoError(t, err)
+	uo.Config, uo.Plan, uo.Probe = cCfg, plan, gwTunnelAddr
+	client, err := NewUserspace(uo)
+	require.NoError(t, err)
+	require.NoError(t, client.Up(context.Background()))
+	t.Cleanup(func() { _ = client.Down(context.Background()) })
+	return &pair{gw: gw, client: client}
+}
+
+// echoServer accepts on ln and echoes until ln closes.
+func echoServer(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_, _ = io.Copy(c, c)
+		}()
+	}
+}
+
+func roundTrip(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, err := c.Write([]byte(msg))
+	require.NoError(t, err)
+	got := make([]byte, len(msg))
+	_, err = io.ReadFull(c, got)
+	require.NoError(t, err)
+	assert.Equal(t, msg, string(got))
+}
+
+func TestUserspacePairPingAndTCPBothWays(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		p := newPair(t, ModeSplit, UserspaceOptions{})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+
+		// Ping both ways: the first one waits for the handshake.
+		rtt, err := p.client.ping(ctx, gwTunnelAddr)
+		require.NoError(t, err, "client → gateway ping")
+		t.Logf("client → gateway ping %v", rtt)
+		_, err = p.gw.ping(ctx, clientTunnelAddr)
+		require.NoError(t, err, "gateway → client ping")
+
+		// TCP both ways.
+		gln, err := p.gw.Net().ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 7))
+		require.NoError(t, err)
+		defer gln.Close()
+		go echoServer(gln)
+		c, err := p.client.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(gwTunnelAddr, 7))
+		require.NoError(t, err)
+		roundTrip(t, c, "client to gateway")
+		c.Close()
+
+		cln, err := p.client.Net().ListenTCPAddrPort(netip.AddrPortFrom(clientTunnelAddr, 7))
+		require.NoError(t, err)
+		defer cln.Close()
+		go echoServer(cln)
+		c, err = p.gw.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(clientTunnelAddr, 7))
+		require.NoError(t, err)
+		roundTrip(t, c, "gateway to client")
+		c.Close()
+
+		require.Eventually(t, func() bool { return p.client.Status().Health == HealthUp }, 5*time.Second, 50*time.Millisecond)
+		st := p.client.Status()
+		assert.Equal(t, "userspace", st.Engine)
+		assert.False(t, st.LastHandshake.IsZero())
+		assert.Positive(t, st.RxBytes)
+		assert.Positive(t, st.TxBytes)
+		assert.Equal(t, fmt.Sprintf("127.0.0.1:%d", p.gw.ListenPort()), st.Endpoint)
+		assert.Zero(t, st.HandshakeAttempts, "the response resets the attempt count")
+		require.NoError(t, p.client.Down(context.Background()))
+		require.NoError(t, p.client.Down(context.Background()), "Down is idempotent")
+		assert.Equal(t, HealthDown, p.client.Status().Health)
+		require.NoError(t, p.gw.Down(context.Background()))
+	}()
+	// No goroutine outlives Down. (A plain loop: testify's Eventually runs
+	// its condition on goroutines of its own.)
+	assertNoGoroutineLeak(t, before)
+}
+
+func assertNoGoroutineLeak(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines: %d before, %d after Down:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func TestUserspaceProxiesAndDNS(t *testing.T) {
+	p := newPair(t, ModeSplit, UserspaceOptions{SOCKSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", DNSListen: "127.0.0.1:0"})
+	gnet := p.gw.Net()
+
+	// The company side: a web server and a DNS server inside the gateway's
+	// netstack, reachable only through the tunnel.
+	ln, err := gnet.ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 80))
+	require.NoError(t, err)
+	web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "intranet saw %s", r.RemoteAddr)
+	})}
+	go func() { _ = web.Serve(ln) }()
+	defer web.Close()
+	pc, err := gnet.ListenUDPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 53))
+	require.NoError(t, err)
+	dsrv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if q.Question[0].Name == "intranet.corp.example." {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: gwTunnelAddr.AsSlice()})
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = dsrv.ActivateAndServe() }()
+	defer dsrv.Shutdown()
+
+	// DNS through the loopback forwarder.
+	var ans *dns.Msg
+	require.Eventually(t, func() bool {
+		q := new(dns.Msg)
+		q.SetQuestion("intranet.corp.example.", dns.TypeA)
+		ans, _, err = (&dns.Client{Timeout: 2 * time.Second}).Exchange(q, p.client.DNSAddr().String())
+		return err == nil
+	}, 10*time.Second, 100*time.Millisecond, "DNS through the forwarder: %v", err)
+	require.Len(t, ans.Answer, 1)
+	assert.Equal(t, gwTunnelAddr.String(), ans.Answer[0].(*dns.A).A.String())
+
+	// SOCKS5 with a name: resolved through the tunnel's DNS (socks5h).
+	d, err := proxy.SOCKS5("tcp", p.client.SOCKSAddr().String(), nil, proxy.Direct)
+	require.NoError(t, err)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Dial: d.Dial}}
+	body := get(t, hc, "http://intranet.corp.example/")
+	assert.Equal(t, "intranet saw 10.99.0.2", body[:len("intranet saw 10.99.0.2")])
+
+	// HTTP proxy: a plain request in absolute form, and CONNECT.
+	pu, _ := url.Parse("http://" + p.client.HTTPAddr().String())
+	hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
+	assert.Contains(t, get(t, hc, "http://10.99.0.1/"), "intranet saw 10.99.0.2")
+	c, err := net.Dial("tcp", p.client.HTTPAddr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	fmt.Fprintf(c, "CONNECT 10.99.0.1:80 HTTP/1.1\r\nHost: 10.99.0.1:80\r\n\r\n")
+	buf := make([]byte, 4096)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	n, err := c.Read(buf)
+	require.NoError(t, err)
+	assert.Contains(t, string(buf[:n]), "200 Connection established")
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: intranet\r\n\r\n")
+	all, _ := io.ReadAll(c)
+	assert.Contains(t, string(all), "intranet saw 10.99.0.2")
+
+	// Split mode: a destination outside the plan goes direct, not through
+	// the tunnel: a loopback listener on the host answers.
+	hostLn, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer hostLn.Close()
+	go echoServer(hostLn)
+	sc, err := d.Dial("tcp", hostLn.Addr().String())
+	require.NoError(t, err)
+	roundTrip(t, sc, "direct")
+	sc.Close()
+
+	// A refused port gets SOCKS reply 5, which x/net reports.
+	_, err = d.Dial("tcp", "10.99.0.1:81")
+	require.Error(t, err)
+}
+
+func get(t *testing.T, hc *http.Client, u string) string {
+	t.Helper()
+	resp, err := hc.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, "%s", b)
+	return string(b)
+}
+
+func TestUserspaceRejectsNonLoopbackProxy(t *testing.T) {
+	k, _ := GeneratePrivateKey()
+	_, err := NewUserspace(UserspaceOptions{Options: Options{Config: &Config{Interface: Interface{PrivateKey: k, Addresses: pfx("10.0.0.2/32")}}}, SOCKSListen: "0.0.0.0:1080"})
+	require.ErrorContains(t, err, "not loopback")
+}
