@@ -13,8 +13,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"syscall"
 	"sync"
+	"syscall"
 	"time"
 )
 
