@@ -1,0 +1,373 @@
+package tunnel
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/internal/netlab"
+)
+
+// labTunnel is one lab with WireGuard keys and configs for a gateway at
+// 198.18.2.2:51820 (tunnel address 10.99.0.1) and a client in home
+// (10.99.0.2).
+type labTunnel struct {
+	l                  *netlab.Lab
+	dir                string
+	gwConf, clientConf string
+	gwKey, clientKey   PrivateKey
+}
+
+const labWGPort = 51820
+
+var labEndpoint = netip.AddrPortFrom(netlab.GatewayAddr, labWGPort)
+
+func newLabTunnel(t *testing.T) *labTunnel {
+	t.Helper()
+	l := netlab.New(t, netlab.Profiles["fiber"])
+	lt := &labTunnel{l: l, dir: t.TempDir()}
+	var err error
+	lt.gwKey, err = GeneratePrivateKey()
+	require.NoError(t, err)
+	lt.clientKey, err = GeneratePrivateKey()
+	require.NoError(t, err)
+	gw := &Config{
+		Interface: Interface{PrivateKey: lt.gwKey, ListenPort: labWGPort, Addresses: pfx("10.99.0.1/24")},
+		Peers:     []Peer{{PublicKey: lt.clientKey.Public(), AllowedIPs: pfx("10.99.0.2/32")}},
+	}
+	client := &Config{
+		Interface: Interface{PrivateKey: lt.clientKey, Addresses: pfx("10.99.0.2/32"), DNS: addrs("10.99.0.1")},
+		Peers: []Peer{{PublicKey: lt.gwKey.Public(), AllowedIPs: pfx("0.0.0.0/0", "::/0"),
+			Endpoint: labEndpoint.String(), PersistentKeepalive: 25}},
+	}
+	lt.gwConf, lt.clientConf = filepath.Join(lt.dir, "gw.conf"), filepath.Join(lt.dir, "client.conf")
+	require.NoError(t, WriteConfigFile(lt.gwConf, gw))
+	require.NoError(t, WriteConfigFile(lt.clientConf, client))
+
+	// The company resolver, in the gateway's namespace: it answers the
+	// internet web server's name and a company name.
+	pc, err := l.Gateway.ListenPacket("udp", ":53")
+	require.NoError(t, err)
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		switch q.Question[0].Name {
+		case netlab.WebName:
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: netlab.WebName, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: netlab.WebAddr.AsSlice()})
+		default:
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return lt
+}
+
+// child is an engine process in a namespace.
+type child struct {
+	cmd    *exec.Cmd
+	status string
+}
+
+func (lt *labTunnel) start(t *testing.T, ns *netlab.Namespace, name string, spec childSpec) *child {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	spec.StatusFile = filepath.Join(lt.dir, name+".status")
+	spec.StateDir = filepath.Join(lt.dir, name+".state")
+	_ = os.Remove(spec.StatusFile)
+	b, err := json.Marshal(spec)
+	require.NoError(t, err)
+	specPath := filepath.Join(lt.dir, name+".spec.json")
+	require.NoError(t, os.WriteFile(specPath, b, 0o600))
+	cmd, err := ns.Start("env", childEnv+"="+specPath, exe)
+	require.NoError(t, err)
+	c := &child{cmd: cmd, status: spec.StatusFile}
+	require.Eventually(t, func() bool { _, err := os.Stat(c.status); return err == nil }, 20*time.Second, 20*time.Millisecond,
+		"%s did not come up (run with %s=1 to see its log)", name, netlab.DebugEnv)
+	return c
+}
+
+func (c *child) Status(t *testing.T) Status {
+	t.Helper()
+	var st Status
+	b, err := os.ReadFile(c.status)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &st))
+	return st
+}
+
+// stop sends sig and waits for the process to exit.
+func (c *child) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	pid := c.cmd.Process.Pid
+	require.NoError(t, syscall.Kill(pid, sig))
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return true
+		}
+		// The state field follows the parenthesised command name.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+	}, 20*time.Second, 20*time.Millisecond)
+}
+
+func homeHTTP(l *netlab.Lab) *http.Client {
+	return &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: l.Home.DialContext, DisableKeepAlives: true}}
+}
+
+// seenAs asks the internet web server which address it sees.
+func seenAs(l *netlab.Lab) (string, error) {
+	resp, err := homeHTTP(l).Get(fmt.Sprintf("http://%s/ip", netlab.WebAddr))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	host, _, err := net.SplitHostPort(strings.TrimSpace(string(b)))
+	if err != nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	return host, nil
+}
+
+// capture records home's outgoing packets except ARP, link-local ICMPv6
+// (router and neighbour discovery, which the kill switch allows on purpose:
+// it never leaves the LAN and carries no user data) and the tunnel's own
+// UDP to the gateway endpoint. With the tunnel up, nothing should match.
+type capture struct {
+	pcap string
+}
+
+func startCapture(t *testing.T, lt *labTunnel, name string) *capture {
+	t.Helper()
+	c := &capture{pcap: filepath.Join(lt.dir, name+".pcap")}
+	filter := fmt.Sprintf("not arp and not (icmp6 and src net fe80::/10) and not (udp and dst host %s and dst port %d)", netlab.GatewayAddr, labWGPort)
+	_, err := lt.l.Home.Start("tcpdump", "-i", netlab.IfHome, "-Q", "out", "-n", "-U", "-w", c.pcap, filter)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { st, err := os.Stat(c.pcap); return err == nil && st.Size() >= 24 }, 10*time.Second, 20*time.Millisecond)
+	return c
+}
+
+// packets lists what the capture has seen so far, one line each.
+func (c *capture) packets(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("tcpdump", "-r", c.pcap, "-n").Output()
+	require.NoError(t, err)
+	var lines []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
+func requireLabTools(t *testing.T) {
+	netlab.SkipUnlessSupported(t)
+	for _, tool := range []string{"tcpdump", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv(netlab.RequireEnv) == "1" {
+				t.Fatalf("%s is missing (make deps installs it)", tool)
+			}
+			t.Skipf("skipping: %s is not installed", tool)
+		}
+	}
+}
+
+// TestTUNLabFullModeFailClosed runs the TUN engine in home against a TUN
+// gateway, full tunnel with the kill switch: the internet sees the
+// gateway's address, DNS goes to the company resolver, home's uplink
+// carries nothing but WireGuard, even while the gateway is dead, and
+// traffic resumes after the gateway restarts.
+func TestTUNLabFullModeFailClosed(t *testing.T) {
+	requireLabTools(t)
+	lt := newLabTunnel(t)
+	l := lt.l
+	resolvBefore, err := os.ReadFile(l.ResolvConf())
+	require.NoError(t, err)
+
+	before, err := seenAs(l)
+	require.NoError(t, err)
+	assert.Equal(t, netlab.ISPWANAddr.String(), before, "without the tunnel the internet sees the ISP's NAT")
+
+	gwSpec := childSpec{Config: lt.gwConf}
+	gw := lt.start(t, l.Gateway, "gw", gwSpec)
+	cap := startCapture(t, lt, "full")
+	client := lt.start(t, l.Home, "client", childSpec{
+		Config: lt.clientConf, FailClosed: true, Probe: netip.MustParseAddr("10.99.0.1"), ResolvConf: "/etc/resolv.conf",
+		Policy: &Policy{Mode: ModeFull, CompanyDNS: addrs("10.99.0.1"), LAN: []netip.Prefix{netlab.HomePrefix}, AllowLAN: false},
+	})
+	require.Eventually(t, func() bool { return client.Status(t).Health == HealthUp }, 10*time.Second, 50*time.Millisecond)
+	st := client.Status(t)
+	assert.True(t, st.FailClosed)
+	assert.Equal(t, labEndpoint.String(), st.Endpoint)
+
+	got, err := seenAs(l)
+	require.NoError(t, err)
+	assert.Equal(t, netlab.GatewayAddr.String(), got, "in full mode the internet sees the gateway")
+
+	// DNS: home's resolv.conf now names the company resolver, which
+	// answers through the tunnel.
+	rc, err := l.Home.Run(context.Background(), "cat", "/etc/resolv.conf")
+	require.NoError(t, err)
+	assert.Contains(t, rc, "nameserver 10.99.0.1")
+	var ans *dns.Msg
+	require.NoError(t, l.Home.Do(func() error {
+		q := new(dns.Msg)
+		q.SetQuestion(netlab.WebName, dns.TypeA)
+		ans, _, err = (&dns.Client{Timeout: 3 * time.Second}).Exchange(q, "10.99.0.1:53")
+		return err
+	}))
+	require.Len(t, ans.Answer, 1)
+	// The LAN is blocked: the home router is unreachable directly.
+	_, err = homeHTTP(l).Get(fmt.Sprintf("http://%s:%d/", netlab.HomeRouterAddr, netlab.PortalPort))
+	assert.Error(t, err, "the LAN is blocked by policy")
+
+	leaks := cap.packets(t)
+	assert.Empty(t, leaks, "home's uplink carried packets outside the tunnel while up")
+	t.Logf("while up: %d packets outside the tunnel", len(leaks))
+
+	// Kill the gateway mid-transfer: a loop keeps asking the web server
+	// and the resolver. Nothing may leave outside the tunnel.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		at time.Time
+		ok bool
+	}
+	results := make(chan result, 1024)
+	go func() {
+		for ctx.Err() == nil {
+			_, err := seenAs(l)
+			results <- result{time.Now(), err == nil}
+			time.Sleep(50 * time.Millisecond)
+		}
+		close(results)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	gw.stop(t, syscall.SIGKILL)
+	time.Sleep(3 * time.Second)
+	gw = lt.start(t, l.Gateway, "gw", gwSpec)
+	restarted := time.Now()
+	var recovered time.Time
+	deadline := time.After(30 * time.Second)
+	for recovered.IsZero() {
+		select {
+		case r := <-results:
+			if r.ok && r.at.After(restarted) {
+				recovered = r.at
+			}
+		case <-deadline:
+			t.Fatal("traffic did not resume within 30 s of the gateway restarting")
+		}
+	}
+	cancel()
+	recovery := recovered.Sub(restarted)
+	st = client.Status(t)
+	t.Logf("RESULT recovery after gateway restart: %.2f s (forced handshakes %d)", recovery.Seconds(), st.ForcedHandshakes)
+	assert.Positive(t, st.ForcedHandshakes, "the active check forced a handshake")
+	leaks = cap.packets(t)
+	t.Logf("RESULT packets outside the tunnel, connect + kill + restart: %d", len(leaks))
+	assert.Empty(t, leaks, "home's uplink carried packets outside the tunnel")
+
+	// A crash of the client leaves the kill switch in place: still no
+	// leak, and the next start finds and replaces the rules.
+	client.stop(t, syscall.SIGKILL)
+	n := len(cap.packets(t))
+	_, err = seenAs(l)
+	assert.Error(t, err, "after a client crash the kill switch still blocks")
+	var left bool
+	require.NoError(t, l.Home.Do(func() error { left, err = LeftoverKillSwitch(context.Background()); return err }))
+	assert.True(t, left, "the crashed client's kill switch is found")
+	time.Sleep(200 * time.Millisecond)
+	assert.Len(t, cap.packets(t), n, "nothing leaked after the crash")
+	client = lt.start(t, l.Home, "client", childSpec{
+		Config: lt.clientConf, FailClosed: true, Probe: netip.MustParseAddr("10.99.0.1"), ResolvConf: "/etc/resolv.conf",
+		Policy: &Policy{Mode: ModeFull, CompanyDNS: addrs("10.99.0.1")},
+	})
+	require.Eventually(t, func() bool { return client.Status(t).Health == HealthUp }, 10*time.Second, 50*time.Millisecond)
+	got, err = seenAs(l)
+	require.NoError(t, err)
+	assert.Equal(t, netlab.GatewayAddr.String(), got)
+
+	// Down restores everything: DNS byte for byte, no kill switch, no rule.
+	client.stop(t, syscall.SIGTERM)
+	resolvAfter, err := os.ReadFile(l.ResolvConf())
+	require.NoError(t, err)
+	assert.Equal(t, string(resolvBefore), string(resolvAfter), "resolv.conf restored exactly")
+	require.NoError(t, l.Home.Do(func() error { left, err = LeftoverKillSwitch(context.Background()); return err }))
+	assert.False(t, left)
+	rules, err := l.Home.Run(context.Background(), "ip", "rule")
+	require.NoError(t, err)
+	assert.NotContains(t, rules, "0xca6c")
+	got, err = seenAs(l)
+	require.NoError(t, err)
+	assert.Equal(t, netlab.ISPWANAddr.String(), got, "after Down traffic goes direct again")
+}
+
+// TestTUNLabSplitMode: corp goes through the tunnel, the internet direct.
+func TestTUNLabSplitMode(t *testing.T) {
+	requireLabTools(t)
+	lt := newLabTunnel(t)
+	l := lt.l
+	lt.start(t, l.Gateway, "gw", childSpec{Config: lt.gwConf})
+
+	// A company server that reports who connected.
+	ln, err := l.Corp.Listen("tcp", netip.AddrPortFrom(netlab.CorpHostAddr, 7000).String())
+	require.NoError(t, err)
+	defer ln.Close()
+	peers := make(chan string, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			peers <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+			c.Close()
+		}
+	}()
+	ctx := context.Background()
+	_, err = l.Home.DialContext(ctx, "tcp", netip.AddrPortFrom(netlab.CorpHostAddr, 7000).String())
+	require.Error(t, err, "corp is unreachable without the tunnel")
+
+	client := lt.start(t, l.Home, "client", childSpec{
+		Config: lt.clientConf, Probe: netip.MustParseAddr("10.99.0.1"),
+		Policy: &Policy{Mode: ModeSplit, CompanyPrefixes: []netip.Prefix{netlab.CorpPrefix}, CompanyDNS: addrs("10.99.0.1")},
+	})
+	require.Eventually(t, func() bool { return client.Status(t).Health == HealthUp }, 10*time.Second, 50*time.Millisecond)
+	c, err := l.Home.DialContext(ctx, "tcp", netip.AddrPortFrom(netlab.CorpHostAddr, 7000).String())
+	require.NoError(t, err)
+	c.Close()
+	assert.Equal(t, "10.99.0.2", <-peers, "corp sees the tunnel address")
+	got, err := seenAs(l)
+	require.NoError(t, err)
+	assert.Equal(t, netlab.ISPWANAddr.String(), got, "in split mode the internet goes direct")
+	st := client.Status(t)
+	assert.Equal(t, ModeSplit, st.Plan.Mode)
+	assert.Equal(t, []netip.Prefix{netlab.CorpPrefix, netip.MustParsePrefix("10.99.0.1/32")}, st.Plan.Routes)
+	client.stop(t, syscall.SIGTERM)
+}
