@@ -11,7 +11,7 @@ LDFLAGS  := -X github.com/tetherwfh/tether/internal/version.Version=$(VERSION)
 # The pure-Go binaries: everything but the tray builds with CGO_ENABLED=0.
 PURE_CMDS := tether tetherd tether-gateway tether-bench
 # Debian packages the build and the tests need (see README).
-DEB_PKGS := gcc libgl1-mesa-dev xorg-dev nftables iproute2 iperf3 dnsperf tcpdump xvfb iputils-ping git
+DEB_PKGS := gcc libgl1-mesa-dev xorg-dev nftables iproute2 iperf3 dnsperf tcpdump xvfb iputils-ping git wireguard-tools
 
 .PHONY: all deps build build-tray run test test-short bench lab lint cross clean
 
@@ -31,6 +31,11 @@ deps:
 	else echo "deps: Debian packages present"; fi
 	@$(GO) mod download
 	@echo "deps: Go modules present"
+	@# Stock wireguard-go, at the version go.mod pins, for the interop tests.
+	@if [ ! -x $(BIN)/tools/wireguard ]; then \
+		GOBIN=$(CURDIR)/$(BIN)/tools CGO_ENABLED=0 $(GO) install golang.zx2c4.com/wireguard@$$($(GO) list -m -f '{{.Version}}' golang.zx2c4.com/wireguard) && \
+		echo "deps: stock wireguard-go installed in $(BIN)/tools"; \
+	else echo "deps: stock wireguard-go present"; fi
 
 build: deps
 	@mkdir -p $(BIN)
@@ -47,7 +52,7 @@ run: build
 # say why.
 test: deps
 	@if [ "$$(id -u)" = 0 ]; then export TETHER_LAB_REQUIRED=1; fi; \
-	$(GO) test -race -count=1 -timeout 30m ./...
+	TETHER_WIREGUARD_GO=$(CURDIR)/$(BIN)/tools/wireguard $(GO) test -race -count=1 -timeout 30m ./...
 
 test-short:
 	$(GO) test -race -short ./...

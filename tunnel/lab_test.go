@@ -371,3 +371,162 @@ func TestTUNLabSplitMode(t *testing.T) {
 	assert.Equal(t, []netip.Prefix{netlab.CorpPrefix, netip.MustParsePrefix("10.99.0.1/32")}, st.Plan.Routes)
 	client.stop(t, syscall.SIGTERM)
 }
+
+// stockWireGuardGo finds the stock wireguard-go binary that make deps
+// installs (go install golang.zx2c4.com/wireguard names it "wireguard").
+func stockWireGuardGo(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("TETHER_WIREGUARD_GO"), "../bin/tools/wireguard"} {
+		if p == "" {
+			continue
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			if _, err := os.Stat(abs); err == nil {
+				return abs
+			}
+		}
+	}
+	for _, name := range []string{"wireguard-go", "wireguard"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv(netlab.RequireEnv) == "1" {
+		t.Fatal("stock wireguard-go is missing: make deps installs it in bin/tools")
+	}
+	t.Skip("skipping: stock wireguard-go is not installed (make deps)")
+	return ""
+}
+
+// TestTUNLabInteropStockGateway: our client against a stock wireguard-go
+// gateway configured by Debian's wg(8) from our own export.
+func TestTUNLabInteropStockGateway(t *testing.T) {
+	requireLabTools(t)
+	wggo := stockWireGuardGo(t)
+	if _, err := exec.LookPath("wg"); err != nil {
+		t.Skip("skipping: wg (wireguard-tools) is not installed")
+	}
+	lt := newLabTunnel(t)
+	l := lt.l
+	ctx := context.Background()
+
+	// The stock gateway: wireguard-go in the foreground, then wg setconf
+	// with our export stripped of the wg-quick keys.
+	f, err := os.Open(lt.gwConf)
+	require.NoError(t, err)
+	gwCfg, err := ParseConfig(f, "gw.conf")
+	f.Close()
+	require.NoError(t, err)
+	stripped := filepath.Join(lt.dir, "gw.wg")
+	require.NoError(t, os.WriteFile(stripped, gwCfg.StripForWG(), 0o600))
+	_, err = l.Gateway.Start(wggo, "-f", "wg0")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := l.Gateway.Run(ctx, "ip", "link", "show", "wg0")
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond)
+	for _, args := range [][]string{
+		{"wg", "setconf", "wg0", stripped},
+		{"ip", "address", "add", "10.99.0.1/24", "dev", "wg0"},
+		{"ip", "link", "set", "wg0", "up"},
+	} {
+		_, err := l.Gateway.Run(ctx, args[0], args[1:]...)
+		require.NoError(t, err)
+	}
+	// Stock wg reads back what we wrote.
+	shown, err := l.Gateway.Run(ctx, "wg", "showconf", "wg0")
+	require.NoError(t, err)
+	back, err := ParseConfig(strings.NewReader(shown), "wg showconf")
+	require.NoError(t, err)
+	assert.True(t, back.Interface.PrivateKey.Equal(gwCfg.Interface.PrivateKey))
+	assert.Equal(t, gwCfg.Peers[0].PublicKey, back.Peers[0].PublicKey)
+	assert.Equal(t, gwCfg.Peers[0].AllowedIPs, back.Peers[0].AllowedIPs)
+
+	client := lt.start(t, l.Home, "client", childSpec{Config: lt.clientConf, Probe: netip.MustParseAddr("10.99.0.1"),
+		Policy: &Policy{Mode: ModeSplit, CompanyPrefixes: []netip.Prefix{netlab.CorpPrefix}}})
+	require.Eventually(t, func() bool { return client.Status(t).Health == HealthUp }, 10*time.Second, 50*time.Millisecond)
+	ln, err := l.Corp.Listen("tcp", netip.AddrPortFrom(netlab.CorpHostAddr, 7000).String())
+	require.NoError(t, err)
+	defer ln.Close()
+	go echoServer(ln)
+	c, err := l.Home.DialContext(ctx, "tcp", netip.AddrPortFrom(netlab.CorpHostAddr, 7000).String())
+	require.NoError(t, err)
+	roundTrip(t, c, "through a stock gateway")
+	c.Close()
+	hs, err := l.Gateway.Run(ctx, "wg", "show", "wg0", "latest-handshakes")
+	require.NoError(t, err)
+	assert.Contains(t, hs, lt.clientKey.Public().String())
+	assert.NotContains(t, hs, "\t0\n", "the stock side saw a handshake")
+	client.stop(t, syscall.SIGTERM)
+}
+
+// iperf3Mbps runs a 4-second iperf3 upload from home to addr (1 s omitted)
+// and returns the receiver's goodput.
+func iperf3Mbps(tb testing.TB, l *netlab.Lab, addr string) float64 {
+	tb.Helper()
+	out, err := l.Home.Run(context.Background(), "iperf3", "-c", addr, "-J", "-t", "4", "-O", "1", "-C", netlab.LabCongestionControl)
+	require.NoError(tb, err)
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	require.NoError(tb, json.Unmarshal([]byte(out), &res))
+	return res.End.SumReceived.BitsPerSecond / 1e6
+}
+
+// BenchmarkTUNLab measures TCP through the TUN engine between namespaces
+// (home to the gateway's tunnel address) against plain TCP over the same
+// veths (home to the gateway's public address), in the same run, on an
+// unshaped lab. Each iteration runs both.
+func BenchmarkTUNLab(b *testing.B) {
+	netlab.SkipUnlessSupported(b)
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		b.Skip("skipping: iperf3 is not installed")
+	}
+	l := netlab.New(b, netlab.Profile{Name: "unshaped"})
+	lt := &labTunnel{l: l, dir: b.TempDir()}
+	var err error
+	lt.gwKey, _ = GeneratePrivateKey()
+	lt.clientKey, _ = GeneratePrivateKey()
+	lt.gwConf, lt.clientConf = filepath.Join(lt.dir, "gw.conf"), filepath.Join(lt.dir, "client.conf")
+	require.NoError(b, WriteConfigFile(lt.gwConf, &Config{
+		Interface: Interface{PrivateKey: lt.gwKey, ListenPort: labWGPort, Addresses: pfx("10.99.0.1/24")},
+		Peers:     []Peer{{PublicKey: lt.clientKey.Public(), AllowedIPs: pfx("10.99.0.2/32")}},
+	}))
+	require.NoError(b, WriteConfigFile(lt.clientConf, &Config{
+		Interface: Interface{PrivateKey: lt.clientKey, Addresses: pfx("10.99.0.2/32")},
+		Peers:     []Peer{{PublicKey: lt.gwKey.Public(), AllowedIPs: pfx("10.99.0.0/24"), Endpoint: labEndpoint.String()}},
+	}))
+	_, err = l.Gateway.Start("iperf3", "-s", "-p", "5201")
+	require.NoError(b, err)
+	startB := func(ns *netlab.Namespace, name string, spec childSpec) {
+		exe, err := os.Executable()
+		require.NoError(b, err)
+		spec.StatusFile = filepath.Join(lt.dir, name+".status")
+		spec.StateDir = filepath.Join(lt.dir, name+".state")
+		js, _ := json.Marshal(spec)
+		specPath := filepath.Join(lt.dir, name+".spec.json")
+		require.NoError(b, os.WriteFile(specPath, js, 0o600))
+		_, err = ns.Start("env", childEnv+"="+specPath, exe)
+		require.NoError(b, err)
+		require.Eventually(b, func() bool { _, err := os.Stat(spec.StatusFile); return err == nil }, 20*time.Second, 20*time.Millisecond)
+	}
+	startB(l.Gateway, "gw", childSpec{Config: lt.gwConf})
+	startB(l.Home, "client", childSpec{Config: lt.clientConf})
+	require.Eventually(b, func() bool {
+		_, err := l.Home.Run(context.Background(), "ping", "-c", "1", "-W", "1", "10.99.0.1")
+		return err == nil
+	}, 10*time.Second, 100*time.Millisecond)
+	var tun, raw float64
+	b.ResetTimer()
+	for range b.N {
+		raw += iperf3Mbps(b, l, netlab.GatewayAddr.String())
+		tun += iperf3Mbps(b, l, "10.99.0.1")
+	}
+	b.ReportMetric(tun/float64(b.N)/1e3, "tunnel-Gbit/s")
+	b.ReportMetric(raw/float64(b.N)/1e3, "veth-Gbit/s")
+	b.ReportMetric(tun/raw, "ratio")
+}
