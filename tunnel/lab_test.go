@@ -153,9 +153,10 @@ func seenAs(l *netlab.Lab) (string, error) {
 	return host, nil
 }
 
-// capture records home's outgoing packets except ARP, link-local ICMPv6
-// (router and neighbour discovery, which the kill switch allows on purpose:
-// it never leaves the LAN and carries no user data) and the tunnel's own
+// capture records home's outgoing packets except ARP, ICMPv6 to link-local
+// multicast (router and neighbour discovery and duplicate address
+// detection, which the kill switch allows on purpose: it never leaves the
+// link and carries no user data) and the tunnel's own
 // UDP to the gateway endpoint. With the tunnel up, nothing should match.
 type capture struct {
 	pcap string
@@ -164,7 +165,7 @@ type capture struct {
 func startCapture(t *testing.T, lt *labTunnel, name string) *capture {
 	t.Helper()
 	c := &capture{pcap: filepath.Join(lt.dir, name+".pcap")}
-	filter := fmt.Sprintf("not arp and not (icmp6 and src net fe80::/10) and not (udp and dst host %s and dst port %d)", netlab.GatewayAddr, labWGPort)
+	filter := fmt.Sprintf("not arp and not (icmp6 and dst net ff02::/16) and not (udp and dst host %s and dst port %d)", netlab.GatewayAddr, labWGPort)
 	_, err := lt.l.Home.Start("tcpdump", "-i", netlab.IfHome, "-Q", "out", "-n", "-U", "-w", c.pcap, filter)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { st, err := os.Stat(c.pcap); return err == nil && st.Size() >= 24 }, 10*time.Second, 20*time.Millisecond)
