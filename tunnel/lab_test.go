@@ -41,8 +41,11 @@ var labEndpoint = netip.AddrPortFrom(netlab.GatewayAddr, labWGPort)
 
 func newLabTunnel(t *testing.T) *labTunnel {
 	t.Helper()
+	// The directory first: cleanups run last-in first-out, so it is
+	// removed after the lab has killed the processes writing into it.
+	dir := t.TempDir()
 	l := netlab.New(t, netlab.Profiles["fiber"])
-	lt := &labTunnel{l: l, dir: t.TempDir()}
+	lt := &labTunnel{l: l, dir: dir}
 	var err error
 	lt.gwKey, err = GeneratePrivateKey()
 	require.NoError(t, err)
@@ -487,8 +490,9 @@ func BenchmarkTUNLab(b *testing.B) {
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Skip("skipping: iperf3 is not installed")
 	}
+	dir := b.TempDir() // before the lab: removed after its processes die
 	l := netlab.New(b, netlab.Profile{Name: "unshaped"})
-	lt := &labTunnel{l: l, dir: b.TempDir()}
+	lt := &labTunnel{l: l, dir: dir}
 	var err error
 	lt.gwKey, _ = GeneratePrivateKey()
 	lt.clientKey, _ = GeneratePrivateKey()
