@@ -1,0 +1,374 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is the resolver's configuration (the dns: section of the
+// gateway's config).
+type Config struct {
+	// Listen is where to serve DNS over UDP and TCP, e.g. "10.99.0.1:53".
+	Listen    string           `yaml:"listen"`
+	Upstreams []UpstreamConfig `yaml:"upstreams"`
+	Strategy  Strategy         `yaml:"strategy"`
+	Lists     []ListConfig     `yaml:"lists"`
+	// BlockCategories chooses which categories block; empty means every
+	// category a list names. Allow lists always apply.
+	BlockCategories []string `yaml:"block_categories"`
+	// BlockMode is nxdomain (default) or zero_ip.
+	BlockMode BlockMode `yaml:"block_mode"`
+	// EDE is 15 (Blocked, default) or 17 (Filtered).
+	EDE uint16 `yaml:"ede"`
+	// Refresh is how often URL lists are downloaded again; default 6h.
+	Refresh time.Duration `yaml:"refresh"`
+	// ListDir keeps the last good copy of each downloaded list.
+	ListDir    string          `yaml:"list_dir"`
+	LocalZones []LocalZone     `yaml:"local_zones"`
+	Cache      CacheConfig     `yaml:"cache"`
+	RateLimit  RateLimitConfig `yaml:"rate_limit"`
+	QueryLog   QueryLogConfig  `yaml:"query_log"`
+	// Timeout bounds one query end to end; default 4s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Options are the resolver's collaborators.
+type Options struct {
+	Logger *slog.Logger
+	// Registerer gets the metrics; nil means none are registered.
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+	HTTPClient *http.Client
+}
+
+// Resolver is the filtering resolver. It implements dns.Handler.
+type Resolver struct {
+	cfg      Config
+	log      *slog.Logger
+	now      clock
+	filter   *filter
+	local    *localZones
+	cache    *cache
+	limiter  *limiter
+	upstream *upstreams
+	fetch    *fetcher
+	chain    Handler
+	qlog     *queryLog
+	m        *metrics
+
+	reloadMu sync.Mutex
+	servers  []*dns.Server
+	srvMu    sync.Mutex
+}
+
+// New validates cfg, loads the lists and builds the chain. A list that
+// fails to load is reported and skipped, never fatal.
+func New(ctx context.Context, cfg Config, opts Options) (*Resolver, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 4 * time.Second
+	}
+	if cfg.Refresh == 0 {
+		cfg.Refresh = 6 * time.Hour
+	}
+	if cfg.BlockMode == "" {
+		cfg.BlockMode = BlockNXDomain
+	}
+	if cfg.BlockMode != BlockNXDomain && cfg.BlockMode != BlockZeroIP {
+		return nil, fmt.Errorf("dns: block_mode %q: want nxdomain or zero_ip", cfg.BlockMode)
+	}
+	if cfg.EDE == 0 {
+		cfg.EDE = dns.ExtendedErrorCodeBlocked
+	}
+	if cfg.EDE != dns.ExtendedErrorCodeBlocked && cfg.EDE != dns.ExtendedErrorCodeFiltered {
+		return nil, fmt.Errorf("dns: ede %d: want 15 (Blocked) or 17 (Filtered)", cfg.EDE)
+	}
+	names := map[string]bool{}
+	hasURL := false
+	for _, lc := range cfg.Lists {
+		if err := lc.validate(); err != nil {
+			return nil, fmt.Errorf("dns: %w", err)
+		}
+		if names[lc.Name] {
+			return nil, fmt.Errorf("dns: two lists named %s", lc.Name)
+		}
+		names[lc.Name] = true
+		hasURL = hasURL || lc.URL != ""
+	}
+	if hasURL && cfg.ListDir == "" {
+		return nil, errors.New("dns: list_dir is required for URL lists (it keeps the last good copy)")
+	}
+	r := &Resolver{cfg: cfg, log: opts.Logger.With("component", "dns"), now: opts.Now}
+	blocked := map[string]bool{}
+	for _, c := range cfg.BlockCategories {
+		blocked[c] = true
+	}
+	if len(blocked) == 0 {
+		for _, lc := range cfg.Lists {
+			blocked[lc.Category] = true
+		}
+	}
+	r.filter = &filter{mode: cfg.BlockMode, blocked: blocked, ede: cfg.EDE}
+	var err error
+	if r.local, err = newLocalZones(cfg.LocalZones); err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	r.cache = newCache(cfg.Cache, r.now)
+	r.limiter = newLimiter(cfg.RateLimit, r.now)
+	if r.upstream, err = newUpstreams(cfg.Upstreams, cfg.Strategy, r.now); err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	r.fetch = &fetcher{dir: cfg.ListDir, client: opts.HTTPClient}
+	r.qlog = newQueryLog(cfg.QueryLog, r.now)
+	r.m = newMetrics(opts.Registerer)
+	r.chain = r.buildChain()
+	if err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Reload downloads URL lists, compiles every list into a new set and swaps
+// it in. The old set serves until the swap; a list that fails keeps its
+// last good copy. It returns an error only if nothing could be compiled.
+func (r *Resolver) Reload(ctx context.Context) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	start := time.Now()
+	specs, fetchErrs := r.fetch.specs(ctx, r.cfg.Lists)
+	set, err := Compile(specs)
+	if err != nil {
+		r.m.reloads.WithLabelValues("failed").Inc()
+		return fmt.Errorf("dns: compiling lists: %w", err)
+	}
+	for i := range set.lists {
+		if e, ok := fetchErrs[set.lists[i].Name]; ok && set.lists[i].Err == "" {
+			set.lists[i].Err = e.Error()
+		}
+	}
+	r.filter.set.Store(set)
+	result := "ok"
+	for _, li := range set.Lists() {
+		r.m.listRules.WithLabelValues(li.Name, li.Category).Set(float64(li.Stats.Rules))
+		if li.Err != "" {
+			result = "partial"
+			r.log.Warn("list problem", "list", li.Name, "err", li.Err)
+		}
+		if li.Stats.Malformed > 0 {
+			r.log.Warn("list has malformed lines", "list", li.Name, "malformed", li.Stats.Malformed, "first", firstErr(li.Stats))
+		}
+	}
+	r.m.reloads.WithLabelValues(result).Inc()
+	block, allow := set.Len()
+	r.log.Info("lists loaded", "block_rules", block, "allow_rules", allow, "lists", len(specs), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func firstErr(st ParseStats) string {
+	if len(st.Errors) == 0 {
+		return ""
+	}
+	return st.Errors[0].Error()
+}
+
+// Explanation is why a name is blocked or allowed.
+type Explanation struct {
+	Name     string   `json:"name"`
+	Decision Decision `json:"decision"`
+	// Category blocking off: the rule matched, but its category doesn't
+	// block under the current policy.
+	CategoryOff bool   `json:"category_off,omitempty"`
+	Summary     string `json:"summary"`
+}
+
+// Explain says which rule in which list decides name, or why it passes.
+func (r *Resolver) Explain(name string) (Explanation, error) {
+	norm, err := normalizeName(name)
+	if err != nil {
+		return Explanation{}, fmt.Errorf("%q: %w", name, err)
+	}
+	d := r.filter.set.Load().Lookup(norm)
+	e := Explanation{Name: norm, Decision: d}
+	switch {
+	case d.Allowed:
+		e.Summary = fmt.Sprintf("allowed: rule %s in list %s (line %d); allow rules win over block rules", d.Rule, d.List, d.Line)
+	case d.Blocked && !r.filter.blocked[d.Category]:
+		e.CategoryOff = true
+		e.Decision.Blocked = false
+		e.Summary = fmt.Sprintf("allowed: rule %s in list %s (line %d) matches, but category %s is not blocked by policy", d.Rule, d.List, d.Line, d.Category)
+	case d.Blocked:
+		e.Summary = fmt.Sprintf("blocked (%s): rule %s in list %s, line %d", d.Category, d.Rule, d.List, d.Line)
+	default:
+		e.Summary = "allowed: no rule in any list matches this name or its parent domains"
+	}
+	return e, nil
+}
+
+// Lists reports the loaded lists and their parse statistics.
+func (r *Resolver) Lists() []ListInfo { return r.filter.set.Load().Lists() }
+
+// ServeDNS is the edge: it runs the chain under a timeout, turns panics
+// and errors into SERVFAIL, sizes the answer for the client, and writes it.
+func (r *Resolver) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	start := time.Now()
+	req := &Request{Msg: q}
+	if ap, err := netip.ParseAddrPort(w.RemoteAddr().String()); err == nil {
+		req.Client = ap.Addr().Unmap()
+	}
+	req.TCP = w.RemoteAddr().Network() == "tcp"
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
+	defer cancel()
+	resp, err := r.safeResolve(ctx, req)
+	if errors.Is(err, errDrop) {
+		r.observe(req, start)
+		return
+	}
+	if err != nil || resp == nil {
+		if req.Result == "" || req.Result == "forwarded" {
+			req.Result = "failed"
+		}
+		r.log.Debug("query failed", "name", req.Name, "err", err)
+		resp = reply(q, dns.RcodeServerFailure)
+		if opt := q.IsEdns0(); opt != nil {
+			o := resp.SetEdns0(ednsSize, opt.Do()).IsEdns0()
+			o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNetworkError, ExtraText: "no upstream answered"})
+		}
+	}
+	resp.Id = q.Id
+	resp.Compress = true
+	size := dns.MinMsgSize
+	if req.TCP {
+		size = dns.MaxMsgSize
+	} else if opt := q.IsEdns0(); opt != nil {
+		size = max(dns.MinMsgSize, min(int(opt.UDPSize()), ednsSize))
+	}
+	resp.Truncate(size)
+	_ = w.WriteMsg(resp)
+	r.observe(req, start)
+}
+
+func (r *Resolver) safeResolve(ctx context.Context, req *Request) (resp *dns.Msg, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("panic in the DNS chain", "panic", p, "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("internal error")
+		}
+	}()
+	return r.chain.Resolve(ctx, req)
+}
+
+func (r *Resolver) observe(req *Request, start time.Time) {
+	d := time.Since(start)
+	qt := dns.TypeToString[req.Qtype]
+	if qt == "" {
+		qt = "other"
+	}
+	r.m.queries.WithLabelValues(qt, req.Result).Inc()
+	r.m.latency.WithLabelValues(req.Result).Observe(d.Seconds())
+	r.qlog.add(req, d)
+}
+
+// Serve answers on the given UDP socket and TCP listener (either may be
+// nil) until ctx ends. The gateway passes sockets from the host or from
+// the tunnel's netstack.
+func (r *Resolver) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
+	errc := make(chan error, 2)
+	n := 0
+	start := func(s *dns.Server) {
+		r.srvMu.Lock()
+		r.servers = append(r.servers, s)
+		r.srvMu.Unlock()
+		n++
+		go func() { errc <- s.ActivateAndServe() }()
+	}
+	if pc != nil {
+		start(&dns.Server{PacketConn: pc, Handler: r, UDPSize: ednsSize})
+	}
+	if ln != nil {
+		start(&dns.Server{Listener: ln, Handler: r, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128})
+	}
+	if n == 0 {
+		return errors.New("dns: nothing to serve on")
+	}
+	refresh := time.NewTicker(r.cfg.Refresh)
+	defer refresh.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.shutdown()
+			for range n {
+				<-errc
+			}
+			return nil
+		case err := <-errc:
+			n--
+			r.shutdown()
+			for range n {
+				<-errc
+			}
+			return fmt.Errorf("dns: %w", err)
+		case <-refresh.C:
+			if err := r.Reload(ctx); err != nil {
+				r.log.Warn("list refresh failed; the previous lists keep serving", "err", err)
+			}
+		}
+	}
+}
+
+// ListenAndServe listens on cfg.Listen (UDP and TCP) and serves until ctx
+// ends.
+func (r *Resolver) ListenAndServe(ctx context.Context) error {
+	if r.cfg.Listen == "" {
+		return errors.New("dns: no listen address")
+	}
+	pc, err := net.ListenPacket("udp", r.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("dns: %w", err)
+	}
+	ln, err := net.Listen("tcp", r.cfg.Listen)
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("dns: %w", err)
+	}
+	r.log.Info("serving DNS", "listen", r.cfg.Listen)
+	return r.Serve(ctx, pc, ln)
+}
+
+func (r *Resolver) shutdown() {
+	r.srvMu.Lock()
+	servers := r.servers
+	r.servers = nil
+	r.srvMu.Unlock()
+	for _, s := range servers {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.ShutdownContext(sctx)
+		cancel()
+	}
+	r.cache.close()
+	r.qlog.close()
+}
+
+// Healthy reports whether some upstream is answering.
+func (r *Resolver) Healthy() bool { return r.upstream.healthy() }
+
+// QueryLog returns the logged queries, newest last; empty when off.
+func (r *Resolver) QueryLog() []QueryLogEntry { return r.qlog.entries() }
