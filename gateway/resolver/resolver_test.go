@@ -255,7 +255,13 @@ func TestCacheMaxTTLAndPrefetch(t *testing.T) {
 	tr.clock.Add(9500 * time.Millisecond) // less than 10% of the clamped 10 s left
 	tr.ask(t, "p.example", dns.TypeA, true)
 	tr.ask(t, "p.example", dns.TypeA, true)
-	require.Eventually(t, func() bool { return up.queries.Load() == 2 }, 5*time.Second, 10*time.Millisecond, "a popular entry is prefetched")
+	first := tr.clock.Now().Add(-9500 * time.Millisecond)
+	key := cacheKey{name: "p.example.", qtype: dns.TypeA}
+	require.Eventually(t, func() bool {
+		e := tr.cache.get(key)
+		return e != nil && e.stored.After(first)
+	}, 5*time.Second, 10*time.Millisecond, "a popular entry is prefetched and stored")
+	assert.EqualValues(t, 2, up.queries.Load())
 	tr.clock.Add(5 * time.Second) // past the old expiry: the prefetched copy serves
 	tr.ask(t, "p.example", dns.TypeA, true)
 	assert.EqualValues(t, 2, up.queries.Load())
