@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/internal/confload"
 	"github.com/tetherwfh/tether/internal/logging"
 )
@@ -31,6 +32,8 @@ type Config struct {
 	// Measure configures the measurement service clients diagnose their
 	// lines against.
 	Measure MeasureConfig `yaml:"measure"`
+	// DNS configures the filtering resolver; absent means no resolver.
+	DNS *resolver.Config `yaml:"dns,omitempty"`
 	// LogLevel is debug, info, warn or error; empty means info.
 	LogLevel string `yaml:"log_level,omitempty"`
 }
@@ -78,6 +81,11 @@ func (c Config) Validate() error {
 	if c.Measure.STAMPListen != "" {
 		if err := validateListen(c.Measure.STAMPListen); err != nil {
 			return fmt.Errorf("measure.stamp_listen: %w", err)
+		}
+	}
+	if c.DNS != nil {
+		if err := validateListen(c.DNS.Listen); err != nil {
+			return fmt.Errorf("dns.listen: %w", err)
 		}
 	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {

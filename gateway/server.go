@@ -8,10 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/internal/version"
 	"github.com/tetherwfh/tether/netdiag/measureserver"
 	"github.com/tetherwfh/tether/netdiag/stamp"
@@ -42,10 +48,13 @@ type Server struct {
 	now    func() time.Time
 
 	measure *measureserver.Server
+	dns     *resolver.Resolver
+	metrics *prometheus.Registry
 
 	mu        sync.Mutex
 	addr      net.Addr      // set once listening
 	stampAddr net.Addr      // the STAMP reflector's, when enabled
+	dnsAddr   net.Addr      // the resolver's UDP address, when enabled
 	ready     chan struct{} // closed once listening
 	started   time.Time
 }
@@ -67,8 +76,22 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.metrics = prometheus.NewRegistry()
+	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.DNS != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		r, err := resolver.New(ctx, *cfg.DNS, resolver.Options{Logger: s.logger, Registerer: s.metrics, Now: opts.Now})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		s.dns = r
+	}
 	return s, nil
 }
+
+// DNS is the filtering resolver, nil when the config has none.
+func (s *Server) DNS() *resolver.Resolver { return s.dns }
 
 // Run serves until ctx is done, then shuts down gracefully and returns nil.
 // It returns an error if the gateway cannot start or fails while serving.
@@ -100,6 +123,26 @@ func (s *Server) Run(ctx context.Context) error {
 		s.stampAddr = stampConn.LocalAddr()
 		s.mu.Unlock()
 	}
+	dnsDone := make(chan error, 1)
+	if s.dns != nil {
+		pc, err := lc.ListenPacket(ctx, "udp", s.cfg.DNS.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("gateway: DNS cannot listen on %s: %w (port 53 needs root or CAP_NET_BIND_SERVICE; change dns.listen)", s.cfg.DNS.Listen, err)
+		}
+		tln, err := lc.Listen(ctx, "tcp", pc.LocalAddr().String())
+		if err != nil {
+			pc.Close()
+			ln.Close()
+			return fmt.Errorf("gateway: DNS cannot listen on TCP %s: %w", pc.LocalAddr(), err)
+		}
+		s.mu.Lock()
+		s.dnsAddr = pc.LocalAddr()
+		s.mu.Unlock()
+		go func() { dnsDone <- s.dns.Serve(ctx, pc, tln) }()
+	} else {
+		close(dnsDone)
+	}
 	s.mu.Lock()
 	s.addr = ln.Addr()
 	s.started = s.now()
@@ -112,6 +155,12 @@ func (s *Server) Run(ctx context.Context) error {
 	select {
 	case err := <-errc:
 		return fmt.Errorf("gateway: API: %w", err)
+	case err := <-dnsDone:
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("gateway: %w", err)
+		}
+		<-ctx.Done()
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -119,6 +168,9 @@ func (s *Server) Run(ctx context.Context) error {
 	err = srv.Shutdown(sctx)
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
+	}
+	if s.dns != nil {
+		<-dnsDone // Serve returns once ctx is done and its servers have drained
 	}
 	s.logger.Info("gateway stopped", "name", s.cfg.Name)
 	if err != nil {
@@ -145,6 +197,13 @@ func (s *Server) STAMPAddr() net.Addr {
 	return s.stampAddr
 }
 
+// DNSAddr is the resolver's UDP address, nil before Ready or when off.
+func (s *Server) DNSAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dnsAddr
+}
+
 // Handler is the gateway's HTTP API, with the measurement service's
 // endpoints.
 func (s *Server) Handler() http.Handler {
@@ -164,6 +223,8 @@ func (s *Server) Handler() http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, gwapi.Health{Status: "unavailable", Problems: []string{"API not listening yet"}})
 		}
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET "+gwapi.PathDNSExplain, s.handleExplain)
 	mux.HandleFunc("GET "+gwapi.PathInfo, func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		started := s.started
@@ -171,6 +232,27 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, gwapi.Info{Name: s.cfg.Name, Version: version.Version, Started: started, Now: s.now()})
 	})
 	return mux
+}
+
+// handleExplain says why a name is blocked or allowed. Until the admin
+// API and its token arrive, it answers loopback callers only: the
+// decision itself is no secret, but the lists are the company's.
+func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err != nil || !ap.Addr().Unmap().IsLoopback() {
+		writeJSON(w, http.StatusForbidden, gwapi.Error{Error: "dns explain is only available from the gateway host until the admin API lands"})
+		return
+	}
+	if s.dns == nil {
+		writeJSON(w, http.StatusNotFound, gwapi.Error{Error: "this gateway runs no DNS resolver"})
+		return
+	}
+	name := r.URL.Query().Get("name")
+	ex, err := s.dns.Explain(name)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, ex)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

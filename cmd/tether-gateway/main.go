@@ -2,6 +2,7 @@
 //
 //	tether-gateway init  --config gateway.yaml   write a starting config (0600)
 //	tether-gateway serve --config gateway.yaml   run until SIGINT or SIGTERM
+//	tether-gateway dns explain NAME              which rule decides a name
 package main
 
 import (
@@ -21,6 +22,8 @@ import (
 const usage = `usage:
   tether-gateway init  --config PATH [--name NAME] [--listen HOST:PORT]
   tether-gateway serve --config PATH
+  tether-gateway dns explain [--config PATH] [--json] NAME
+  tether-gateway dns lists   [--config PATH] [--json]
   tether-gateway version
 `
 
@@ -73,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "dns":
+		return runDNS(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tether-gateway", version.Version)
 		return 0

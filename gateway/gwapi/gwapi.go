@@ -10,6 +10,9 @@ const (
 	PathHealth = "/healthz" // liveness: the process serves HTTP
 	PathReady  = "/readyz"  // readiness: every component is up
 	PathInfo   = "/v1/info" // who the gateway is
+	// PathDNSExplain takes ?name= and answers with the resolver's
+	// explanation (gateway/resolver.Explanation).
+	PathDNSExplain = "/v1/dns/explain"
 )
 
 // Health is the body of PathHealth and PathReady.
@@ -25,4 +28,9 @@ type Info struct {
 	Version string    `json:"version"`
 	Started time.Time `json:"started"`
 	Now     time.Time `json:"now"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
 }

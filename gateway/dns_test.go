@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/gateway/resolver"
+)
+
+// TestGatewayServesFilteringDNS loads a config file with a dns section,
+// serves it, and checks a blocked and a local name, explain and metrics.
+func TestGatewayServesFilteringDNS(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "phishing.txt")
+	require.NoError(t, os.WriteFile(list, []byte("phishing.test\n"), 0o644))
+	cfgPath := filepath.Join(dir, "gateway.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(`name: dns-gw
+dns:
+  listen: 127.0.0.1:0
+  lists:
+    - {name: phish, category: phishing, format: domains, path: `+list+`}
+  local_zones:
+    - name: corp.test
+      records: ["intranet IN A 10.77.0.10"]
+  cache: {max_ttl: 1h}
+`), 0o600))
+	cfg, err := LoadConfig(cfgPath)
+	require.NoError(t, err)
+	require.NotNil(t, cfg.DNS)
+	assert.Equal(t, time.Hour, cfg.DNS.Cache.MaxTTL)
+	s, base := startServer(t, cfg)
+
+	ask := func(name string) *dns.Msg {
+		q := new(dns.Msg)
+		q.SetQuestion(name, dns.TypeA)
+		q.SetEdns0(1232, false)
+		resp, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(q, s.DNSAddr().String())
+		require.NoError(t, err)
+		return resp
+	}
+	resp := ask("phishing.test.")
+	assert.Equal(t, dns.RcodeNameError, resp.Rcode)
+	resp = ask("intranet.corp.test.")
+	require.Len(t, resp.Answer, 1)
+
+	var ex resolver.Explanation
+	assert.Equal(t, http.StatusOK, getJSON(t, base+gwapi.PathDNSExplain+"?name=login.phishing.test", &ex))
+	assert.True(t, ex.Decision.Blocked)
+	assert.Equal(t, "||phishing.test^", ex.Decision.Rule)
+	var e gwapi.Error
+	assert.Equal(t, http.StatusBadRequest, getJSON(t, base+gwapi.PathDNSExplain+"?name=bad..name", &e))
+	assert.NotEmpty(t, e.Error)
+
+	mresp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	assert.Contains(t, string(body), `tether_dns_queries_total{result="blocked",type="A"} 1`)
+	assert.Contains(t, string(body), `tether_dns_list_rules{category="phishing",list="phish"} 1`)
+}
+
+func TestGatewayDNSConfigErrors(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DNS = &resolver.Config{Listen: "nonsense"}
+	_, err := New(cfg, Options{})
+	require.ErrorContains(t, err, "dns.listen")
+	cfg.DNS = &resolver.Config{Listen: "127.0.0.1:0", BlockMode: "sinkhole"}
+	_, err = New(cfg, Options{})
+	require.ErrorContains(t, err, "block_mode")
+}
