@@ -7,6 +7,7 @@
 // implementations and an in-memory one for tests.
 //
 // Boundaries: tunnel never imports client, netdiag, gateway, ui or Fyne,
-// and builds with CGO_ENABLED=0. Private keys never reach a log or an
+// and builds with CGO_ENABLED=0 (its lab tests import gateway/resolver to
+// run the two together; the package itself does not). Private keys never reach a log or an
 // error message.
 package tunnel

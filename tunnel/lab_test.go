@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/internal/netlab"
 )
 
@@ -39,7 +40,11 @@ const labWGPort = 51820
 
 var labEndpoint = netip.AddrPortFrom(netlab.GatewayAddr, labWGPort)
 
-func newLabTunnel(t *testing.T) *labTunnel {
+func newLabTunnel(t *testing.T) *labTunnel { return newLabTunnelDNS(t, true) }
+
+// newLabTunnelDNS builds the lab; withDNS adds a stand-in company resolver
+// on the gateway's port 53.
+func newLabTunnelDNS(t *testing.T, withDNS bool) *labTunnel {
 	t.Helper()
 	// The directory first: cleanups run last-in first-out, so it is
 	// removed after the lab has killed the processes writing into it.
@@ -64,6 +69,9 @@ func newLabTunnel(t *testing.T) *labTunnel {
 	require.NoError(t, WriteConfigFile(lt.gwConf, gw))
 	require.NoError(t, WriteConfigFile(lt.clientConf, client))
 
+	if !withDNS {
+		return lt
+	}
 	// The company resolver, in the gateway's namespace: it answers the
 	// internet web server's name and a company name.
 	pc, err := l.Gateway.ListenPacket("udp", ":53")
@@ -574,4 +582,79 @@ func TestTUNLabRecoveryActiveVsPassive(t *testing.T) {
 	t.Logf("RESULT recovery after a gateway restart: active check %.2f s, passive timers %.2f s (%.1fx faster)",
 		active.Seconds(), passive.Seconds(), passive.Seconds()/active.Seconds())
 	assert.Less(t, active, passive, "the active check recovers sooner than WireGuard's passive timers")
+}
+
+// TestTUNLabFilteringDNS runs the gateway's filtering resolver on the
+// gateway's tunnel address: a client in tunnel mode gets phishing.test
+// blocked with the EDE and intranet.corp.test resolved; nobody outside
+// the tunnel reaches the resolver.
+func TestTUNLabFilteringDNS(t *testing.T) {
+	requireLabTools(t)
+	lt := newLabTunnelDNS(t, false)
+	l := lt.l
+	lt.start(t, l.Gateway, "gw", childSpec{Config: lt.gwConf})
+	list := filepath.Join(lt.dir, "phishing.txt")
+	require.NoError(t, os.WriteFile(list, []byte("phishing.test\n"), 0o644))
+	r, err := resolver.New(context.Background(), resolver.Config{
+		Upstreams:  []resolver.UpstreamConfig{{Addr: netlab.DNSAddr.String()}},
+		Lists:      []resolver.ListConfig{{Name: "phish", Category: "phishing", Format: "domains", Path: list}},
+		LocalZones: []resolver.LocalZone{{Name: "corp.test", Records: []string{"intranet IN A " + netlab.CorpHostAddr.String()}}},
+	}, resolver.Options{Dial: l.Gateway.DialContext})
+	require.NoError(t, err)
+	pc, err := l.Gateway.ListenPacket("udp", "10.99.0.1:53")
+	require.NoError(t, err)
+	ln, err := l.Gateway.Listen("tcp", "10.99.0.1:53")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(ctx, pc, ln) }()
+	defer func() { cancel(); <-served }()
+
+	query := func(ns *netlab.Namespace, server, name string) (*dns.Msg, error) {
+		var resp *dns.Msg
+		err := ns.Do(func() error {
+			q := new(dns.Msg)
+			q.SetQuestion(name, dns.TypeA)
+			q.SetEdns0(1232, false)
+			var err error
+			resp, _, err = (&dns.Client{Timeout: time.Second}).Exchange(q, server)
+			return err
+		})
+		return resp, err
+	}
+	client := lt.start(t, l.Home, "client", childSpec{Config: lt.clientConf, Probe: netip.MustParseAddr("10.99.0.1"),
+		Policy: &Policy{Mode: ModeSplit, CompanyPrefixes: []netip.Prefix{netlab.CorpPrefix}, CompanyDNS: addrs("10.99.0.1")}})
+	require.Eventually(t, func() bool { return client.Status(t).Health == HealthUp }, 10*time.Second, 50*time.Millisecond)
+
+	resp, err := query(l.Home, "10.99.0.1:53", "phishing.test.")
+	require.NoError(t, err)
+	assert.Equal(t, dns.RcodeNameError, resp.Rcode)
+	var ede *dns.EDNS0_EDE
+	for _, o := range resp.IsEdns0().Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok {
+			ede = e
+		}
+	}
+	require.NotNil(t, ede, "the block carries an Extended DNS Error")
+	assert.Equal(t, dns.ExtendedErrorCodeBlocked, ede.InfoCode)
+	assert.Contains(t, ede.ExtraText, "phishing")
+	t.Logf("blocked: %s", ede.ExtraText)
+
+	resp, err = query(l.Home, "10.99.0.1:53", "intranet.corp.test.")
+	require.NoError(t, err)
+	require.Len(t, resp.Answer, 1)
+	assert.Equal(t, netlab.CorpHostAddr.String(), resp.Answer[0].(*dns.A).A.String())
+	resp, err = query(l.Home, "10.99.0.1:53", netlab.WebName)
+	require.NoError(t, err)
+	require.Len(t, resp.Answer, 1, "other names are forwarded upstream")
+
+	// Outside the tunnel: the internet can't reach it at either address,
+	// and neither can home once the tunnel is down.
+	_, err = query(l.Internet, netip.AddrPortFrom(netlab.GatewayAddr, 53).String(), "intranet.corp.test.")
+	assert.Error(t, err, "the resolver is not on the gateway's public address")
+	_, err = query(l.Internet, "10.99.0.1:53", "intranet.corp.test.")
+	assert.Error(t, err, "the tunnel address is unreachable from the internet")
+	client.stop(t, syscall.SIGTERM)
+	_, err = query(l.Home, "10.99.0.1:53", "intranet.corp.test.")
+	assert.Error(t, err, "without the tunnel home can't reach the resolver")
 }

@@ -50,6 +50,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	Now        func() time.Time
 	HTTPClient *http.Client
+	// Dial reaches the upstreams; nil means the host's network. The
+	// gateway's userspace mode dials from its netstack.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Resolver is the filtering resolver. It implements dns.Handler.
@@ -137,6 +140,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Resolver, error) {
 	if r.upstream, err = newUpstreams(cfg.Upstreams, cfg.Strategy, r.now); err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
+	r.upstream.dial = opts.Dial
 	r.fetch = &fetcher{dir: cfg.ListDir, client: opts.HTTPClient}
 	r.qlog = newQueryLog(cfg.QueryLog, r.now)
 	r.m = newMetrics(opts.Registerer)
