@@ -1,6 +1,7 @@
 // Command tether-bench benchmarks a gateway.
 //
 //	tether-bench api [--gateway URL] [--clients N] [--duration D] [--json]
+//	tether-bench dns [--entries N] [--duration D] [--runs N] [--coredns PATH] [--unbound PATH] [--out FILE]
 //
 // Without --gateway it starts a gateway in-process on loopback and
 // benchmarks that, so the command works with no setup.
@@ -20,10 +21,17 @@ import (
 	"github.com/tetherwfh/tether/gateway"
 )
 
+const usage = `usage:
+  tether-bench api [--gateway URL] [--clients N] [--duration D] [--json]
+  tether-bench dns [--entries N] [--duration D] [--runs N] [--gateway-bin PATH] [--coredns PATH] [--unbound PATH] [--out FILE]`
+
 func main() {
-	if len(os.Args) < 2 || os.Args[1] != "api" {
-		fmt.Fprintln(os.Stderr, "usage: tether-bench api [--gateway URL] [--clients N] [--duration D] [--json]")
+	if len(os.Args) < 2 || (os.Args[1] != "api" && os.Args[1] != "dns") {
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
+	}
+	if os.Args[1] == "dns" {
+		os.Exit(runDNS(os.Args[2:]))
 	}
 	fs := flag.NewFlagSet("tether-bench api", flag.ExitOnError)
 	target := fs.String("gateway", "", "gateway API base URL (default: an in-process gateway on loopback)")
