@@ -58,7 +58,6 @@ func (f *filter) blockedAnswer(req *Request, d Decision) *dns.Msg {
 	m.SetReply(q)
 	m.RecursionAvailable = true
 	m.Authoritative = false
-	name := req.Name
 	hdr := func(t uint16) dns.RR_Header {
 		return dns.RR_Header{Name: q.Question[0].Name, Rrtype: t, Class: dns.ClassINET, Ttl: blockTTL}
 	}
@@ -73,7 +72,8 @@ func (f *filter) blockedAnswer(req *Request, d Decision) *dns.Msg {
 		m.Rcode = dns.RcodeNameError
 	}
 	if len(m.Answer) == 0 {
-		m.Ns = []dns.RR{blockSOA(name)}
+		// Owned by the question's name as asked, as the fast path does.
+		m.Ns = []dns.RR{blockSOA(q.Question[0].Name)}
 	}
 	if opt := q.IsEdns0(); opt != nil {
 		ext := m.SetEdns0(ednsSize, opt.Do())

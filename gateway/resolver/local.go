@@ -25,6 +25,48 @@ type zone struct {
 	origin string
 	soa    *dns.SOA
 	names  map[string]map[uint16][]dns.RR
+	// packed holds each name's records of each type in wire format, owner
+	// compressed to the question (offset 12), for the UDP fast path.
+	packed map[packedKey]packedRRs
+}
+
+type packedKey struct {
+	name  string
+	qtype uint16
+}
+
+type packedRRs struct {
+	wire  []byte
+	count uint16
+}
+
+// pack fills z.packed from z.names.
+func (z *zone) pack() error {
+	z.packed = map[packedKey]packedRRs{}
+	buf := make([]byte, 65535)
+	for name, byType := range z.names {
+		for t, rrs := range byType {
+			if t == dns.TypeSOA {
+				continue // the slow path answers the zone's own SOA
+			}
+			var p packedRRs
+			for _, rr := range rrs {
+				n, err := dns.PackRR(rr, buf, 0, nil, false)
+				if err != nil {
+					return fmt.Errorf("local zone %s: packing %s: %w", z.origin, rr, err)
+				}
+				owner := len(name) + 1
+				if name == "." {
+					owner = 1
+				}
+				p.wire = append(p.wire, 0xC0, 12)
+				p.wire = append(p.wire, buf[owner:n]...)
+				p.count++
+			}
+			z.packed[packedKey{name, t}] = p
+		}
+	}
+	return nil
 }
 
 func newLocalZones(cfg []LocalZone) (*localZones, error) {
@@ -53,6 +95,9 @@ func newLocalZones(cfg []LocalZone) (*localZones, error) {
 			}
 			t := rr.Header().Rrtype
 			z.names[rr.Header().Name][t] = append(z.names[rr.Header().Name][t], rr)
+		}
+		if err := z.pack(); err != nil {
+			return nil, err
 		}
 		lz.zones[origin] = z
 	}

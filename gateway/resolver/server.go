@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,6 +42,9 @@ type Config struct {
 	QueryLog   QueryLogConfig  `yaml:"query_log"`
 	// Timeout bounds one query end to end; default 4s.
 	Timeout time.Duration `yaml:"timeout"`
+	// DisableFastPath sends every UDP query through miekg/dns and the
+	// chain (see fastpath.go); for comparison and debugging.
+	DisableFastPath bool `yaml:"disable_fast_path"`
 }
 
 // Options are the resolver's collaborators.
@@ -72,6 +76,7 @@ type Resolver struct {
 
 	reloadMu sync.Mutex
 	servers  []*dns.Server
+	closers  []io.Closer
 	srvMu    sync.Mutex
 }
 
@@ -305,7 +310,15 @@ func (r *Resolver) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener
 		go func() { errc <- s.ActivateAndServe() }()
 	}
 	if pc != nil {
-		start(&dns.Server{PacketConn: pc, Handler: r, UDPSize: ednsSize})
+		if fast, ok := r.serveUDP(ctx, pc); ok {
+			r.srvMu.Lock()
+			r.closers = append(r.closers, pc)
+			r.srvMu.Unlock()
+			n++
+			go func() { errc <- fast() }()
+		} else {
+			start(&dns.Server{PacketConn: pc, Handler: r, UDPSize: ednsSize})
+		}
 	}
 	if ln != nil {
 		start(&dns.Server{Listener: ln, Handler: r, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128})
@@ -359,9 +372,12 @@ func (r *Resolver) ListenAndServe(ctx context.Context) error {
 
 func (r *Resolver) shutdown() {
 	r.srvMu.Lock()
-	servers := r.servers
-	r.servers = nil
+	servers, closers := r.servers, r.closers
+	r.servers, r.closers = nil, nil
 	r.srvMu.Unlock()
+	for _, c := range closers {
+		_ = c.Close()
+	}
 	for _, s := range servers {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = s.ShutdownContext(sctx)
