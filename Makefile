@@ -13,7 +13,7 @@ PURE_CMDS := tether tetherd tether-gateway tether-bench
 # Debian packages the build and the tests need (see README).
 DEB_PKGS := gcc libgl1-mesa-dev xorg-dev nftables iproute2 iperf3 dnsperf tcpdump xvfb iputils-ping git wireguard-tools
 
-.PHONY: all deps build build-tray run test test-short bench lab lint cross clean
+.PHONY: all deps build build-tray run test test-short bench bench-dns lab lint cross clean
 
 all: build
 
@@ -65,6 +65,15 @@ bench: deps
 	@if [ "$$(id -u)" = 0 ]; then \
 		TETHER_BENCH_LAB=1 TETHER_BENCH_TABLE=$(CURDIR)/bench-accuracy.md $(GO) test -run '^$$' -bench LabAccuracy -benchtime 1x -timeout 20m ./netdiag/ | grep -v 'level=' ; \
 	else echo "bench: the lab accuracy benchmark needs root; skipped"; fi
+
+# bench-dns: our filtering resolver against CoreDNS (hosts + cache) and
+# Unbound (local-zone), same 1M-entry list and query mix, dnsperf on this
+# machine; writes bench-dns.md. Installs the contenders when missing.
+COREDNS_VERSION := v1.15.0
+bench-dns: build
+	@command -v unbound >/dev/null || { echo "bench-dns: installing unbound"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends unbound >/dev/null; }
+	@[ -x $(BIN)/tools/coredns ] || { echo "bench-dns: building CoreDNS $(COREDNS_VERSION) (a few minutes)"; GOBIN=$(CURDIR)/$(BIN)/tools CGO_ENABLED=0 $(GO) install github.com/coredns/coredns@$(COREDNS_VERSION); }
+	./$(BIN)/tether-bench dns --coredns $(BIN)/tools/coredns --unbound $$(command -v unbound) --out bench-dns.md
 
 # lab: bring up the namespace lab by hand. make lab PROFILE=dsl_bloated
 lab: deps
