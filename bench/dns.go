@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -246,8 +245,8 @@ remote-control:
 }
 
 // waitAnswers polls until the server answers a blocked name, and returns
-// how long that took from start.
-func waitAnswers(ctx context.Context, port int, name string, start time.Time, cmd *exec.Cmd) (time.Duration, error) {
+// how long that took from start. exited reports the process ending.
+func waitAnswers(ctx context.Context, port int, name string, start time.Time, exited <-chan error) (time.Duration, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), dns.TypeA)
 	cl := &dns.Client{Timeout: 200 * time.Millisecond}
@@ -255,16 +254,39 @@ func waitAnswers(ctx context.Context, port int, name string, start time.Time, cm
 		if _, _, err := cl.Exchange(q, fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			return time.Since(start), nil
 		}
-		if cmd.ProcessState != nil {
-			return 0, errors.New("exited")
+		select {
+		case err := <-exited:
+			return 0, fmt.Errorf("exited: %v", err)
+		case <-time.After(20 * time.Millisecond):
 		}
-		var ws syscall.WaitStatus
-		if pid, _ := syscall.Wait4(cmd.Process.Pid, &ws, syscall.WNOHANG, nil); pid == cmd.Process.Pid {
-			return 0, fmt.Errorf("exited: %v", ws)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return 0, ctx.Err()
+}
+
+// proc is a started contender and its exit.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func watch(cmd *exec.Cmd) *proc {
+	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	return p
+}
+
+// stop ends the process: SIGTERM (a kill where signals don't exist), then
+// a kill after 10 s.
+func (p *proc) stop() {
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		_ = p.cmd.Process.Kill()
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 func rssMB(pid int) float64 {
@@ -375,17 +397,6 @@ func RunDNS(ctx context.Context, cfg DNSConfig) ([]DNSResult, error) {
 }
 
 func (cfg *DNSConfig) runOne(ctx context.Context, ct contender, full, empty map[string]string, res *DNSResult) error {
-	stop := func(cmd *exec.Cmd) {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
 	// Baseline memory with an empty list.
 	port, err := freePort()
 	if err != nil {
@@ -396,12 +407,13 @@ func (cfg *DNSConfig) runOne(ctx context.Context, ct contender, full, empty map[
 	if err != nil {
 		return err
 	}
-	if _, err := waitAnswers(ctx, port, localName(0), start, cmd); err != nil {
-		stop(cmd)
+	p := watch(cmd)
+	if _, err := waitAnswers(ctx, port, localName(0), start, p.done); err != nil {
+		p.stop()
 		return fmt.Errorf("did not start with an empty list: %w (see %s.err.log)", err, ct.name)
 	}
 	res.EmptyRSSMB = rssMB(cmd.Process.Pid)
-	stop(cmd)
+	p.stop()
 
 	port, err = freePort()
 	if err != nil {
@@ -412,9 +424,10 @@ func (cfg *DNSConfig) runOne(ctx context.Context, ct contender, full, empty map[
 	if err != nil {
 		return err
 	}
-	defer stop(cmd)
+	p = watch(cmd)
+	defer p.stop()
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	load, err := waitAnswers(lctx, port, blockedName(cfg.Entries-1), start, cmd)
+	load, err := waitAnswers(lctx, port, blockedName(cfg.Entries-1), start, p.done)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("did not start with the full list: %w", err)
