@@ -440,7 +440,7 @@ func (r *Resolver) packBlocked(pkt []byte, q *fastQuery, d Decision, buf []byte)
 		buf = append(buf, soaRData...)
 	}
 	if q.edns {
-		buf = appendOPT(buf, q.do, r.filter.ede, explainText(d))
+		buf = appendOPT(buf, q.do, r.filter.ede, d.edeText())
 	}
 	if len(buf) > clientLimit(q) {
 		return nil, false // let the slow path truncate properly

@@ -78,7 +78,7 @@ func (f *filter) blockedAnswer(req *Request, d Decision) *dns.Msg {
 	if opt := q.IsEdns0(); opt != nil {
 		ext := m.SetEdns0(ednsSize, opt.Do())
 		o := ext.IsEdns0()
-		o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: f.ede, ExtraText: explainText(d)})
+		o.Option = append(o.Option, &dns.EDNS0_EDE{InfoCode: f.ede, ExtraText: d.edeText()})
 	}
 	return m
 }

@@ -8,6 +8,8 @@ import (
 	"math/bits"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // The block set stores no names. Each rule is a 64-bit keyed hash of its
@@ -125,6 +127,12 @@ type ListInfo struct {
 // Set is an immutable compiled rule set. Reloads build a new one and swap
 // it in, so lookups never lock.
 type Set struct {
+	// decisions caches the Decision (with its EDE text) for each matched
+	// table rule, keyed by the rule's hash, so the hot path builds each
+	// rule's strings once; bounded by maxCachedDecisions.
+	decisions sync.Map // decisionKey → Decision
+	nCached   atomic.Int64
+
 	seed         maphash.Seed
 	block, allow table
 	regexBlock   []regexRule
@@ -140,16 +148,42 @@ type Decision struct {
 	Category string `json:"category,omitempty"`
 	Rule     string `json:"rule,omitempty"`
 	Line     int    `json:"line,omitempty"`
+	// ede is the Extended DNS Error text for a block, built once per rule.
+	ede string
+}
+
+var namePool = sync.Pool{New: func() any { return new([256]byte) }}
+
+type decisionKey struct {
+	h     uint64
+	allow bool
+}
+
+// maxCachedDecisions bounds the decision cache; past it, decisions are
+// built per query (correct, only slower).
+const maxCachedDecisions = 1 << 17
+
+// edeText is the EDE text for a blocked decision.
+func (d Decision) edeText() string {
+	if d.ede != "" {
+		return d.ede
+	}
+	return explainText(d)
 }
 
 // Lookup decides a query name (any case, trailing dot or not). Allow rules
-// always win over block rules. It does not allocate for names up to 255
-// bytes.
+// always win over block rules. It allocates nothing when no rule matches,
+// and only the first time a given rule matches (see decisions).
 func (s *Set) Lookup(name string) Decision {
 	if s == nil {
 		return Decision{}
 	}
-	var buf [256]byte
+	// A pooled buffer rather than a stack one: regexp keeps a reference
+	// to its input in pooled machines, so a stack buffer would escape and
+	// cost an allocation per query.
+	bp := namePool.Get().(*[256]byte)
+	defer namePool.Put(bp)
+	buf := bp
 	name = strings.TrimSuffix(name, ".")
 	if len(name) > len(buf) || len(name) == 0 {
 		return Decision{}
@@ -177,8 +211,22 @@ func (s *Set) match(t *table, res []regexRule, name string, allow bool) (Decisio
 	if t.n > 0 {
 		for i := 0; ; {
 			suffix := name[i:]
-			if m, ok := t.lookup(maphash.String(s.seed, suffix)); ok && (m.kind() == KindDomain || i > 0) {
-				return s.decision(m.list(), m.line(), Rule{Name: suffix, Kind: m.kind(), Allow: allow}), true
+			h := maphash.String(s.seed, suffix)
+			if m, ok := t.lookup(h); ok && (m.kind() == KindDomain || i > 0) {
+				k := decisionKey{h, allow}
+				if d, ok := s.decisions.Load(k); ok {
+					return d.(Decision), true
+				}
+				// A copy: suffix views the caller's stack buffer, which
+				// must not escape (it would cost an allocation per query).
+				d := s.decision(m.list(), m.line(), Rule{Name: strings.Clone(suffix), Kind: m.kind(), Allow: allow})
+				if !allow {
+					d.ede = explainText(d)
+				}
+				if s.nCached.Add(1) <= maxCachedDecisions {
+					s.decisions.Store(k, d)
+				}
+				return d, true
 			}
 			j := strings.IndexByte(suffix, '.')
 			if j < 0 {
