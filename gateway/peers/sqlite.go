@@ -1,0 +1,275 @@
+package peers
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/tetherwfh/tether/tunnel"
+)
+
+// schema is the store's tables. Addresses are unique among live peers
+// only, so a revoked peer's address can be handed out again.
+const schema = `
+CREATE TABLE IF NOT EXISTS tokens (
+	id        TEXT PRIMARY KEY,
+	hash      BLOB NOT NULL,
+	label     TEXT NOT NULL,
+	created   INTEGER NOT NULL,
+	expires   INTEGER NOT NULL,
+	uses_left INTEGER NOT NULL CHECK (uses_left >= 0)
+);
+CREATE TABLE IF NOT EXISTS peers (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	public_key BLOB NOT NULL,
+	address    TEXT NOT NULL,
+	label      TEXT NOT NULL,
+	created    INTEGER NOT NULL,
+	last_seen  INTEGER NOT NULL DEFAULT 0,
+	revoked_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS peers_live_address ON peers(address) WHERE revoked_at = 0;
+CREATE UNIQUE INDEX IF NOT EXISTS peers_live_key ON peers(public_key) WHERE revoked_at = 0;
+`
+
+// SQLite is the embedded Store.
+type SQLite struct {
+	db *sql.DB
+}
+
+var _ Store = (*SQLite)(nil)
+
+// OpenSQLite opens (creating if needed) the store at path, with mode 0600
+// because it names every employee's device. ":memory:" is for tests.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	if path != ":memory:" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("peers: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("peers: %w", err)
+		}
+		f.Close()
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		return nil, fmt.Errorf("peers: %w", err)
+	}
+	// One connection: SQLite serializes writers anyway, and one
+	// connection makes every transaction see the last one's writes
+	// (and keeps a :memory: database a single database).
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("peers: creating the schema in %s: %w", path, err)
+	}
+	return &SQLite{db: db}, nil
+}
+
+func (s *SQLite) Close() error { return s.db.Close() }
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnix(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func (s *SQLite) CreateToken(ctx context.Context, label string, ttl time.Duration, uses int, now time.Time) (Token, string, error) {
+	if ttl <= 0 {
+		return Token{}, "", errors.New("peers: a token needs a positive TTL")
+	}
+	if uses < 1 {
+		return Token{}, "", errors.New("peers: a token needs at least one use")
+	}
+	id, secret, err := newTokenSecret()
+	if err != nil {
+		return Token{}, "", err
+	}
+	_, h, _ := parseTokenSecret(secret)
+	t := Token{ID: id, Label: label, Created: now.UTC(), Expires: now.Add(ttl).UTC(), UsesLeft: uses, hash: h}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO tokens(id, hash, label, created, expires, uses_left) VALUES (?, ?, ?, ?, ?, ?)`,
+		t.ID, h[:], t.Label, unix(t.Created), unix(t.Expires), t.UsesLeft); err != nil {
+		return Token{}, "", fmt.Errorf("peers: storing a token: %w", err)
+	}
+	return t, secret, nil
+}
+
+func (s *SQLite) Enroll(ctx context.Context, secret string, key tunnel.PublicKey, label string, pool netip.Prefix, reserved []netip.Addr, now time.Time) (Peer, error) {
+	id, h, err := parseTokenSecret(secret)
+	if err != nil {
+		return Peer{}, err
+	}
+	if key.IsZero() {
+		return Peer{}, errors.New("peers: an all-zero public key")
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	defer tx.Rollback()
+	var stored []byte
+	var expires int64
+	var uses int
+	err = tx.QueryRowContext(ctx, `SELECT hash, expires, uses_left FROM tokens WHERE id = ?`, id).Scan(&stored, &expires, &uses)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(stored, h[:]) != 1) {
+		return Peer{}, ErrTokenUnknown
+	}
+	if err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	switch {
+	case now.UnixNano() >= expires:
+		return Peer{}, ErrTokenExpired
+	case uses <= 0:
+		return Peer{}, ErrTokenUsedUp
+	}
+	var dup int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM peers WHERE public_key = ? AND revoked_at = 0`, key[:]).Scan(&dup); err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	if dup > 0 {
+		return Peer{}, ErrKeyEnrolled
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT address FROM peers WHERE revoked_at = 0`)
+	if err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	used := map[netip.Addr]bool{}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			rows.Close()
+			return Peer{}, fmt.Errorf("peers: %w", err)
+		}
+		if ad, err := netip.ParseAddr(a); err == nil {
+			used[ad] = true
+		}
+	}
+	rows.Close()
+	addr, err := nextFree(pool, used, reserved)
+	if err != nil {
+		return Peer{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	p := Peer{PublicKey: key, Address: addr, Label: label, Created: now.UTC()}
+	res, err := tx.ExecContext(ctx, `INSERT INTO peers(public_key, address, label, created) VALUES (?, ?, ?, ?)`,
+		key[:], addr.String(), label, unix(p.Created))
+	if err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	if p.ID, err = res.LastInsertId(); err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	return p, nil
+}
+
+const peerColumns = `id, public_key, address, label, created, last_seen, revoked_at`
+
+func scanPeer(sc interface{ Scan(...any) error }) (Peer, error) {
+	var p Peer
+	var key []byte
+	var addr string
+	var created, seen, revoked int64
+	if err := sc.Scan(&p.ID, &key, &addr, &p.Label, &created, &seen, &revoked); err != nil {
+		return Peer{}, err
+	}
+	if len(key) != len(p.PublicKey) {
+		return Peer{}, fmt.Errorf("peers: peer %d has a %d-byte key", p.ID, len(key))
+	}
+	copy(p.PublicKey[:], key)
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return Peer{}, fmt.Errorf("peers: peer %d: %w", p.ID, err)
+	}
+	p.Address, p.Created, p.LastSeen, p.RevokedAt = a, fromUnix(created), fromUnix(seen), fromUnix(revoked)
+	p.Revoked = revoked != 0
+	return p, nil
+}
+
+func (s *SQLite) Peers(ctx context.Context) ([]Peer, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+peerColumns+` FROM peers ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("peers: %w", err)
+	}
+	defer rows.Close()
+	var out []Peer
+	for rows.Next() {
+		p, err := scanPeer(rows)
+		if err != nil {
+			return nil, fmt.Errorf("peers: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (s *SQLite) Peer(ctx context.Context, id int64) (Peer, error) {
+	p, err := scanPeer(s.db.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM peers WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Peer{}, ErrPeerUnknown
+	}
+	return p, err
+}
+
+func (s *SQLite) Revoke(ctx context.Context, id int64, now time.Time) (Peer, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE peers SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, unix(now), id)
+	if err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.Peer(ctx, id); err != nil {
+			return Peer{}, err
+		}
+		// Already revoked: revoking is idempotent.
+	}
+	return s.Peer(ctx, id)
+}
+
+func (s *SQLite) Seen(ctx context.Context, id int64, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE peers SET last_seen = ? WHERE id = ? AND last_seen < ?`, unix(at), id, unix(at))
+	if err != nil {
+		return fmt.Errorf("peers: %w", err)
+	}
+	return nil
+}
+
+func (s *SQLite) Tokens(ctx context.Context) ([]Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, label, created, expires, uses_left FROM tokens ORDER BY created`)
+	if err != nil {
+		return nil, fmt.Errorf("peers: %w", err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		var t Token
+		var created, expires int64
+		if err := rows.Scan(&t.ID, &t.Label, &created, &expires, &t.UsesLeft); err != nil {
+			return nil, fmt.Errorf("peers: %w", err)
+		}
+		t.Created, t.Expires = fromUnix(created), fromUnix(expires)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
