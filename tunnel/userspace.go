@@ -350,3 +350,12 @@ func echo(ctx context.Context, c net.Conn, dst netip.Addr, raw bool) (time.Durat
 
 // ListenPort is the UDP port WireGuard listens on; 0 while down.
 func (u *Userspace) ListenPort() uint16 { return u.core.listenPort() }
+
+// SetPeer admits or updates a peer on the running tunnel.
+func (u *Userspace) SetPeer(ctx context.Context, p Peer) error { return u.core.setPeer(ctx, p) }
+
+// RemovePeer drops a peer from the running tunnel at once.
+func (u *Userspace) RemovePeer(pk PublicKey) error { return u.core.removePeer(pk) }
+
+// PeerStats reports every peer's handshake and counters.
+func (u *Userspace) PeerStats() ([]PeerStats, error) { return u.core.peerStats() }

@@ -247,3 +247,39 @@ func TestUserspaceRejectsNonLoopbackProxy(t *testing.T) {
 	_, err := NewUserspace(UserspaceOptions{Options: Options{Config: &Config{Interface: Interface{PrivateKey: k, Addresses: pfx("10.0.0.2/32")}}}, SOCKSListen: "0.0.0.0:1080"})
 	require.ErrorContains(t, err, "not loopback")
 }
+
+// TestUserspaceRemovePeerCutsAtOnce: a gateway that removes a peer from
+// its live device stops answering it with the next packet, and adding it
+// back restores it, with no restart.
+func TestUserspaceRemovePeerCutsAtOnce(t *testing.T) {
+	p := newPair(t, ModeSplit, UserspaceOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := p.client.ping(ctx, gwTunnelAddr)
+	require.NoError(t, err)
+	ck := p.client.uo.Config.Interface.PrivateKey.Public()
+	stats, err := p.gw.PeerStats()
+	require.NoError(t, err)
+	require.Len(t, stats, 1)
+	assert.Equal(t, ck, stats[0].PublicKey)
+	assert.False(t, stats[0].LastHandshake.IsZero())
+	assert.Positive(t, stats[0].RxBytes)
+
+	require.NoError(t, p.gw.RemovePeer(ck))
+	stats, err = p.gw.PeerStats()
+	require.NoError(t, err)
+	assert.Empty(t, stats)
+	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = p.client.ping(pctx, gwTunnelAddr)
+	pcancel()
+	require.Error(t, err, "the removed peer's next packet gets nothing")
+
+	psk := p.gw.uo.Config.Peers[0].PresharedKey
+	require.NoError(t, p.gw.SetPeer(ctx, Peer{PublicKey: ck, PresharedKey: psk, AllowedIPs: pfx("10.99.0.2/32")}))
+	require.Eventually(t, func() bool {
+		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer pcancel()
+		_, err := p.client.ping(pctx, gwTunnelAddr)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "re-admitted: the client's next handshake succeeds")
+}

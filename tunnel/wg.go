@@ -3,6 +3,7 @@ package tunnel
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -408,4 +409,128 @@ func (c *wgCore) listenPort() uint16 {
 		}
 	}
 	return 0
+}
+
+// PeerStats is one peer's live state on a device.
+type PeerStats struct {
+	PublicKey     PublicKey `json:"public_key"`
+	Endpoint      string    `json:"endpoint,omitempty"`
+	LastHandshake time.Time `json:"last_handshake,omitzero"`
+	RxBytes       uint64    `json:"rx_bytes"`
+	TxBytes       uint64    `json:"tx_bytes"`
+}
+
+// setPeer adds p to the live device, or replaces its settings. It is how
+// a gateway admits an enrolled client without restarting.
+func (c *wgCore) setPeer(ctx context.Context, p Peer) error {
+	c.mu.Lock()
+	dev := c.dev
+	c.mu.Unlock()
+	if dev == nil {
+		return errors.New("tunnel: not up")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "public_key=%s\n", p.PublicKey.uapiHex())
+	if !p.PresharedKey.IsZero() {
+		fmt.Fprintf(&b, "preshared_key=%s\n", p.PresharedKey.uapiHex())
+	}
+	if p.Endpoint != "" {
+		ap, err := ResolveEndpoint(ctx, p.Endpoint)
+		if err != nil {
+			return fmt.Errorf("tunnel: %w", err)
+		}
+		fmt.Fprintf(&b, "endpoint=%s\n", ap)
+	}
+	fmt.Fprintf(&b, "persistent_keepalive_interval=%d\n", p.PersistentKeepalive)
+	b.WriteString("replace_allowed_ips=true\n")
+	for _, a := range p.AllowedIPs {
+		fmt.Fprintf(&b, "allowed_ip=%s\n", a.Masked())
+	}
+	if err := dev.IpcSet(b.String()); err != nil {
+		return fmt.Errorf("tunnel: adding peer %s: %w", p.PublicKey.Short(), err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range c.peers {
+		if k == device.NoisePublicKey(p.PublicKey) {
+			return nil
+		}
+	}
+	c.peers = append(c.peers, device.NoisePublicKey(p.PublicKey))
+	return nil
+}
+
+// removePeer drops a peer from the live device: its sessions and keys go
+// with it, so its next packet is ignored.
+func (c *wgCore) removePeer(pk PublicKey) error {
+	c.mu.Lock()
+	dev := c.dev
+	c.mu.Unlock()
+	if dev == nil {
+		return errors.New("tunnel: not up")
+	}
+	if err := dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", pk.uapiHex())); err != nil {
+		return fmt.Errorf("tunnel: removing peer %s: %w", pk.Short(), err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, k := range c.peers {
+		if k == device.NoisePublicKey(pk) {
+			c.peers = append(c.peers[:i], c.peers[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+// peerStats reads every peer's state from the device.
+func (c *wgCore) peerStats() ([]PeerStats, error) {
+	c.mu.Lock()
+	dev := c.dev
+	c.mu.Unlock()
+	if dev == nil {
+		return nil, errors.New("tunnel: not up")
+	}
+	s, err := dev.IpcGet()
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: reading device state: %w", err)
+	}
+	var out []PeerStats
+	var sec, nsec int64
+	flush := func() {
+		if len(out) > 0 && (sec != 0 || nsec != 0) {
+			out[len(out)-1].LastHandshake = time.Unix(sec, nsec)
+		}
+		sec, nsec = 0, 0
+	}
+	for _, line := range strings.Split(s, "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "public_key":
+			flush()
+			var ps PeerStats
+			if b, err := hex.DecodeString(v); err == nil && len(b) == KeyLen {
+				copy(ps.PublicKey[:], b)
+			}
+			out = append(out, ps)
+		case "endpoint":
+			if len(out) > 0 {
+				out[len(out)-1].Endpoint = v
+			}
+		case "last_handshake_time_sec":
+			sec, _ = strconv.ParseInt(v, 10, 64)
+		case "last_handshake_time_nsec":
+			nsec, _ = strconv.ParseInt(v, 10, 64)
+		case "rx_bytes":
+			if len(out) > 0 {
+				out[len(out)-1].RxBytes, _ = strconv.ParseUint(v, 10, 64)
+			}
+		case "tx_bytes":
+			if len(out) > 0 {
+				out[len(out)-1].TxBytes, _ = strconv.ParseUint(v, 10, 64)
+			}
+		}
+	}
+	flush()
+	return out, nil
 }
