@@ -34,6 +34,9 @@ type Config struct {
 	Measure MeasureConfig `yaml:"measure"`
 	// DNS configures the filtering resolver; absent means no resolver.
 	DNS *resolver.Config `yaml:"dns,omitempty"`
+	// WireGuard configures the endpoint clients enroll with and connect
+	// to; absent means none.
+	WireGuard *WireGuardConfig `yaml:"wireguard,omitempty"`
 	// LogLevel is debug, info, warn or error; empty means info.
 	LogLevel string `yaml:"log_level,omitempty"`
 }
@@ -51,6 +54,9 @@ type MeasureConfig struct {
 type APIConfig struct {
 	// Listen is the host:port to serve on; empty means DefaultAPIListen.
 	Listen string `yaml:"listen"`
+	// AdminTokenFile holds the admin API's bearer token (0600); empty
+	// turns the admin API off.
+	AdminTokenFile string `yaml:"admin_token_file,omitempty"`
 }
 
 // DefaultConfig is what `tether-gateway init` writes.
@@ -81,6 +87,11 @@ func (c Config) Validate() error {
 	if c.Measure.STAMPListen != "" {
 		if err := validateListen(c.Measure.STAMPListen); err != nil {
 			return fmt.Errorf("measure.stamp_listen: %w", err)
+		}
+	}
+	if c.WireGuard != nil {
+		if err := c.WireGuard.validate(); err != nil {
+			return err
 		}
 	}
 	if c.DNS != nil {

@@ -50,6 +50,9 @@ type Server struct {
 	measure *measureserver.Server
 	dns     *resolver.Resolver
 	metrics *prometheus.Registry
+	wg      *wgEndpoint
+	admin   string
+	opts    Options
 
 	mu        sync.Mutex
 	addr      net.Addr      // set once listening
@@ -75,6 +78,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.measure = ms
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.opts = opts
+	if s.admin, err = readAdminToken(cfg.API.AdminTokenFile); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	s.metrics = prometheus.NewRegistry()
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -122,6 +129,16 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Lock()
 		s.stampAddr = stampConn.LocalAddr()
 		s.mu.Unlock()
+	}
+	if s.cfg.WireGuard != nil {
+		wg, err := startWireGuard(ctx, *s.cfg.WireGuard, s.opts, s.now)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("gateway: WireGuard: %w", err)
+		}
+		defer wg.close()
+		s.wg = wg
+		s.logger.Info("WireGuard listening", "port", wg.cfg.ListenPort, "address", wg.cfg.Address, "public_key", wg.key.Public().String())
 	}
 	dnsDone := make(chan error, 1)
 	if s.dns != nil {
@@ -225,6 +242,19 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+gwapi.PathDNSExplain, s.handleExplain)
+	wg := func(h func(*wgEndpoint, http.ResponseWriter, *http.Request)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if s.wg == nil {
+				writeJSON(w, http.StatusNotFound, gwapi.Error{Error: "this gateway runs no WireGuard endpoint"})
+				return
+			}
+			h(s.wg, w, r)
+		}
+	}
+	mux.HandleFunc("POST "+gwapi.PathEnroll, wg((*wgEndpoint).handleEnroll))
+	mux.HandleFunc("POST "+gwapi.PathAdminTokens, adminAuth(s.admin, wg((*wgEndpoint).handleCreateToken)))
+	mux.HandleFunc("GET "+gwapi.PathAdminPeers, adminAuth(s.admin, wg((*wgEndpoint).handlePeers)))
+	mux.HandleFunc("POST "+gwapi.PathAdminRevoke, adminAuth(s.admin, wg((*wgEndpoint).handleRevoke)))
 	mux.HandleFunc("GET "+gwapi.PathInfo, func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		started := s.started

@@ -1,0 +1,335 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/gateway/peers"
+	"github.com/tetherwfh/tether/tunnel"
+)
+
+// WireGuardConfig is the gateway's WireGuard endpoint. Only the userspace
+// data plane exists so far: wireguard-go on gVisor's netstack, no root.
+type WireGuardConfig struct {
+	// ListenPort is the UDP port; default 51820.
+	ListenPort uint16 `yaml:"listen_port"`
+	// Address is the gateway's tunnel address, and its prefix is the pool
+	// clients' addresses come from, e.g. 10.99.0.1/24.
+	Address netip.Prefix `yaml:"address"`
+	// KeyFile holds the gateway's private key (0600); init writes it.
+	KeyFile string `yaml:"key_file"`
+	// Endpoint is host:port as clients reach it, sent at enrollment.
+	Endpoint string `yaml:"endpoint"`
+	// CompanyPrefixes are routed through the tunnel in split mode.
+	CompanyPrefixes []netip.Prefix `yaml:"company_prefixes"`
+	// AllowedModes is the company policy: full, split or both.
+	AllowedModes []string `yaml:"allowed_modes"`
+	// Store is the SQLite peer database.
+	Store string `yaml:"store"`
+	// EnrollPerMinute bounds enrollment attempts per client address.
+	EnrollPerMinute int `yaml:"enroll_per_minute"`
+}
+
+func (w *WireGuardConfig) validate() error {
+	if !w.Address.IsValid() || w.Address.Bits() >= w.Address.Addr().BitLen()-1 {
+		return fmt.Errorf("wireguard.address %v: want the gateway's address with the pool's prefix, e.g. 10.99.0.1/24", w.Address)
+	}
+	if w.KeyFile == "" {
+		return errors.New("wireguard.key_file: required (tether-gateway init writes one)")
+	}
+	if w.Store == "" {
+		return errors.New("wireguard.store: required (the peer database's path)")
+	}
+	if _, _, err := tunnel.SplitEndpoint(w.Endpoint); err != nil {
+		return fmt.Errorf("wireguard.endpoint: %w", err)
+	}
+	for _, m := range w.AllowedModes {
+		if m != "full" && m != "split" {
+			return fmt.Errorf("wireguard.allowed_modes: %q is neither full nor split", m)
+		}
+	}
+	return nil
+}
+
+// enrollment limits.
+const (
+	maxEnrollBody = 4 << 10
+	maxLabelLen   = 128
+)
+
+// wgEndpoint is the running WireGuard side of the gateway.
+type wgEndpoint struct {
+	cfg   WireGuardConfig
+	key   tunnel.PrivateKey
+	store peers.Store
+	dev   *tunnel.Userspace
+	now   func() time.Time
+
+	mu       sync.Mutex
+	attempts map[netip.Addr][]time.Time
+}
+
+func startWireGuard(ctx context.Context, cfg WireGuardConfig, opts Options, now func() time.Time) (*wgEndpoint, error) {
+	if cfg.ListenPort == 0 {
+		cfg.ListenPort = 51820
+	}
+	if len(cfg.AllowedModes) == 0 {
+		cfg.AllowedModes = []string{"full", "split"}
+	}
+	if cfg.EnrollPerMinute == 0 {
+		cfg.EnrollPerMinute = 10
+	}
+	key, err := tunnel.ReadKeyFile(cfg.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	store, err := peers.OpenSQLite(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	live, err := store.Peers(ctx)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	wc := &tunnel.Config{Interface: tunnel.Interface{PrivateKey: key, ListenPort: cfg.ListenPort, Addresses: []netip.Prefix{cfg.Address}}}
+	for _, p := range live {
+		if !p.Revoked {
+			wc.Peers = append(wc.Peers, tunnel.Peer{PublicKey: p.PublicKey, AllowedIPs: []netip.Prefix{netip.PrefixFrom(p.Address, p.Address.BitLen())}})
+		}
+	}
+	dev, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: wc, Logger: opts.Logger}})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := dev.Up(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &wgEndpoint{cfg: cfg, key: key, store: store, dev: dev, now: now, attempts: map[netip.Addr][]time.Time{}}, nil
+}
+
+func (e *wgEndpoint) close() {
+	_ = e.dev.Down(context.Background())
+	_ = e.store.Close()
+}
+
+// allowEnroll is a sliding-window limit per client address.
+func (e *wgEndpoint) allowEnroll(client netip.Addr) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	cut := now.Add(-time.Minute)
+	recent := e.attempts[client][:0]
+	for _, t := range e.attempts[client] {
+		if t.After(cut) {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) >= e.cfg.EnrollPerMinute {
+		e.attempts[client] = recent
+		return false
+	}
+	e.attempts[client] = append(recent, now)
+	return true
+}
+
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	if !e.allowEnroll(clientAddr(r)) {
+		w.Header().Set("Retry-After", "60")
+		writeJSON(w, http.StatusTooManyRequests, gwapi.Error{Error: "too many enrollment attempts from this address; wait a minute"})
+		return
+	}
+	var req gwapi.EnrollRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEnrollBody))
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, gwapi.Error{Error: fmt.Sprintf("the request body is over %d bytes", maxEnrollBody)})
+		return
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "the body is not an enrollment request: " + err.Error()})
+		return
+	}
+	key, err := tunnel.ParsePublicKey(req.PublicKey)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "public_key: " + err.Error()})
+		return
+	}
+	if len(req.Label) > maxLabelLen {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: fmt.Sprintf("label: over %d bytes", maxLabelLen)})
+		return
+	}
+	p, err := e.store.Enroll(r.Context(), req.Token, key, req.Label, e.cfg.Address.Masked(), []netip.Addr{e.cfg.Address.Addr()}, e.now())
+	switch {
+	case errors.Is(err, peers.ErrTokenUnknown), errors.Is(err, peers.ErrTokenExpired), errors.Is(err, peers.ErrTokenUsedUp):
+		writeJSON(w, http.StatusForbidden, gwapi.Error{Error: err.Error()})
+		return
+	case errors.Is(err, peers.ErrKeyEnrolled):
+		writeJSON(w, http.StatusConflict, gwapi.Error{Error: err.Error()})
+		return
+	case errors.Is(err, peers.ErrPoolExhausted):
+		writeJSON(w, http.StatusServiceUnavailable, gwapi.Error{Error: err.Error()})
+		return
+	case err != nil:
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "enrollment failed; see the gateway log"})
+		return
+	}
+	host := netip.PrefixFrom(p.Address, p.Address.BitLen())
+	if err := e.dev.SetPeer(r.Context(), tunnel.Peer{PublicKey: key, AllowedIPs: []netip.Prefix{host}}); err != nil {
+		// The store has the peer; the next start loads it. Say so.
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "enrolled, but the live device refused the peer: " + err.Error()})
+		return
+	}
+	en := gwapi.Enrollment{
+		PeerID: p.ID, Address: netip.PrefixFrom(p.Address, e.cfg.Address.Bits()).String(),
+		GatewayPublicKey: e.key.Public().String(), Endpoint: e.cfg.Endpoint,
+		GatewayAddress: e.cfg.Address.Addr().String(), DNS: []string{e.cfg.Address.Addr().String()},
+		AllowedModes: e.cfg.AllowedModes, MTU: tunnel.DefaultMTU,
+	}
+	for _, c := range e.cfg.CompanyPrefixes {
+		en.CompanyPrefixes = append(en.CompanyPrefixes, c.String())
+	}
+	writeJSON(w, http.StatusOK, en)
+}
+
+// adminAuth wraps admin handlers: a bearer token compared in constant
+// time. With no admin token configured, the admin API is off.
+func adminAuth(token string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if token == "" {
+			writeJSON(w, http.StatusNotFound, gwapi.Error{Error: "the admin API is off: set api.admin_token_file"})
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tether-gateway"`)
+			writeJSON(w, http.StatusUnauthorized, gwapi.Error{Error: "a valid admin token is required"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (e *wgEndpoint) handleCreateToken(w http.ResponseWriter, r *http.Request) {
+	var req gwapi.TokenRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEnrollBody)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "the body is not a token request: " + err.Error()})
+		return
+	}
+	ttl, err := time.ParseDuration(req.TTL)
+	if err != nil || ttl <= 0 {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: fmt.Sprintf("ttl %q: want a positive duration such as 24h", req.TTL)})
+		return
+	}
+	t, secret, err := e.store.CreateToken(r.Context(), req.Label, ttl, req.Uses, e.now())
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, gwapi.TokenCreated{ID: t.ID, Secret: secret, Expires: t.Expires, Uses: t.UsesLeft})
+}
+
+func (e *wgEndpoint) peerInfos(ctx context.Context) ([]gwapi.PeerInfo, error) {
+	ps, err := e.store.Peers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stats, _ := e.dev.PeerStats()
+	byKey := map[tunnel.PublicKey]tunnel.PeerStats{}
+	for _, s := range stats {
+		byKey[s.PublicKey] = s
+	}
+	out := []gwapi.PeerInfo{}
+	for _, p := range ps {
+		pi := gwapi.PeerInfo{ID: p.ID, PublicKey: p.PublicKey.String(), Address: p.Address.String(), Label: p.Label,
+			Created: p.Created, Revoked: p.Revoked, RevokedAt: p.RevokedAt}
+		if s, ok := byKey[p.PublicKey]; ok && !p.Revoked {
+			pi.LastHandshake, pi.RxBytes, pi.TxBytes = s.LastHandshake, s.RxBytes, s.TxBytes
+		}
+		out = append(out, pi)
+	}
+	return out, nil
+}
+
+func (e *wgEndpoint) handlePeers(w http.ResponseWriter, r *http.Request) {
+	ps, err := e.peerInfos(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, ps)
+}
+
+// handleRevoke removes the peer from the live device first, then records
+// it: access ends before the call returns.
+func (e *wgEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "peer id: not a number"})
+		return
+	}
+	p, err := e.store.Peer(r.Context(), id)
+	if errors.Is(err, peers.ErrPeerUnknown) {
+		writeJSON(w, http.StatusNotFound, gwapi.Error{Error: err.Error()})
+		return
+	} else if err != nil {
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: err.Error()})
+		return
+	}
+	start := time.Now()
+	if err := e.dev.RemovePeer(p.PublicKey); err != nil {
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: err.Error()})
+		return
+	}
+	took := time.Since(start)
+	p, err = e.store.Revoke(r.Context(), id, e.now())
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "removed from the device, but not recorded: " + err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, gwapi.Revoked{RemovedInMS: float64(took.Microseconds()) / 1000, Peer: gwapi.PeerInfo{ID: p.ID, PublicKey: p.PublicKey.String(),
+		Address: p.Address.String(), Label: p.Label, Created: p.Created, Revoked: p.Revoked, RevokedAt: p.RevokedAt}})
+}
+
+func readAdminToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("api.admin_token_file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("api.admin_token_file %s has mode %04o; it must be 0600", path, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("api.admin_token_file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if len(t) < 16 {
+		return "", fmt.Errorf("api.admin_token_file %s: the token is shorter than 16 characters", path)
+	}
+	return t, nil
+}

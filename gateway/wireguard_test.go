@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/tunnel"
+)
+
+const testAdminToken = "admin-token-for-tests-0123456789"
+
+func freeUDP(t *testing.T) uint16 {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer pc.Close()
+	return uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+}
+
+func wgGateway(t *testing.T) (*Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	k, err := tunnel.GeneratePrivateKey()
+	require.NoError(t, err)
+	keyFile := filepath.Join(dir, "gateway.key")
+	require.NoError(t, tunnel.WriteKeyFile(keyFile, k))
+	adminFile := filepath.Join(dir, "admin.token")
+	require.NoError(t, os.WriteFile(adminFile, []byte(testAdminToken+"\n"), 0o600))
+	port := freeUDP(t)
+	cfg := DefaultConfig()
+	cfg.API.AdminTokenFile = adminFile
+	cfg.WireGuard = &WireGuardConfig{ListenPort: port, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: keyFile,
+		Endpoint: fmt.Sprintf("127.0.0.1:%d", port), CompanyPrefixes: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")},
+		Store: filepath.Join(dir, "peers.db"), EnrollPerMinute: 20}
+	return startServer(t, cfg)
+}
+
+func call(t *testing.T, method, url, token string, body any) (int, []byte) {
+	t.Helper()
+	var rd *bytes.Reader
+	switch b := body.(type) {
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(body)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.Bytes()
+}
+
+func newToken(t *testing.T, base string, uses int) string {
+	code, body := call(t, "POST", base+gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "1h", Uses: uses, Label: "test"})
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var tc gwapi.TokenCreated
+	require.NoError(t, json.Unmarshal(body, &tc))
+	return tc.Secret
+}
+
+// enrolledClient enrolls a fresh key and brings a userspace tunnel up
+// with the answer.
+func enrolledClient(t *testing.T, base, token string) (*tunnel.Userspace, gwapi.Enrollment) {
+	t.Helper()
+	k, err := tunnel.GeneratePrivateKey()
+	require.NoError(t, err)
+	code, body := call(t, "POST", base+gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: k.Public().String(), Label: "laptop"})
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var en gwapi.Enrollment
+	require.NoError(t, json.Unmarshal(body, &en))
+	gk, err := tunnel.ParsePublicKey(en.GatewayPublicKey)
+	require.NoError(t, err)
+	addr := netip.MustParsePrefix(en.Address)
+	cfg := &tunnel.Config{Interface: tunnel.Interface{PrivateKey: k, Addresses: []netip.Prefix{netip.PrefixFrom(addr.Addr(), 32)}},
+		Peers: []tunnel.Peer{{PublicKey: gk, Endpoint: en.Endpoint, AllowedIPs: []netip.Prefix{addr.Masked()}, PersistentKeepalive: 25}}}
+	u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: cfg}})
+	require.NoError(t, err)
+	require.NoError(t, u.Up(context.Background()))
+	t.Cleanup(func() { _ = u.Down(context.Background()) })
+	return u, en
+}
+
+// reachable pings the gateway's tunnel address once through u.
+func reachable(u *tunnel.Userspace, gw netip.Addr, timeout time.Duration) bool {
+	pc, err := u.Net().DialPingAddr(netip.Addr{}, gw)
+	if err != nil {
+		return false
+	}
+	defer pc.Close()
+	_ = pc.SetDeadline(time.Now().Add(timeout))
+	msg := []byte{8, 0, 0, 0, 0, 1, 0, 1, 't', 'e', 't', 'h', 'e', 'r'}
+	if _, err := pc.Write(msg); err != nil {
+		return false
+	}
+	buf := make([]byte, 1500)
+	_, err = pc.Read(buf)
+	return err == nil
+}
+
+func TestEnrollConnectRevoke(t *testing.T) {
+	_, base := wgGateway(t)
+	token := newToken(t, base, 2)
+	a, enA := enrolledClient(t, base, token)
+	b, enB := enrolledClient(t, base, token)
+	assert.Equal(t, "10.99.0.2/24", enA.Address)
+	assert.Equal(t, "10.99.0.3/24", enB.Address)
+	assert.Equal(t, []string{"10.77.0.0/24"}, enA.CompanyPrefixes)
+	assert.Equal(t, []string{"full", "split"}, enA.AllowedModes)
+	gw := netip.MustParseAddr(enA.GatewayAddress)
+	require.Eventually(t, func() bool { return reachable(a, gw, 500*time.Millisecond) }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return reachable(b, gw, 500*time.Millisecond) }, 10*time.Second, 10*time.Millisecond)
+
+	code, body := call(t, "GET", base+gwapi.PathAdminPeers, testAdminToken, nil)
+	require.Equal(t, http.StatusOK, code)
+	var list []gwapi.PeerInfo
+	require.NoError(t, json.Unmarshal(body, &list))
+	require.Len(t, list, 2)
+	assert.Positive(t, list[0].RxBytes)
+	assert.False(t, list[0].LastHandshake.IsZero())
+
+	// Revoke A while it pings continuously; B keeps working.
+	start := time.Now()
+	code, body = call(t, "POST", base+fmt.Sprintf("/v1/admin/peers/%d/revoke", enA.PeerID), testAdminToken, nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var rv gwapi.Revoked
+	require.NoError(t, json.Unmarshal(body, &rv))
+	assert.True(t, rv.Peer.Revoked)
+	cut := time.Since(start)
+	assert.False(t, reachable(a, gw, 300*time.Millisecond), "the revoked peer's next packet gets nothing")
+	assert.True(t, reachable(b, gw, 2*time.Second), "the other peer keeps working")
+	t.Logf("RESULT revocation: removed from the live device in %.2f ms; the API call returned in %.1f ms", rv.RemovedInMS, float64(cut.Microseconds())/1000)
+
+	// Admin API without or with a wrong token.
+	code, _ = call(t, "GET", base+gwapi.PathAdminPeers, "", nil)
+	assert.Equal(t, http.StatusUnauthorized, code)
+	code, _ = call(t, "GET", base+gwapi.PathAdminPeers, "wrong-token-wrong-token", nil)
+	assert.Equal(t, http.StatusUnauthorized, code)
+}
+
+func TestEnrollBadInput(t *testing.T) {
+	_, base := wgGateway(t)
+	token := newToken(t, base, 1)
+	k, _ := tunnel.GeneratePrivateKey()
+	pub := k.Public().String()
+	for _, tc := range []struct {
+		name string
+		body any
+		code int
+		want string
+	}{
+		{"wrong token", gwapi.EnrollRequest{Token: "tten_AAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAA", PublicKey: pub}, 403, "unknown enrollment token"},
+		{"malformed key", gwapi.EnrollRequest{Token: token, PublicKey: "not-a-key"}, 400, "public_key"},
+		{"not JSON", []byte("{nope"), 400, "not an enrollment request"},
+		{"oversize body", []byte(`{"label":"` + strings.Repeat("x", 8<<10) + `"}`), 413, "over"},
+	} {
+		code, body := call(t, "POST", base+gwapi.PathEnroll, "", tc.body)
+		assert.Equal(t, tc.code, code, tc.name)
+		assert.Contains(t, string(body), tc.want, tc.name)
+	}
+	code, _ := call(t, "POST", base+gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: pub})
+	require.Equal(t, 200, code, "the token survived the bad attempts")
+	k2, _ := tunnel.GeneratePrivateKey()
+	code, body := call(t, "POST", base+gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: k2.Public().String()})
+	assert.Equal(t, 403, code)
+	assert.Contains(t, string(body), "already used")
+	// A flood is rate-limited (20 a minute per address; 6 used above).
+	var last int
+	for range 20 {
+		last, _ = call(t, "POST", base+gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: "x", PublicKey: pub})
+	}
+	assert.Equal(t, http.StatusTooManyRequests, last)
+}
