@@ -16,14 +16,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/tetherwfh/tether/client"
 	"github.com/tetherwfh/tether/client/localapi"
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/tunnel"
 )
 
 // Timeouts of the stack.
@@ -63,6 +62,9 @@ type Stack struct {
 	procs      []*proc
 	dnsAddr    string
 	gwConfig   string
+	dir        string
+	adminToken string
+	tun        *tunnel.Userspace
 }
 
 type proc struct {
@@ -89,7 +91,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	s.diagnose(ctx)
-	s.resolve()
+	if err := s.connect(ctx, s.dir); err != nil {
+		return err
+	}
 	s.printf("\n%s\n", strings.TrimRight(opts.Format(st, time.Now()), "\n"))
 	if opts.Once {
 		return nil
@@ -103,11 +107,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 func (s *Stack) diagnose(ctx context.Context) {
 	c, err := netdiag.New(netdiag.Config{Server: s.gatewayURL, STAMPPort: s.stampPort})
 	if err != nil {
-		s.printf("[4/5] diagnosis failed: %v\n", err)
+		s.printf("[4/7] diagnosis failed: %v\n", err)
 		return
 	}
 	rep := c.Run(ctx, netdiag.ModeQuick)
-	s.printf("[4/5] diagnosed the line against the gateway in %d ms (quick; `./bin/tether diag --server %s` runs the full test):\n", rep.DurationMS, s.gatewayURL)
+	s.printf("[4/7] diagnosed the line against the gateway in %d ms (quick; `./bin/tether diag --server %s` runs the full test):\n", rep.DurationMS, s.gatewayURL)
 	for _, t := range rep.Latency.Targets {
 		if t.Method == netdiag.MethodNone {
 			s.printf("      %-8s %-15s no answer\n", t.Name, t.Addr)
@@ -121,41 +125,6 @@ func (s *Stack) diagnose(ctx context.Context) {
 // devPhishingList is the embedded default's block list: names the demo
 // resolves to show a block, in two list formats' worth of rules.
 const devPhishingList = "# Tether's development block list\nphishing.test\n*.malware.test\n"
-
-// resolve asks the gateway's filtering resolver for a blocked and an
-// allowed company name, as a client in the tunnel would.
-func (s *Stack) resolve() {
-	for _, name := range []string{"login.phishing.test.", "intranet.corp.test."} {
-		q := new(dns.Msg)
-		q.SetQuestion(name, dns.TypeA)
-		q.SetEdns0(1232, false)
-		resp, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(q, s.dnsAddr)
-		switch {
-		case err != nil:
-			s.printf("[5/5] resolving %s through the filtering DNS failed: %v\n", name, err)
-			continue
-		case resp.Rcode != dns.RcodeSuccess:
-			why := ""
-			if opt := resp.IsEdns0(); opt != nil {
-				for _, o := range opt.Option {
-					if e, ok := o.(*dns.EDNS0_EDE); ok {
-						why = fmt.Sprintf(" (EDE %d: %s)", e.InfoCode, e.ExtraText)
-					}
-				}
-			}
-			s.printf("[5/5] %-22s %s%s\n", strings.TrimSuffix(name, "."), dns.RcodeToString[resp.Rcode], why)
-		default:
-			var ips []string
-			for _, rr := range resp.Answer {
-				if a, ok := rr.(*dns.A); ok {
-					ips = append(ips, a.A.String())
-				}
-			}
-			s.printf("[5/5] %-22s %s (from the company zone)\n", strings.TrimSuffix(name, "."), strings.Join(ips, ", "))
-		}
-	}
-	s.printf("      filtering DNS on %s; `./bin/tether-gateway dns explain --config %s NAME` says why\n", s.dnsAddr, s.gwConfig)
-}
 
 func (s *Stack) printf(format string, args ...any) { fmt.Fprintf(s.opts.Out, format, args...) }
 
@@ -201,10 +170,15 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.dnsAddr = fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	gwCfg.DNS = &resolver.Config{
-		Listen:     s.dnsAddr,
-		Lists:      []resolver.ListConfig{{Name: "phishing", Category: "phishing", Format: "domains", Path: listPath}},
-		LocalZones: []resolver.LocalZone{{Name: "corp.test", Records: []string{"intranet IN A 10.77.0.10"}}},
+		Listen: s.dnsAddr,
+		Lists:  []resolver.ListConfig{{Name: "phishing", Category: "phishing", Format: "domains", Path: listPath}},
+		// intranet.corp.test is the gateway's own page inside the tunnel.
+		LocalZones: []resolver.LocalZone{{Name: "corp.test", Records: []string{"intranet IN A " + devTunnelAddr.Addr().String()}}},
 	}
+	if err := s.configureWireGuard(dir, &gwCfg); err != nil {
+		return err
+	}
+	s.dir = dir
 	gwPath := filepath.Join(dir, "gateway.yaml")
 	s.gwConfig = gwPath
 	_ = os.Remove(gwPath)
@@ -218,7 +192,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := client.WriteConfig(dPath, dCfg); err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}
-	s.printf("[1/5] wrote a development configuration to %s (gateway.yaml, tetherd.yaml)\n", dir)
+	s.printf("[1/7] wrote a development configuration to %s (gateway.yaml, tetherd.yaml)\n", dir)
 
 	// 2. The gateway, then wait until it is ready.
 	gw, err := s.spawn(ctx, "tether-gateway", filepath.Join(o.BinDir, "tether-gateway"), dir, "serve", "--config", gwPath)
@@ -228,7 +202,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.waitReady(ctx, gw, func(ctx context.Context) error { return getOK(ctx, s.gatewayURL+gwapi.PathReady) }); err != nil {
 		return err
 	}
-	s.printf("[2/5] started tether-gateway (pid %d): API on %s, log %s\n", gw.cmd.Process.Pid, s.gatewayURL, gw.log)
+	s.printf("[2/7] started tether-gateway (pid %d): API on %s, log %s\n", gw.cmd.Process.Pid, s.gatewayURL, gw.log)
 
 	// 3. The daemon, then wait until its local API answers.
 	d, err := s.spawn(ctx, "tetherd", filepath.Join(o.BinDir, "tetherd"), dir, "--config", dPath)
@@ -239,7 +213,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.waitReady(ctx, d, func(ctx context.Context) error { _, err := lc.Status(ctx); return err }); err != nil {
 		return err
 	}
-	s.printf("[3/5] started tetherd (pid %d): local API on %s, log %s\n", d.cmd.Process.Pid, s.socket, d.log)
+	s.printf("[3/7] started tetherd (pid %d): local API on %s, log %s\n", d.cmd.Process.Pid, s.socket, d.log)
 	return nil
 }
 
@@ -339,6 +313,11 @@ func (s *Stack) watch(ctx context.Context, last localapi.State) error {
 // the gateway.
 func (s *Stack) stop() error {
 	var errs []error
+	if s.tun != nil {
+		_ = s.tun.Down(context.Background())
+		s.tun = nil
+		s.printf("took the tunnel down\n")
+	}
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		p := s.procs[i]
 		select {
