@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"gopkg.in/yaml.v3"
@@ -12,6 +16,7 @@ import (
 	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/internal/confload"
 	"github.com/tetherwfh/tether/internal/logging"
+	"github.com/tetherwfh/tether/tunnel"
 )
 
 // DefaultAPIListen is where the HTTP API listens when the config says
@@ -135,4 +140,53 @@ func WriteConfig(path string, cfg Config) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	return f.Close()
+}
+
+// InitFiles writes a starting configuration at path with a WireGuard
+// endpoint: the config (0600), the gateway's private key and an admin
+// token beside it (both 0600). It refuses to replace any of them.
+func InitFiles(path string, cfg *Config, endpoint string) ([]string, error) {
+	dir := filepath.Dir(path)
+	keyFile := filepath.Join(dir, "gateway.key")
+	tokenFile := filepath.Join(dir, "admin.token")
+	for _, f := range []string{path, keyFile, tokenFile} {
+		if _, err := os.Stat(f); err == nil {
+			return nil, fmt.Errorf("%s exists; init never replaces a file", f)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	k, err := tunnel.GeneratePrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	var tok [24]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg.API.AdminTokenFile = tokenFile
+	cfg.WireGuard = &WireGuardConfig{ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: keyFile,
+		Endpoint: endpoint, Store: filepath.Join(dir, "peers.db"), AllowedModes: []string{"full", "split"}}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := tunnel.WriteKeyFile(keyFile, k); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(tokenFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	_, err = fmt.Fprintln(f, hex.EncodeToString(tok[:]))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := WriteConfig(path, *cfg); err != nil {
+		return nil, err
+	}
+	return []string{path, keyFile + " (public key " + k.Public().String() + ")", tokenFile}, nil
 }

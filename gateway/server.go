@@ -138,6 +138,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		defer wg.close()
 		s.wg = wg
+		if err := s.serveInTunnel(ctx, wg); err != nil {
+			ln.Close()
+			return err
+		}
 		s.logger.Info("WireGuard listening", "port", wg.cfg.ListenPort, "address", wg.cfg.Address, "public_key", wg.key.Public().String())
 	}
 	dnsDone := make(chan error, 1)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/peers"
+	"github.com/tetherwfh/tether/netdiag/measureserver"
+	"github.com/tetherwfh/tether/netdiag/stamp"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -332,4 +334,71 @@ func readAdminToken(path string) (string, error) {
 		return "", fmt.Errorf("api.admin_token_file %s: the token is shorter than 16 characters", path)
 	}
 	return t, nil
+}
+
+// intranetPage is the demo company page served inside the tunnel.
+const intranetPage = `<!doctype html><title>Company intranet</title>
+<h1>Company intranet</h1>
+<p>You reached this page through the Tether tunnel: it is served by gateway %q on %s, an address that exists only inside the tunnel.</p>
+`
+
+// serveInTunnel runs the gateway's services on its tunnel address inside
+// the netstack: DNS (when configured), the measurement service with a
+// small intranet page on port 80, and STAMP on 862. They stop when ctx
+// ends.
+func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) error {
+	tnet := e.dev.Net()
+	gw := e.cfg.Address.Addr()
+	var closers []io.Closer
+	fail := func(err error) error {
+		for _, c := range closers {
+			c.Close()
+		}
+		return fmt.Errorf("gateway: serving inside the tunnel: %w", err)
+	}
+	if s.dns != nil {
+		pc, err := tnet.ListenUDPAddrPort(netip.AddrPortFrom(gw, 53))
+		if err != nil {
+			return fail(err)
+		}
+		ln, err := tnet.ListenTCPAddrPort(netip.AddrPortFrom(gw, 53))
+		if err != nil {
+			pc.Close()
+			return fail(err)
+		}
+		go func() {
+			if err := s.dns.Serve(ctx, pc, ln); err != nil {
+				s.logger.Error("DNS inside the tunnel stopped", "err", err)
+			}
+		}()
+	}
+	ln, err := tnet.ListenTCPAddrPort(netip.AddrPortFrom(gw, 80))
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, ln)
+	mux := http.NewServeMux()
+	mh := s.measure.Handler()
+	for _, p := range measureserver.Paths {
+		mux.Handle(p, mh)
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, intranetPage, s.cfg.Name, gw)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	go func() { _ = srv.Serve(ln) }()
+	pc, err := tnet.ListenUDPAddrPort(netip.AddrPortFrom(gw, 862))
+	if err != nil {
+		return fail(err)
+	}
+	go func() { _ = (&stamp.Reflector{Logger: s.logger}).Serve(pc) }()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		pc.Close()
+	}()
+	return nil
 }

@@ -191,3 +191,60 @@ func TestEnrollBadInput(t *testing.T) {
 	}
 	assert.Equal(t, http.StatusTooManyRequests, last)
 }
+
+// TestServicesInsideTheTunnel: a userspace client fetches the intranet
+// page and resolves through the gateway's DNS, all on the tunnel address.
+func TestServicesInsideTheTunnel(t *testing.T) {
+	_, base := wgGateway(t)
+	token := newToken(t, base, 1)
+	u, en := enrolledClient(t, base, token)
+	gw := netip.MustParseAddr(en.GatewayAddress)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: u.Net().DialContext}}
+	var page string
+	require.Eventually(t, func() bool {
+		resp, err := hc.Get("http://" + gw.String() + "/")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		page = b.String()
+		return resp.StatusCode == 200
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.Contains(t, page, "Company intranet")
+	resp, err := hc.Get("http://" + gw.String() + "/ip")
+	require.NoError(t, err)
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, b.String(), strings.Split(en.Address, "/")[0], "the measurement service sees the tunnel address")
+}
+
+func TestInitFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "etc", "gateway.yaml")
+	cfg := DefaultConfig()
+	wrote, err := InitFiles(path, &cfg, "gw.example.com:51820")
+	require.NoError(t, err)
+	require.Len(t, wrote, 3)
+	for _, f := range []string{path, filepath.Join(dir, "etc", "gateway.key"), filepath.Join(dir, "etc", "admin.token")} {
+		st, err := os.Stat(f)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
+	}
+	loaded, err := LoadConfig(path)
+	require.NoError(t, err)
+	require.NotNil(t, loaded.WireGuard)
+	assert.Equal(t, "gw.example.com:51820", loaded.WireGuard.Endpoint)
+	_, err = New(loaded, Options{})
+	require.NoError(t, err, "the written config and admin token load")
+	key, err := os.ReadFile(filepath.Join(dir, "etc", "gateway.key"))
+	require.NoError(t, err)
+	for _, w := range wrote {
+		assert.NotContains(t, w, strings.TrimSpace(string(key)), "init never prints the private key")
+	}
+	cfg2 := DefaultConfig()
+	_, err = InitFiles(path, &cfg2, "gw.example.com:51820")
+	require.ErrorContains(t, err, "never replaces")
+}

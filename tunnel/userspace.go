@@ -108,7 +108,14 @@ func (u *Userspace) Up(ctx context.Context) error {
 		return err
 	}
 	u.core.startMonitor(u.ping)
-	u.core.log.Info("tunnel up", "mode", u.uo.Plan.Mode, "routes", len(u.uo.Plan.Routes), "socks", u.socks, "http", u.httpA)
+	attrs := []any{"mode", u.uo.Plan.Mode, "routes", len(u.uo.Plan.Routes)}
+	if u.socks != nil {
+		attrs = append(attrs, "socks", u.socks.String())
+	}
+	if u.httpA != nil {
+		attrs = append(attrs, "http", u.httpA.String())
+	}
+	u.core.log.Info("tunnel up", attrs...)
 	return nil
 }
 

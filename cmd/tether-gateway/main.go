@@ -20,10 +20,13 @@ import (
 )
 
 const usage = `usage:
-  tether-gateway init  --config PATH [--name NAME] [--listen HOST:PORT]
+  tether-gateway init  --config PATH [--name NAME] [--listen HOST:PORT] [--endpoint HOST:PORT]
   tether-gateway serve --config PATH
   tether-gateway dns explain [--config PATH] [--json] NAME
   tether-gateway dns lists   [--config PATH] [--json]
+  tether-gateway token create [--config PATH] [--ttl 24h] [--uses 1] [--label TEXT]
+  tether-gateway peer list    [--config PATH] [--json]
+  tether-gateway peer revoke  [--config PATH] ID
   tether-gateway version
 `
 
@@ -43,16 +46,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "init":
 		name := fs.String("name", "gateway", "the gateway's name, shown to clients")
 		listen := fs.String("listen", gateway.DefaultAPIListen, "HTTP API listen address")
+		endpoint := fs.String("endpoint", "", "host:port clients reach WireGuard on (default: this host's name, port 51820)")
 		if fs.Parse(args[1:]) != nil {
 			return 2
 		}
+		if *endpoint == "" {
+			h, _ := os.Hostname()
+			*endpoint = h + ":51820"
+		}
 		cfg := gateway.DefaultConfig()
 		cfg.Name, cfg.API.Listen = *name, *listen
-		if err := gateway.WriteConfig(*config, cfg); err != nil {
+		wrote, err := gateway.InitFiles(*config, &cfg, *endpoint)
+		if err != nil {
 			fmt.Fprintf(stderr, "tether-gateway init: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "wrote %s; start the gateway with: tether-gateway serve --config %s\n", *config, *config)
+		for _, f := range wrote {
+			fmt.Fprintf(stdout, "wrote %s\n", f)
+		}
+		fmt.Fprintf(stdout, "start the gateway with: tether-gateway serve --config %s\n", *config)
 		return 0
 	case "serve":
 		if fs.Parse(args[1:]) != nil {
@@ -78,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "dns":
 		return runDNS(args[1:], stdout, stderr)
+	case "token", "peer":
+		return runAdmin(args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "tether-gateway", version.Version)
 		return 0
