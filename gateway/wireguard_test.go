@@ -148,7 +148,9 @@ func TestEnrollConnectRevoke(t *testing.T) {
 	assert.True(t, rv.Peer.Revoked)
 	cut := time.Since(start)
 	assert.False(t, reachable(a, gw, 300*time.Millisecond), "the revoked peer's next packet gets nothing")
-	assert.True(t, reachable(b, gw, 2*time.Second), "the other peer keeps working")
+	// The other peer keeps working (retried: on a loaded CI machine a
+	// single ping through two netstacks under -race can take seconds).
+	assert.Eventually(t, func() bool { return reachable(b, gw, time.Second) }, 10*time.Second, 10*time.Millisecond, "the other peer keeps working")
 	t.Logf("RESULT revocation: removed from the live device in %.2f ms; the API call returned in %.1f ms", rv.RemovedInMS, float64(cut.Microseconds())/1000)
 
 	// Admin API without or with a wrong token.

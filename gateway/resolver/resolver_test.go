@@ -39,10 +39,7 @@ type upstreamServer struct {
 func startUpstream(t testing.TB, h func(w dns.ResponseWriter, q *dns.Msg)) *upstreamServer {
 	t.Helper()
 	u := &upstreamServer{handler: h}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	require.NoError(t, err)
+	pc, ln := listenPair(t)
 	u.addr = pc.LocalAddr().String()
 	wrapped := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		u.queries.Add(1)
@@ -56,6 +53,23 @@ func startUpstream(t testing.TB, h func(w dns.ResponseWriter, q *dns.Msg)) *upst
 		t.Cleanup(func() { _ = s.Shutdown() })
 	}
 	return u
+}
+
+// listenPair opens UDP and TCP on the same free loopback port. The UDP
+// port is free, but another test may hold the same TCP port: try again.
+func listenPair(t testing.TB) (net.PacketConn, net.Listener) {
+	t.Helper()
+	for range 20 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		require.NoError(t, err)
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln
+		}
+		pc.Close()
+	}
+	t.Fatal("no loopback port free for both UDP and TCP")
+	return nil, nil
 }
 
 // answerA answers every A query with 192.0.2.1 (TTL 60), and NXDOMAIN
@@ -85,10 +99,7 @@ func newTestResolver(t testing.TB, cfg Config) *testResolver {
 	clk := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	r, err := New(context.Background(), cfg, Options{Now: clk.Now})
 	require.NoError(t, err)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	require.NoError(t, err)
+	pc, ln := listenPair(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Serve(ctx, pc, ln) }()
