@@ -137,6 +137,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("gateway: WireGuard: %w", err)
 		}
 		defer wg.close()
+		wg.metrics = newWGMetrics(s.metrics, wg)
 		s.wg = wg
 		if err := s.serveInTunnel(ctx, wg); err != nil {
 			ln.Close()

@@ -81,6 +81,7 @@ type wgEndpoint struct {
 
 	mu       sync.Mutex
 	attempts map[netip.Addr][]time.Time
+	metrics  *wgMetrics
 }
 
 func startWireGuard(ctx context.Context, cfg WireGuardConfig, opts Options, now func() time.Time) (*wgEndpoint, error) {
@@ -149,6 +150,12 @@ func (e *wgEndpoint) allowEnroll(client netip.Addr) bool {
 	return true
 }
 
+func (e *wgEndpoint) count(result string) {
+	if e.metrics != nil {
+		e.metrics.enrollments.WithLabelValues(result).Inc()
+	}
+}
+
 func clientAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
@@ -159,6 +166,7 @@ func clientAddr(r *http.Request) netip.Addr {
 
 func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	if !e.allowEnroll(clientAddr(r)) {
+		e.count("limited")
 		w.Header().Set("Retry-After", "60")
 		writeJSON(w, http.StatusTooManyRequests, gwapi.Error{Error: "too many enrollment attempts from this address; wait a minute"})
 		return
@@ -166,15 +174,18 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	var req gwapi.EnrollRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEnrollBody))
 	if err != nil {
+		e.count("invalid")
 		writeJSON(w, http.StatusRequestEntityTooLarge, gwapi.Error{Error: fmt.Sprintf("the request body is over %d bytes", maxEnrollBody)})
 		return
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
+		e.count("invalid")
 		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "the body is not an enrollment request: " + err.Error()})
 		return
 	}
 	key, err := tunnel.ParsePublicKey(req.PublicKey)
 	if err != nil {
+		e.count("invalid")
 		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "public_key: " + err.Error()})
 		return
 	}
@@ -185,6 +196,7 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	p, err := e.store.Enroll(r.Context(), req.Token, key, req.Label, e.cfg.Address.Masked(), []netip.Addr{e.cfg.Address.Addr()}, e.now())
 	switch {
 	case errors.Is(err, peers.ErrTokenUnknown), errors.Is(err, peers.ErrTokenExpired), errors.Is(err, peers.ErrTokenUsedUp):
+		e.count("refused")
 		writeJSON(w, http.StatusForbidden, gwapi.Error{Error: err.Error()})
 		return
 	case errors.Is(err, peers.ErrKeyEnrolled):
@@ -194,6 +206,7 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, gwapi.Error{Error: err.Error()})
 		return
 	case err != nil:
+		e.count("failed")
 		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "enrollment failed; see the gateway log"})
 		return
 	}
@@ -203,6 +216,7 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "enrolled, but the live device refused the peer: " + err.Error()})
 		return
 	}
+	e.count("ok")
 	en := gwapi.Enrollment{
 		PeerID: p.ID, Address: netip.PrefixFrom(p.Address, e.cfg.Address.Bits()).String(),
 		GatewayPublicKey: e.key.Public().String(), Endpoint: e.cfg.Endpoint,
@@ -305,6 +319,9 @@ func (e *wgEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	took := time.Since(start)
+	if e.metrics != nil {
+		e.metrics.revocations.Inc()
+	}
 	p, err = e.store.Revoke(r.Context(), id, e.now())
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "removed from the device, but not recorded: " + err.Error()})

@@ -153,6 +153,16 @@ func TestEnrollConnectRevoke(t *testing.T) {
 	assert.Eventually(t, func() bool { return reachable(b, gw, time.Second) }, 10*time.Second, 10*time.Millisecond, "the other peer keeps working")
 	t.Logf("RESULT revocation: removed from the live device in %.2f ms; the API call returned in %.1f ms", rv.RemovedInMS, float64(cut.Microseconds())/1000)
 
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	var mb bytes.Buffer
+	_, _ = mb.ReadFrom(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, mb.String(), `tether_wireguard_enrollments_total{result="ok"} 2`)
+	assert.Contains(t, mb.String(), `tether_wireguard_revocations_total 1`)
+	assert.Contains(t, mb.String(), `tether_wireguard_peers{state="revoked"} 1`)
+	assert.Contains(t, mb.String(), `tether_wireguard_peer_rx_bytes{peer="2"}`)
+
 	// Admin API without or with a wrong token.
 	code, _ = call(t, "GET", base+gwapi.PathAdminPeers, "", nil)
 	assert.Equal(t, http.StatusUnauthorized, code)

@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// wgMetrics are the WireGuard endpoint's Prometheus metrics.
+type wgMetrics struct {
+	enrollments *prometheus.CounterVec
+	revocations prometheus.Counter
+}
+
+func newWGMetrics(reg prometheus.Registerer, e *wgEndpoint) *wgMetrics {
+	m := &wgMetrics{
+		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tether", Subsystem: "wireguard", Name: "enrollments_total",
+			Help: "Enrollment attempts by result (ok, refused, invalid, limited, failed).",
+		}, []string{"result"}),
+		revocations: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "tether", Subsystem: "wireguard", Name: "revocations_total",
+			Help: "Peers revoked.",
+		}),
+	}
+	reg.MustRegister(m.enrollments, m.revocations, &peerCollector{e: e})
+	return m
+}
+
+// peerCollector reads the live device and the store at scrape time:
+// peers by state, and handshake age and traffic per active peer (labelled
+// by peer ID, never by key or address).
+type peerCollector struct{ e *wgEndpoint }
+
+var (
+	descPeers     = prometheus.NewDesc("tether_wireguard_peers", "Enrolled peers by state (active, revoked, connected: a handshake in the last 3 minutes).", []string{"state"}, nil)
+	descRx        = prometheus.NewDesc("tether_wireguard_peer_rx_bytes", "Bytes received from a peer since the gateway started.", []string{"peer"}, nil)
+	descTx        = prometheus.NewDesc("tether_wireguard_peer_tx_bytes", "Bytes sent to a peer since the gateway started.", []string{"peer"}, nil)
+	descHandshake = prometheus.NewDesc("tether_wireguard_peer_last_handshake_seconds", "Unix time of a peer's last handshake.", []string{"peer"}, nil)
+)
+
+func (c *peerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descPeers
+	ch <- descRx
+	ch <- descTx
+	ch <- descHandshake
+}
+
+func (c *peerCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	infos, err := c.e.peerInfos(ctx)
+	if err != nil {
+		return
+	}
+	var active, revoked, connected float64
+	now := c.e.now()
+	for _, p := range infos {
+		if p.Revoked {
+			revoked++
+			continue
+		}
+		active++
+		if !p.LastHandshake.IsZero() && now.Sub(p.LastHandshake) < 3*time.Minute {
+			connected++
+		}
+		id := itoa(p.ID)
+		ch <- prometheus.MustNewConstMetric(descRx, prometheus.CounterValue, float64(p.RxBytes), id)
+		ch <- prometheus.MustNewConstMetric(descTx, prometheus.CounterValue, float64(p.TxBytes), id)
+		if !p.LastHandshake.IsZero() {
+			ch <- prometheus.MustNewConstMetric(descHandshake, prometheus.GaugeValue, float64(p.LastHandshake.Unix()), id)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, active, "active")
+	ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, revoked, "revoked")
+	ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, connected, "connected")
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
