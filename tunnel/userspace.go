@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/icmp"
@@ -42,8 +43,11 @@ type Userspace struct {
 	core wgCore
 	uo   UserspaceOptions
 
-	mu      sync.Mutex
-	tnet    *netstack.Net
+	mu   sync.Mutex
+	tnet *netstack.Net
+	// live is tnet for the monitor and the proxies, which must not take
+	// mu: Down holds mu while it waits for them to finish.
+	live    atomic.Pointer[netstack.Net]
 	proxies *proxyServer
 	dns     net.PacketConn
 	dnsWG   sync.WaitGroup
@@ -103,6 +107,7 @@ func (u *Userspace) Up(ctx context.Context) error {
 		return err
 	}
 	u.tnet = tnet
+	u.live.Store(tnet)
 	if err := u.startListeners(); err != nil {
 		u.downLocked()
 		return err
@@ -168,6 +173,7 @@ func (u *Userspace) downLocked() {
 		u.dns = nil
 	}
 	u.core.closeDevice()
+	u.live.Store(nil)
 	if u.tnet != nil {
 		u.core.log.Info("tunnel down")
 	}
@@ -204,9 +210,7 @@ func (u *Userspace) DNSAddr() net.Addr {
 // there, and directly otherwise. Names resolve through the tunnel's DNS
 // when the plan has one, so a company name never leaks to the ISP.
 func (u *Userspace) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	u.mu.Lock()
-	tnet, plan := u.tnet, u.uo.Plan
-	u.mu.Unlock()
+	tnet, plan := u.live.Load(), u.uo.Plan
 	if tnet == nil {
 		return nil, errors.New("tunnel: down")
 	}
@@ -304,9 +308,7 @@ func (u *Userspace) serveDNS(pc net.PacketConn, tnet *netstack.Net, server netip
 
 // ping sends one ICMP echo through the netstack.
 func (u *Userspace) ping(ctx context.Context, dst netip.Addr) (time.Duration, error) {
-	u.mu.Lock()
-	tnet := u.tnet
-	u.mu.Unlock()
+	tnet := u.live.Load()
 	if tnet == nil {
 		return 0, errors.New("down")
 	}

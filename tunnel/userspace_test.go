@@ -283,3 +283,23 @@ func TestUserspaceRemovePeerCutsAtOnce(t *testing.T) {
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond, "re-admitted: the client's next handshake succeeds")
 }
+
+// TestUserspaceDownWhileProbing: Down used to hold the engine's lock while
+// waiting for the health monitor, whose ping took the same lock, so a
+// Down during a probe hung forever. Probing every millisecond makes that
+// overlap near certain.
+func TestUserspaceDownWhileProbing(t *testing.T) {
+	for i := range 20 {
+		p := newPair(t, ModeSplit, UserspaceOptions{Options: Options{ProbeInterval: time.Millisecond}})
+		time.Sleep(time.Duration(i%5) * time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- p.client.Down(context.Background()) }()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			buf := make([]byte, 1<<20)
+			t.Fatalf("Down hung while the monitor probed:\n%s", buf[:runtime.Stack(buf, true)])
+		}
+	}
+}
