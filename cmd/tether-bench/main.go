@@ -23,15 +23,19 @@ import (
 
 const usage = `usage:
   tether-bench api [--gateway URL] [--clients N] [--duration D] [--json]
+  tether-bench peers [--enrolled N] [--connected N] [--gateway-bin PATH] [--json]
   tether-bench dns [--entries N] [--duration D] [--runs N] [--gateway-bin PATH] [--coredns PATH] [--unbound PATH] [--out FILE]`
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "api" && os.Args[1] != "dns") {
+	if len(os.Args) < 2 || (os.Args[1] != "api" && os.Args[1] != "dns" && os.Args[1] != "peers") {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
 	if os.Args[1] == "dns" {
 		os.Exit(runDNS(os.Args[2:]))
+	}
+	if os.Args[1] == "peers" {
+		os.Exit(runPeers(os.Args[2:]))
 	}
 	fs := flag.NewFlagSet("tether-bench api", flag.ExitOnError)
 	target := fs.String("gateway", "", "gateway API base URL (default: an in-process gateway on loopback)")

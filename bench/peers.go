@@ -1,0 +1,250 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/tunnel"
+)
+
+// PeersConfig sets up the gateway scale scenario: a real tether-gateway
+// process, Enrolled peers enrolled over its API, Connected of them with
+// userspace tunnels up (in this process) pinging the gateway.
+type PeersConfig struct {
+	GatewayBin string
+	Dir        string
+	Enrolled   int // default 100
+	Connected  int // default 10
+}
+
+// PeersResult is what the scenario measured.
+type PeersResult struct {
+	Enrolled        int     `json:"enrolled"`
+	Connected       int     `json:"connected"`
+	RSSIdleMB       float64 `json:"rss_idle_mb"`      // started, no peers
+	RSSEnrolledMB   float64 `json:"rss_enrolled_mb"`  // after the enrollments
+	RSSConnectedMB  float64 `json:"rss_connected_mb"` // with the tunnels up and pinged
+	EnrollMedianMS  float64 `json:"enroll_median_ms"`
+	EnrollP90MS     float64 `json:"enroll_p90_ms"`
+	HandshakeMedMS  float64 `json:"handshake_median_ms"`
+	RevokeRemovedMS float64 `json:"revoke_removed_ms"` // removal from the live device, as the gateway reports it
+	RevokeCutMS     float64 `json:"revoke_cut_ms"`     // from the revoke call to the client's first unanswered ping
+}
+
+func (r PeersResult) String() string {
+	return fmt.Sprintf(`gateway with %d enrolled peers, %d connected (userspace data plane)
+  RSS: %.1f MB idle, %.1f MB enrolled, %.1f MB connected
+  enrollment: median %.2f ms, p90 %.2f ms (HTTP round trip, SQLite, live device)
+  handshake:  median %.2f ms
+  revocation: removed from the device in %.3f ms; the first unanswered ping was sent %.1f ms after the call
+`, r.Enrolled, r.Connected, r.RSSIdleMB, r.RSSEnrolledMB, r.RSSConnectedMB, r.EnrollMedianMS, r.EnrollP90MS, r.HandshakeMedMS, r.RevokeRemovedMS, r.RevokeCutMS)
+}
+
+// RunPeers runs the scenario.
+func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
+	if cfg.Enrolled == 0 {
+		cfg.Enrolled = 100
+	}
+	if cfg.Connected == 0 {
+		cfg.Connected = 10
+	}
+	var res PeersResult
+	res.Enrolled, res.Connected = cfg.Enrolled, cfg.Connected
+	apiPort, err := freeTCPPort()
+	if err != nil {
+		return res, err
+	}
+	wgPort, err := freePort()
+	if err != nil {
+		return res, err
+	}
+	k, err := tunnel.GeneratePrivateKey()
+	if err != nil {
+		return res, err
+	}
+	keyFile := filepath.Join(cfg.Dir, "gateway.key")
+	if err := tunnel.WriteKeyFile(keyFile, k); err != nil {
+		return res, err
+	}
+	admin := "bench-admin-token-0123456789abcdef"
+	if err := os.WriteFile(filepath.Join(cfg.Dir, "admin.token"), []byte(admin), 0o600); err != nil {
+		return res, err
+	}
+	y := fmt.Sprintf("name: bench\nlog_level: warn\napi: {listen: 127.0.0.1:%d, admin_token_file: %s}\nmeasure: {stamp_listen: \"\"}\nwireguard:\n  listen_port: %d\n  address: 10.99.0.1/16\n  key_file: %s\n  endpoint: 127.0.0.1:%d\n  store: %s\n  enroll_per_minute: 100000\n",
+		apiPort, filepath.Join(cfg.Dir, "admin.token"), wgPort, keyFile, wgPort, filepath.Join(cfg.Dir, "peers.db"))
+	conf := filepath.Join(cfg.Dir, "gateway.yaml")
+	if err := os.WriteFile(conf, []byte(y), 0o600); err != nil {
+		return res, err
+	}
+	cmd := exec.Command(cfg.GatewayBin, "serve", "--config", conf)
+	logf, _ := os.Create(filepath.Join(cfg.Dir, "gateway.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	p := watch(cmd)
+	defer p.stop()
+	base := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	for start := time.Now(); ; {
+		if resp, err := http.Get(base + gwapi.PathReady); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Since(start) > 20*time.Second {
+			return res, fmt.Errorf("the gateway did not become ready (see %s)", logf.Name())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	res.RSSIdleMB = rssMB(cmd.Process.Pid)
+
+	post := func(path, bearer string, in, out any) error {
+		b, _ := json.Marshal(in)
+		req, _ := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(b))
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%s: %s: %s", path, resp.Status, body)
+		}
+		return json.Unmarshal(body, out)
+	}
+	var tc gwapi.TokenCreated
+	if err := post(gwapi.PathAdminTokens, admin, gwapi.TokenRequest{TTL: "1h", Uses: cfg.Enrolled}, &tc); err != nil {
+		return res, err
+	}
+	type client struct {
+		key tunnel.PrivateKey
+		en  gwapi.Enrollment
+	}
+	var clients []client
+	var enrollMS []float64
+	for i := range cfg.Enrolled {
+		ck, _ := tunnel.GeneratePrivateKey()
+		var en gwapi.Enrollment
+		start := time.Now()
+		if err := post(gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: tc.Secret, PublicKey: ck.Public().String(), Label: fmt.Sprintf("bench-%d", i)}, &en); err != nil {
+			return res, err
+		}
+		enrollMS = append(enrollMS, float64(time.Since(start).Microseconds())/1000)
+		clients = append(clients, client{ck, en})
+	}
+	res.EnrollMedianMS, res.EnrollP90MS = percentile(enrollMS, 50), percentile(enrollMS, 90)
+	time.Sleep(500 * time.Millisecond)
+	res.RSSEnrolledMB = rssMB(cmd.Process.Pid)
+
+	var tuns []*tunnel.Userspace
+	defer func() {
+		for _, u := range tuns {
+			_ = u.Down(context.Background())
+		}
+	}()
+	var hsMS []float64
+	gw := netip.MustParseAddr("10.99.0.1")
+	for _, c := range clients[:cfg.Connected] {
+		gk, _ := tunnel.ParsePublicKey(c.en.GatewayPublicKey)
+		a := netip.MustParsePrefix(c.en.Address)
+		tc := &tunnel.Config{Interface: tunnel.Interface{PrivateKey: c.key, Addresses: []netip.Prefix{netip.PrefixFrom(a.Addr(), 32)}},
+			Peers: []tunnel.Peer{{PublicKey: gk, Endpoint: c.en.Endpoint, AllowedIPs: []netip.Prefix{a.Masked()}, PersistentKeepalive: 25}}}
+		u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: tc}})
+		if err != nil {
+			return res, err
+		}
+		start := time.Now()
+		if err := u.Up(ctx); err != nil {
+			return res, err
+		}
+		tuns = append(tuns, u)
+		if !pingUntil(u, gw, 10*time.Second) {
+			return res, fmt.Errorf("client %s got no answer through the tunnel", c.en.Address)
+		}
+		hsMS = append(hsMS, float64(time.Since(start).Microseconds())/1000)
+	}
+	res.HandshakeMedMS = percentile(hsMS, 50)
+	time.Sleep(500 * time.Millisecond)
+	res.RSSConnectedMB = rssMB(cmd.Process.Pid)
+
+	// Revoke the first connected client while it pings.
+	var rv gwapi.Revoked
+	start := time.Now()
+	if err := post(fmt.Sprintf("/v1/admin/peers/%d/revoke", clients[0].en.PeerID), admin, nil, &rv); err != nil {
+		return res, err
+	}
+	res.RevokeRemovedMS = rv.RemovedInMS
+	// The cut is when the first unanswered ping was sent (it then waits
+	// 200 ms to be sure no answer comes).
+	for time.Since(start) < 5*time.Second {
+		sent := time.Since(start)
+		if !pingOnce(tuns[0], gw, 200*time.Millisecond) {
+			res.RevokeCutMS = float64(sent.Microseconds()) / 1000
+			break
+		}
+	}
+	if res.RevokeCutMS == 0 {
+		return res, fmt.Errorf("the revoked client still reached the gateway after 5 s")
+	}
+	return res, nil
+}
+
+func freeTCPPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func pingOnce(u *tunnel.Userspace, gw netip.Addr, timeout time.Duration) bool {
+	pc, err := u.Net().DialPingAddr(netip.Addr{}, gw)
+	if err != nil {
+		return false
+	}
+	defer pc.Close()
+	_ = pc.SetDeadline(time.Now().Add(timeout))
+	if _, err := pc.Write([]byte{8, 0, 0, 0, 0, 1, 0, 1, 'b', 'e', 'n', 'c', 'h'}); err != nil {
+		return false
+	}
+	buf := make([]byte, 1500)
+	_, err = pc.Read(buf)
+	return err == nil
+}
+
+func pingUntil(u *tunnel.Userspace, gw netip.Addr, d time.Duration) bool {
+	for start := time.Now(); time.Since(start) < d; {
+		if pingOnce(u, gw, 200*time.Millisecond) {
+			return true
+		}
+	}
+	return false
+}
+
+// percentile is the nearest-rank p-th percentile of xs (which it sorts).
+func percentile(xs []float64, p int) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	i := (len(xs)*p + 99) / 100
+	return xs[max(0, min(len(xs)-1, i-1))]
+}
