@@ -216,17 +216,9 @@ func freeTCPPort() (int, error) {
 }
 
 func pingOnce(u *tunnel.Userspace, gw netip.Addr, timeout time.Duration) bool {
-	pc, err := u.Net().DialPingAddr(netip.Addr{}, gw)
-	if err != nil {
-		return false
-	}
-	defer pc.Close()
-	_ = pc.SetDeadline(time.Now().Add(timeout))
-	if _, err := pc.Write([]byte{8, 0, 0, 0, 0, 1, 0, 1, 'b', 'e', 'n', 'c', 'h'}); err != nil {
-		return false
-	}
-	buf := make([]byte, 1500)
-	_, err = pc.Read(buf)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, err := u.Ping(ctx, gw)
 	return err == nil
 }
 

@@ -103,18 +103,9 @@ func enrolledClient(t *testing.T, base, token string) (*tunnel.Userspace, gwapi.
 
 // reachable pings the gateway's tunnel address once through u.
 func reachable(u *tunnel.Userspace, gw netip.Addr, timeout time.Duration) bool {
-	pc, err := u.Net().DialPingAddr(netip.Addr{}, gw)
-	if err != nil {
-		return false
-	}
-	defer pc.Close()
-	_ = pc.SetDeadline(time.Now().Add(timeout))
-	msg := []byte{8, 0, 0, 0, 0, 1, 0, 1, 't', 'e', 't', 'h', 'e', 'r'}
-	if _, err := pc.Write(msg); err != nil {
-		return false
-	}
-	buf := make([]byte, 1500)
-	_, err = pc.Read(buf)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, err := u.Ping(ctx, gw)
 	return err == nil
 }
 

@@ -112,7 +112,7 @@ func (u *Userspace) Up(ctx context.Context) error {
 		u.downLocked()
 		return err
 	}
-	u.core.startMonitor(u.ping)
+	u.core.startMonitor(u.Ping)
 	attrs := []any{"mode", u.uo.Plan.Mode, "routes", len(u.uo.Plan.Routes)}
 	if u.socks != nil {
 		attrs = append(attrs, "socks", u.socks.String())
@@ -306,8 +306,9 @@ func (u *Userspace) serveDNS(pc net.PacketConn, tnet *netstack.Net, server netip
 	}
 }
 
-// ping sends one ICMP echo through the netstack.
-func (u *Userspace) ping(ctx context.Context, dst netip.Addr) (time.Duration, error) {
+// Ping sends one ICMP echo through the tunnel to dst and waits for the
+// reply until ctx ends. The health monitor uses it; so can callers.
+func (u *Userspace) Ping(ctx context.Context, dst netip.Addr) (time.Duration, error) {
 	tnet := u.live.Load()
 	if tnet == nil {
 		return 0, errors.New("down")

@@ -97,10 +97,10 @@ func TestUserspacePairPingAndTCPBothWays(t *testing.T) {
 		defer cancel()
 
 		// Ping both ways: the first one waits for the handshake.
-		rtt, err := p.client.ping(ctx, gwTunnelAddr)
+		rtt, err := p.client.Ping(ctx, gwTunnelAddr)
 		require.NoError(t, err, "client → gateway ping")
 		t.Logf("client → gateway ping %v", rtt)
-		_, err = p.gw.ping(ctx, clientTunnelAddr)
+		_, err = p.gw.Ping(ctx, clientTunnelAddr)
 		require.NoError(t, err, "gateway → client ping")
 
 		// TCP both ways.
@@ -255,7 +255,7 @@ func TestUserspaceRemovePeerCutsAtOnce(t *testing.T) {
 	p := newPair(t, ModeSplit, UserspaceOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := p.client.ping(ctx, gwTunnelAddr)
+	_, err := p.client.Ping(ctx, gwTunnelAddr)
 	require.NoError(t, err)
 	ck := p.client.uo.Config.Interface.PrivateKey.Public()
 	stats, err := p.gw.PeerStats()
@@ -270,7 +270,7 @@ func TestUserspaceRemovePeerCutsAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, stats)
 	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	_, err = p.client.ping(pctx, gwTunnelAddr)
+	_, err = p.client.Ping(pctx, gwTunnelAddr)
 	pcancel()
 	require.Error(t, err, "the removed peer's next packet gets nothing")
 
@@ -279,7 +279,7 @@ func TestUserspaceRemovePeerCutsAtOnce(t *testing.T) {
 	require.Eventually(t, func() bool {
 		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer pcancel()
-		_, err := p.client.ping(pctx, gwTunnelAddr)
+		_, err := p.client.Ping(pctx, gwTunnelAddr)
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond, "re-admitted: the client's next handshake succeeds")
 }
