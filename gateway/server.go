@@ -147,10 +147,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	dnsDone := make(chan error, 1)
 	if s.dns != nil {
-		pc, tln, err := listenDNS(ctx, &lc, s.cfg.DNS.Listen)
+		pc, tln, err := resolver.Listen(ctx, s.cfg.DNS.Listen)
 		if err != nil {
 			ln.Close()
-			return err
+			return fmt.Errorf("gateway: %w (change dns.listen)", err)
 		}
 		s.mu.Lock()
 		s.dnsAddr = pc.LocalAddr()
@@ -289,24 +289,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// listenDNS opens UDP and TCP on addr. With port 0 the UDP port is picked
-// first, and another process may hold the same TCP port: try again.
-func listenDNS(ctx context.Context, lc *net.ListenConfig, addr string) (net.PacketConn, net.Listener, error) {
-	_, port, _ := net.SplitHostPort(addr)
-	for attempt := 0; ; attempt++ {
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("gateway: DNS cannot listen on %s: %w (port 53 needs root or CAP_NET_BIND_SERVICE; change dns.listen)", addr, err)
-		}
-		ln, err := lc.Listen(ctx, "tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, ln, nil
-		}
-		pc.Close()
-		if port != "0" || attempt >= 20 {
-			return nil, nil, fmt.Errorf("gateway: DNS cannot listen on TCP %s: %w", pc.LocalAddr(), err)
-		}
-	}
 }

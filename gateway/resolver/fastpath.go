@@ -477,8 +477,8 @@ func (r *Resolver) observeFast(q *fastQuery, start time.Time) {
 	if qt == "" {
 		qt = "other"
 	}
-	r.m.fast(qt, q.result).Inc()
-	r.m.fastLatency(q.result).Observe(time.Since(start).Seconds())
+	r.m.queries.WithLabelValues(qt, q.result).Inc()
+	r.m.latency.WithLabelValues(q.result).Observe(time.Since(start).Seconds())
 	if r.qlog.cfg.Enabled {
 		req := &Request{Name: q.nameString(), Qtype: q.qtype, Result: q.result, Decision: q.decision, Client: q.client}
 		req.Name = string([]byte(req.Name))

@@ -36,11 +36,3 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
-
-func (m *metrics) fast(qtype, result string) prometheus.Counter {
-	return m.queries.WithLabelValues(qtype, result)
-}
-
-func (m *metrics) fastLatency(result string) prometheus.Observer {
-	return m.latency.WithLabelValues(result)
-}

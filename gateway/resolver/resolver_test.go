@@ -55,21 +55,12 @@ func startUpstream(t testing.TB, h func(w dns.ResponseWriter, q *dns.Msg)) *upst
 	return u
 }
 
-// listenPair opens UDP and TCP on the same free loopback port. The UDP
-// port is free, but another test may hold the same TCP port: try again.
+// listenPair opens UDP and TCP on the same free loopback port.
 func listenPair(t testing.TB) (net.PacketConn, net.Listener) {
 	t.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		require.NoError(t, err)
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, ln
-		}
-		pc.Close()
-	}
-	t.Fatal("no loopback port free for both UDP and TCP")
-	return nil, nil
+	pc, ln, err := Listen(context.Background(), "127.0.0.1:0")
+	require.NoError(t, err)
+	return pc, ln
 }
 
 // answerA answers every A query with 192.0.2.1 (TTL 60), and NXDOMAIN

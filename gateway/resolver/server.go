@@ -357,17 +357,34 @@ func (r *Resolver) ListenAndServe(ctx context.Context) error {
 	if r.cfg.Listen == "" {
 		return errors.New("dns: no listen address")
 	}
-	pc, err := net.ListenPacket("udp", r.cfg.Listen)
+	pc, ln, err := Listen(ctx, r.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("dns: %w", err)
+		return err
 	}
-	ln, err := net.Listen("tcp", r.cfg.Listen)
-	if err != nil {
-		pc.Close()
-		return fmt.Errorf("dns: %w", err)
-	}
-	r.log.Info("serving DNS", "listen", r.cfg.Listen)
+	r.log.Info("serving DNS", "listen", pc.LocalAddr().String())
 	return r.Serve(ctx, pc, ln)
+}
+
+// Listen opens UDP and TCP on addr, the same port for both. With port 0
+// the UDP port is picked first and another process may hold the same TCP
+// port, so it tries again.
+func Listen(ctx context.Context, addr string) (net.PacketConn, net.Listener, error) {
+	var lc net.ListenConfig
+	_, port, _ := net.SplitHostPort(addr)
+	for attempt := 0; ; attempt++ {
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns: cannot listen on %s: %w (port 53 needs root or CAP_NET_BIND_SERVICE)", addr, err)
+		}
+		ln, err := lc.Listen(ctx, "tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || attempt >= 20 {
+			return nil, nil, fmt.Errorf("dns: cannot listen on TCP %s: %w", pc.LocalAddr(), err)
+		}
+	}
 }
 
 func (r *Resolver) shutdown() {
