@@ -34,6 +34,9 @@ type UserspaceOptions struct {
 	// Direct dials destinations outside the plan's routes (split mode).
 	// Nil means the host network.
 	Direct dialFunc
+	// Forward, when set, relays peers' traffic to the host network: the
+	// gateway's subnet router. Nil forwards nothing.
+	Forward *Forward
 }
 
 // Userspace is wireguard-go on gVisor's netstack: no TUN device, no root,
@@ -53,6 +56,7 @@ type Userspace struct {
 	dnsWG   sync.WaitGroup
 	socks   net.Addr
 	httpA   net.Addr
+	fwd     *forwarder
 }
 
 var _ Tunnel = (*Userspace)(nil)
@@ -98,12 +102,24 @@ func (u *Userspace) Up(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tunnel: creating the netstack: %w", err)
 	}
+	if u.uo.Forward != nil {
+		f, err := startForwarder(tnet, local, *u.uo.Forward, u.core.log)
+		if err != nil {
+			tdev.Close()
+			return err
+		}
+		u.fwd = f
+	}
 	bind := u.uo.Bind
 	if bind == nil {
 		bind = conn.NewDefaultBind()
 	}
 	if err := u.core.startDevice(ctx, tdev, bind); err != nil {
 		tdev.Close()
+		if u.fwd != nil {
+			u.fwd.close()
+			u.fwd = nil
+		}
 		return err
 	}
 	u.tnet = tnet
@@ -172,6 +188,10 @@ func (u *Userspace) downLocked() {
 		u.dnsWG.Wait()
 		u.dns = nil
 	}
+	if u.fwd != nil {
+		u.fwd.close()
+		u.fwd = nil
+	}
 	u.core.closeDevice()
 	u.live.Store(nil)
 	if u.tnet != nil {
@@ -190,6 +210,17 @@ func (u *Userspace) Net() *netstack.Net {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.tnet
+}
+
+// ForwardStats counts the subnet router's flows; zero when forwarding
+// is off or the engine is down.
+func (u *Userspace) ForwardStats() ForwardStats {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.fwd == nil {
+		return ForwardStats{}
+	}
+	return u.fwd.stats()
 }
 
 // SOCKSAddr and HTTPAddr are where the proxies listen; nil when off.

@@ -31,6 +31,13 @@ type pair struct {
 
 func newPair(t testing.TB, mode Mode, uo UserspaceOptions) *pair {
 	t.Helper()
+	return newPairWith(t, mode, UserspaceOptions{}, uo, nil)
+}
+
+// newPairWith is newPair with the gateway's options and more prefixes the
+// client routes to it.
+func newPairWith(t testing.TB, mode Mode, gwo, uo UserspaceOptions, extra []netip.Prefix) *pair {
+	t.Helper()
 	gk, err := GeneratePrivateKey()
 	require.NoError(t, err)
 	ck, err := GeneratePrivateKey()
@@ -41,7 +48,8 @@ func newPair(t testing.TB, mode Mode, uo UserspaceOptions) *pair {
 		Interface: Interface{PrivateKey: gk, Addresses: pfx("10.99.0.1/24")},
 		Peers:     []Peer{{PublicKey: ck.Public(), PresharedKey: psk, AllowedIPs: pfx("10.99.0.2/32")}},
 	}
-	gw, err := NewUserspace(UserspaceOptions{Options: Options{Config: gwCfg}})
+	gwo.Config = gwCfg
+	gw, err := NewUserspace(gwo)
 	require.NoError(t, err)
 	require.NoError(t, gw.Up(context.Background()))
 	t.Cleanup(func() { _ = gw.Down(context.Background()) })
@@ -50,10 +58,10 @@ func newPair(t testing.TB, mode Mode, uo UserspaceOptions) *pair {
 
 	cCfg := &Config{
 		Interface: Interface{PrivateKey: ck, Addresses: pfx("10.99.0.2/32"), DNS: []netip.Addr{gwTunnelAddr}},
-		Peers: []Peer{{PublicKey: gk.Public(), PresharedKey: psk, AllowedIPs: pfx("10.99.0.0/24"),
+		Peers: []Peer{{PublicKey: gk.Public(), PresharedKey: psk, AllowedIPs: append(pfx("10.99.0.0/24"), extra...),
 			Endpoint: fmt.Sprintf("127.0.0.1:%d", port), PersistentKeepalive: 25}},
 	}
-	pol := Policy{Mode: mode, Endpoints: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, CompanyPrefixes: pfx("10.99.0.0/24"), CompanyDNS: cCfg.Interface.DNS}
+	pol := Policy{Mode: mode, Endpoints: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, CompanyPrefixes: append(pfx("10.99.0.0/24"), extra...), CompanyDNS: cCfg.Interface.DNS}
 	plan, err := Compute(pol)
 	require.NoError(t, err)
 	uo.Config, uo.Plan, uo.Probe = cCfg, plan, gwTunnelAddr
