@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +24,13 @@ import (
 	"github.com/tetherwfh/tether/tunnel"
 )
 
-// WireGuardConfig is the gateway's WireGuard endpoint. Only the userspace
-// data plane exists so far: wireguard-go on gVisor's netstack, no root.
+// WireGuardConfig is the gateway's WireGuard endpoint.
 type WireGuardConfig struct {
+	// Mode is the data plane: userspace (default; any OS, no root) or tun
+	// (Linux, root: kernel forwarding and nftables masquerade).
+	Mode string `yaml:"mode,omitempty"`
+	// Interface names the TUN device in tun mode; default tgw0.
+	Interface string `yaml:"interface,omitempty"`
 	// ListenPort is the UDP port; default 51820.
 	ListenPort uint16 `yaml:"listen_port"`
 	// Address is the gateway's tunnel address, and its prefix is the pool
@@ -42,9 +48,34 @@ type WireGuardConfig struct {
 	Store string `yaml:"store"`
 	// EnrollPerMinute bounds enrollment attempts per client address.
 	EnrollPerMinute int `yaml:"enroll_per_minute"`
+	// ForwardInternet lets full-tunnel peers reach the internet through
+	// the gateway; unset means yes when full is an allowed mode.
+	ForwardInternet *bool `yaml:"forward_internet,omitempty"`
+	// MasqueradeCompany hides peers behind the gateway's address toward
+	// the company prefixes too (tun mode), for company networks with no
+	// route back to the pool. Userspace mode always does, by its nature.
+	MasqueradeCompany bool `yaml:"masquerade_company,omitempty"`
+}
+
+// DefaultTUNInterface names the gateway's TUN device.
+const DefaultTUNInterface = "tgw0"
+
+func (w *WireGuardConfig) internet() bool {
+	if w.ForwardInternet != nil {
+		return *w.ForwardInternet
+	}
+	return len(w.AllowedModes) == 0 || slices.Contains(w.AllowedModes, "full")
 }
 
 func (w *WireGuardConfig) validate() error {
+	switch w.Mode {
+	case "", ModeUserspace, ModeTUN:
+	default:
+		return fmt.Errorf("wireguard.mode: %q is neither userspace nor tun", w.Mode)
+	}
+	if len(w.Interface) > 15 || strings.ContainsAny(w.Interface, "/ \t\n\"") {
+		return fmt.Errorf("wireguard.interface: %q is not an interface name (at most 15 bytes, no spaces, slashes or quotes)", w.Interface)
+	}
 	if !w.Address.IsValid() || w.Address.Bits() >= w.Address.Addr().BitLen()-1 {
 		return fmt.Errorf("wireguard.address %v: want the gateway's address with the pool's prefix, e.g. 10.99.0.1/24", w.Address)
 	}
@@ -76,7 +107,7 @@ type wgEndpoint struct {
 	cfg   WireGuardConfig
 	key   tunnel.PrivateKey
 	store peers.Store
-	dev   *tunnel.Userspace
+	dev   dataPlane
 	now   func() time.Time
 
 	mu       sync.Mutex
@@ -113,12 +144,20 @@ func startWireGuard(ctx context.Context, cfg WireGuardConfig, opts Options, now 
 			wc.Peers = append(wc.Peers, tunnel.Peer{PublicKey: p.PublicKey, AllowedIPs: []netip.Prefix{netip.PrefixFrom(p.Address, p.Address.BitLen())}})
 		}
 	}
-	dev, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: wc, Logger: opts.Logger}})
-	if err != nil {
-		store.Close()
-		return nil, err
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	if err := dev.Up(ctx); err != nil {
+	var dev dataPlane
+	if cfg.Mode == ModeTUN {
+		if cfg.Interface == "" {
+			cfg.Interface = DefaultTUNInterface
+		}
+		dev, err = startTUNPlane(ctx, wc, cfg.Interface, policyOf(cfg), cfg.MasqueradeCompany, log)
+	} else {
+		dev, err = startUserspacePlane(ctx, wc, policyOf(cfg), log)
+	}
+	if err != nil {
 		store.Close()
 		return nil, err
 	}
@@ -126,7 +165,7 @@ func startWireGuard(ctx context.Context, cfg WireGuardConfig, opts Options, now 
 }
 
 func (e *wgEndpoint) close() {
-	_ = e.dev.Down(context.Background())
+	e.dev.close()
 	_ = e.store.Close()
 }
 
@@ -364,7 +403,6 @@ const intranetPage = `<!doctype html><title>Company intranet</title>
 // small intranet page on port 80, and STAMP on 862. They stop when ctx
 // ends.
 func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) error {
-	tnet := e.dev.Net()
 	gw := e.cfg.Address.Addr()
 	var closers []io.Closer
 	fail := func(err error) error {
@@ -374,11 +412,11 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) error {
 		return fmt.Errorf("gateway: serving inside the tunnel: %w", err)
 	}
 	if s.dns != nil {
-		pc, err := tnet.ListenUDPAddrPort(netip.AddrPortFrom(gw, 53))
+		pc, err := e.dev.listenUDP(netip.AddrPortFrom(gw, 53))
 		if err != nil {
 			return fail(err)
 		}
-		ln, err := tnet.ListenTCPAddrPort(netip.AddrPortFrom(gw, 53))
+		ln, err := e.dev.listenTCP(netip.AddrPortFrom(gw, 53))
 		if err != nil {
 			pc.Close()
 			return fail(err)
@@ -389,7 +427,7 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) error {
 			}
 		}()
 	}
-	ln, err := tnet.ListenTCPAddrPort(netip.AddrPortFrom(gw, 80))
+	ln, err := e.dev.listenTCP(netip.AddrPortFrom(gw, 80))
 	if err != nil {
 		return fail(err)
 	}
@@ -405,7 +443,7 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) error {
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
 	go func() { _ = srv.Serve(ln) }()
-	pc, err := tnet.ListenUDPAddrPort(netip.AddrPortFrom(gw, 862))
+	pc, err := e.dev.listenUDP(netip.AddrPortFrom(gw, 862))
 	if err != nil {
 		return fail(err)
 	}

@@ -267,3 +267,16 @@ func (t *TUN) ping(ctx context.Context, dst netip.Addr) (time.Duration, error) {
 func prefixToIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
+
+// ListenPort is the UDP port WireGuard listens on; 0 while down.
+func (t *TUN) ListenPort() uint16 { return t.core.listenPort() }
+
+// SetPeer adds or updates one peer on the live device, leaving the others
+// alone: a gateway enrolls peers while the rest keep talking.
+func (t *TUN) SetPeer(ctx context.Context, p Peer) error { return t.core.setPeer(ctx, p) }
+
+// RemovePeer removes a peer from the live device; its sessions end at once.
+func (t *TUN) RemovePeer(pk PublicKey) error { return t.core.removePeer(pk) }
+
+// PeerStats reads every peer's handshake time and counters.
+func (t *TUN) PeerStats() ([]PeerStats, error) { return t.core.peerStats() }

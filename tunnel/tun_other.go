@@ -31,3 +31,8 @@ func (*TUN) Down(context.Context) error { return nil }
 func (*TUN) Status() Status {
 	return Status{Engine: "tun", Health: HealthDown, Reason: errTUNUnsupported.Error()}
 }
+
+func (*TUN) ListenPort() uint16                  { return 0 }
+func (*TUN) SetPeer(context.Context, Peer) error { return errTUNUnsupported }
+func (*TUN) RemovePeer(PublicKey) error          { return errTUNUnsupported }
+func (*TUN) PeerStats() ([]PeerStats, error)     { return nil, errTUNUnsupported }

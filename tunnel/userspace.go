@@ -141,7 +141,7 @@ func (u *Userspace) Up(ctx context.Context) error {
 }
 
 func (u *Userspace) startListeners() error {
-	u.proxies = newProxyServer(u.dial, u.core.log)
+	u.proxies = newProxyServer(u.DialContext, u.core.log)
 	if u.uo.SOCKSListen != "" {
 		ln, err := net.Listen("tcp", u.uo.SOCKSListen)
 		if err != nil {
@@ -237,10 +237,11 @@ func (u *Userspace) DNSAddr() net.Addr {
 	return u.dns.LocalAddr()
 }
 
-// dial connects through the tunnel when the plan routes the destination
-// there, and directly otherwise. Names resolve through the tunnel's DNS
-// when the plan has one, so a company name never leaks to the ISP.
-func (u *Userspace) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+// DialContext connects as the plan routes: through the tunnel when the
+// plan routes the destination there, directly (Direct) otherwise. Names
+// resolve through the tunnel's DNS when the plan has one, so a company
+// name never leaks to the ISP. The proxies dial with it.
+func (u *Userspace) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	tnet, plan := u.live.Load(), u.uo.Plan
 	if tnet == nil {
 		return nil, errors.New("tunnel: down")

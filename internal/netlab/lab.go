@@ -83,6 +83,10 @@ type Config struct {
 	Profile Profile
 	// Logger receives setup steps and service logs; nil discards them.
 	Logger *slog.Logger
+	// NoGatewayNAT leaves the gateway namespace without the lab's
+	// masquerade for the tunnel prefix, for tests of a gateway that
+	// installs its own.
+	NoGatewayNAT bool
 }
 
 // Lab is a running network: home ─ isp ─ internet ─ gateway ─ corp.
@@ -99,8 +103,9 @@ type Lab struct {
 
 	Home, ISP, Internet, Gateway, Corp *Namespace
 
-	logger *slog.Logger
-	ctx    context.Context
+	logger       *slog.Logger
+	noGatewayNAT bool
+	ctx          context.Context
 	cancel context.CancelFunc
 
 	mu        sync.Mutex
@@ -139,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	id := fmt.Sprintf("%d-%d", os.Getpid(), labSeq.Add(1))
 	lctx, cancel := context.WithTimeout(context.Background(), maxLifetime)
-	l := &Lab{Profile: cfg.Profile, ID: id, logger: logger.With("lab", id), ctx: lctx, cancel: cancel}
+	l := &Lab{Profile: cfg.Profile, ID: id, logger: logger.With("lab", id), ctx: lctx, cancel: cancel, noGatewayNAT: cfg.NoGatewayNAT}
 	mk := func(role string) *Namespace {
 		return &Namespace{Name: namePrefix + id + "-" + role, Role: role, lab: l}
 	}
@@ -240,8 +245,10 @@ func (l *Lab) build(ctx context.Context) error {
 	if err := l.ISP.nft(ctx, l.ispRuleset()); err != nil {
 		return err
 	}
-	if err := l.Gateway.nft(ctx, gatewayRuleset()); err != nil {
-		return err
+	if !l.noGatewayNAT {
+		if err := l.Gateway.nft(ctx, gatewayRuleset()); err != nil {
+			return err
+		}
 	}
 	if err := l.shape(ctx); err != nil {
 		return err

@@ -22,14 +22,24 @@ const DebugEnv = "TETHER_LAB_DEBUG"
 // its subtests finish, whether they pass, fail or panic.
 func New(tb testing.TB, p Profile) *Lab {
 	tb.Helper()
+	return NewConfig(tb, Config{Profile: p})
+}
+
+// NewConfig is New with the rest of the lab's configuration; a nil Logger
+// logs to the test.
+func NewConfig(tb testing.TB, cfg Config) *Lab {
+	tb.Helper()
 	SkipUnlessSupported(tb)
 	level := slog.LevelInfo
 	if os.Getenv(DebugEnv) == "1" {
 		level = slog.LevelDebug
 	}
-	l, err := Start(context.Background(), Config{Profile: p, Logger: slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: level}))})
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: level}))
+	}
+	l, err := Start(context.Background(), cfg)
 	if err != nil {
-		tb.Fatalf("netlab: building the %s lab: %v", p.Name, err)
+		tb.Fatalf("netlab: building the %s lab: %v", cfg.Profile.Name, err)
 	}
 	tb.Cleanup(func() {
 		if err := l.Close(); err != nil {

@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/tetherwfh/tether/tunnel"
+)
+
+// Data plane modes (wireguard.mode).
+const (
+	// ModeUserspace is wireguard-go on gVisor's netstack: any OS, no root.
+	// The gateway's services listen inside the netstack, and peers' TCP
+	// and UDP to allowed destinations leave through the host's sockets.
+	ModeUserspace = "userspace"
+	// ModeTUN is wireguard-go on a kernel TUN device (Linux): the kernel
+	// forwards, and an nftables table of the gateway's own masquerades.
+	ModeTUN = "tun"
+)
+
+// dataPlane carries peers' packets. Both modes manage peers the same way;
+// they differ in where packets go and in how the gateway's own services
+// listen on its tunnel address.
+type dataPlane interface {
+	SetPeer(ctx context.Context, p tunnel.Peer) error
+	// RemovePeer ends the peer's sessions at once.
+	RemovePeer(pk tunnel.PublicKey) error
+	PeerStats() ([]tunnel.PeerStats, error)
+	ListenPort() uint16
+	// listenTCP and listenUDP open sockets on the gateway's tunnel address.
+	listenTCP(ap netip.AddrPort) (net.Listener, error)
+	listenUDP(ap netip.AddrPort) (net.PacketConn, error)
+	// forwardStats counts what the data plane relayed for peers.
+	forwardStats() tunnel.ForwardStats
+	// close tears down everything the data plane set up.
+	close()
+}
+
+// userspacePlane is the userspace data plane.
+type userspacePlane struct{ *tunnel.Userspace }
+
+func (u userspacePlane) listenTCP(ap netip.AddrPort) (net.Listener, error) {
+	return u.Net().ListenTCPAddrPort(ap)
+}
+
+func (u userspacePlane) listenUDP(ap netip.AddrPort) (net.PacketConn, error) {
+	return u.Net().ListenUDPAddrPort(ap)
+}
+
+func (u userspacePlane) forwardStats() tunnel.ForwardStats { return u.ForwardStats() }
+
+func (u userspacePlane) close() { _ = u.Down(context.Background()) }
+
+// forwardPolicy is what peers may reach through the gateway, shared by
+// both data planes: the company prefixes, the internet when full tunnels
+// may use it, never the pool (peers do not reach each other).
+type forwardPolicy struct {
+	pool     netip.Prefix
+	gateway  netip.Addr
+	company  []netip.Prefix
+	internet bool
+}
+
+func policyOf(cfg WireGuardConfig) forwardPolicy {
+	return forwardPolicy{pool: cfg.Address.Masked(), gateway: cfg.Address.Addr(), company: cfg.CompanyPrefixes, internet: cfg.internet()}
+}
+
+// startUserspacePlane brings the userspace data plane up with wc's peers.
+func startUserspacePlane(ctx context.Context, wc *tunnel.Config, pol forwardPolicy, log *slog.Logger) (dataPlane, error) {
+	fwd := &tunnel.Forward{Allow: pol.company, Logger: log,
+		Deny: []netip.Prefix{pol.pool, netip.PrefixFrom(pol.gateway, pol.gateway.BitLen())}}
+	if pol.internet {
+		fwd.Allow = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+		// The gateway host's own networks stay closed unless they are
+		// company prefixes: loopback, link-local, and the like.
+		fwd.Deny = append(fwd.Deny, nonGlobal...)
+	}
+	dev, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: wc, Logger: log}, Forward: fwd})
+	if err != nil {
+		return nil, err
+	}
+	if err := dev.Up(ctx); err != nil {
+		return nil, fmt.Errorf("userspace data plane: %w", err)
+	}
+	return userspacePlane{dev}, nil
+}
+
+// nonGlobal are destinations a full-tunnel peer never reaches through the
+// userspace gateway's host sockets: the host itself and link-local
+// neighbours, which a TUN gateway's forwarding would not reach either.
+var nonGlobal = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("255.255.255.255/32"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("ff00::/8"),
+}
