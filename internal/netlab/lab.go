@@ -106,7 +106,7 @@ type Lab struct {
 	logger       *slog.Logger
 	noGatewayNAT bool
 	ctx          context.Context
-	cancel context.CancelFunc
+	cancel       context.CancelFunc
 
 	mu        sync.Mutex
 	procs     []*exec.Cmd
