@@ -1,11 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -15,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/tunnel"
 )
@@ -113,21 +111,7 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	res.RSSIdleMB = rssMB(cmd.Process.Pid)
 
 	post := func(path, bearer string, in, out any) error {
-		b, _ := json.Marshal(in)
-		req, _ := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(b))
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("%s: %s: %s", path, resp.Status, body)
-		}
-		return json.Unmarshal(body, out)
+		return enroll.Post(ctx, nil, base+path, bearer, in, out)
 	}
 	var tc gwapi.TokenCreated
 	if err := post(gwapi.PathAdminTokens, admin, gwapi.TokenRequest{TTL: "1h", Uses: cfg.Enrolled}, &tc); err != nil {
@@ -141,9 +125,9 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	var enrollMS []float64
 	for i := range cfg.Enrolled {
 		ck, _ := tunnel.GeneratePrivateKey()
-		var en gwapi.Enrollment
 		start := time.Now()
-		if err := post(gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: tc.Secret, PublicKey: ck.Public().String(), Label: fmt.Sprintf("bench-%d", i)}, &en); err != nil {
+		en, err := enroll.Enroll(ctx, nil, base, tc.Secret, ck.Public(), fmt.Sprintf("bench-%d", i))
+		if err != nil {
 			return res, err
 		}
 		enrollMS = append(enrollMS, float64(time.Since(start).Microseconds())/1000)
@@ -162,11 +146,11 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	var hsMS []float64
 	gw := netip.MustParseAddr("10.99.0.1")
 	for _, c := range clients[:cfg.Connected] {
-		gk, _ := tunnel.ParsePublicKey(c.en.GatewayPublicKey)
-		a := netip.MustParsePrefix(c.en.Address)
-		tc := &tunnel.Config{Interface: tunnel.Interface{PrivateKey: c.key, Addresses: []netip.Prefix{netip.PrefixFrom(a.Addr(), 32)}},
-			Peers: []tunnel.Peer{{PublicKey: gk, Endpoint: c.en.Endpoint, AllowedIPs: []netip.Prefix{a.Masked()}, PersistentKeepalive: 25}}}
-		u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: tc}})
+		tc, plan, err := enroll.Tunnel(c.key, c.en, tunnel.ModeSplit, netip.MustParseAddr("127.0.0.1"))
+		if err != nil {
+			return res, err
+		}
+		u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: tc, Plan: plan}})
 		if err != nil {
 			return res, err
 		}

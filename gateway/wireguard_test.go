@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/tunnel"
 )
@@ -85,16 +86,11 @@ func enrolledClient(t *testing.T, base, token string) (*tunnel.Userspace, gwapi.
 	t.Helper()
 	k, err := tunnel.GeneratePrivateKey()
 	require.NoError(t, err)
-	code, body := call(t, "POST", base+gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: k.Public().String(), Label: "laptop"})
-	require.Equal(t, http.StatusOK, code, "%s", body)
-	var en gwapi.Enrollment
-	require.NoError(t, json.Unmarshal(body, &en))
-	gk, err := tunnel.ParsePublicKey(en.GatewayPublicKey)
+	en, err := enroll.Enroll(context.Background(), nil, base, token, k.Public(), "laptop")
 	require.NoError(t, err)
-	addr := netip.MustParsePrefix(en.Address)
-	cfg := &tunnel.Config{Interface: tunnel.Interface{PrivateKey: k, Addresses: []netip.Prefix{netip.PrefixFrom(addr.Addr(), 32)}},
-		Peers: []tunnel.Peer{{PublicKey: gk, Endpoint: en.Endpoint, AllowedIPs: []netip.Prefix{addr.Masked()}, PersistentKeepalive: 25}}}
-	u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: cfg}})
+	cfg, plan, err := enroll.Tunnel(k, en, tunnel.ModeSplit, netip.MustParseAddr("127.0.0.1"))
+	require.NoError(t, err)
+	u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: cfg, Plan: plan}})
 	require.NoError(t, err)
 	require.NoError(t, u.Up(context.Background()))
 	t.Cleanup(func() { _ = u.Down(context.Background()) })

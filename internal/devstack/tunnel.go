@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/proxy"
 
+	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/tunnel"
@@ -60,24 +60,7 @@ func (s *Stack) configureWireGuard(dir string, cfg *gateway.Config) error {
 
 // post sends JSON to the gateway's API and decodes the answer.
 func (s *Stack) post(ctx context.Context, path, bearer string, in, out any) error {
-	body, _ := json.Marshal(in)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.gatewayURL+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
-	}
-	return json.Unmarshal(b, out)
+	return enroll.Post(ctx, nil, s.gatewayURL+path, bearer, in, out)
 }
 
 // connect enrolls this machine with the dev gateway, brings a userspace
@@ -96,38 +79,22 @@ func (s *Stack) connect(ctx context.Context, dir string) error {
 		return fmt.Errorf("devstack: %w", err)
 	}
 	start := time.Now()
-	var en gwapi.Enrollment
-	if err := s.post(ctx, gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: tc.Secret, PublicKey: k.Public().String(), Label: "make run"}, &en); err != nil {
-		return fmt.Errorf("devstack: enrolling: %w", err)
+	en, err := enroll.Enroll(ctx, nil, s.gatewayURL, tc.Secret, k.Public(), "make run")
+	if err != nil {
+		return fmt.Errorf("devstack: %w", err)
 	}
 	s.printf("[5/7] enrolled this machine with a single-use token in %d ms: tunnel address %s, gateway key %s…\n",
 		time.Since(start).Milliseconds(), en.Address, en.GatewayPublicKey[:8])
 
-	addr, err := netip.ParsePrefix(en.Address)
-	if err != nil {
-		return fmt.Errorf("devstack: enrollment address: %w", err)
-	}
-	gk, err := tunnel.ParsePublicKey(en.GatewayPublicKey)
-	if err != nil {
-		return fmt.Errorf("devstack: %w", err)
-	}
-	gw := netip.MustParseAddr(en.GatewayAddress)
-	var company []netip.Prefix
-	for _, c := range en.CompanyPrefixes {
-		if p, err := netip.ParsePrefix(c); err == nil {
-			company = append(company, p)
-		}
-	}
 	ep, err := tunnel.ResolveEndpoint(ctx, en.Endpoint)
 	if err != nil {
 		return err
 	}
-	plan, err := tunnel.Compute(tunnel.Policy{Mode: tunnel.ModeSplit, Endpoints: []netip.Addr{ep.Addr()}, CompanyPrefixes: company, CompanyDNS: []netip.Addr{gw}, MTU: en.MTU})
+	cfg, plan, err := enroll.Tunnel(k, en, tunnel.ModeSplit, ep.Addr())
 	if err != nil {
-		return err
+		return fmt.Errorf("devstack: %w", err)
 	}
-	cfg := &tunnel.Config{Interface: tunnel.Interface{PrivateKey: k, Addresses: []netip.Prefix{netip.PrefixFrom(addr.Addr(), addr.Addr().BitLen())}},
-		Peers: []tunnel.Peer{{PublicKey: gk, Endpoint: en.Endpoint, AllowedIPs: plan.Routes, PersistentKeepalive: 25}}}
+	gw := netip.MustParseAddr(en.GatewayAddress)
 	u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: cfg, Plan: plan, Probe: gw},
 		SOCKSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
 	if err != nil {
