@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/confload"
 	"github.com/tetherwfh/tether/internal/logging"
 )
@@ -29,6 +30,10 @@ const (
 type Config struct {
 	// Gateway is the base URL of the gateway's HTTP API.
 	Gateway string `yaml:"gateway"`
+	// GatewayPin trusts an https gateway's self-signed certificate by its
+	// fingerprint (sha256:…, from `tether-gateway fingerprint`); empty
+	// means the system's roots.
+	GatewayPin string `yaml:"gateway_pin,omitempty"`
 	// Socket is where the local API listens; empty means DefaultSocket.
 	Socket string `yaml:"socket"`
 	// CheckInterval paces the gateway health check; zero means
@@ -61,6 +66,14 @@ func (c Config) Validate() error {
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("gateway: %q must be an http:// or https:// URL with a host", c.Gateway)
+	}
+	if c.GatewayPin != "" {
+		if _, err := gwapi.ParsePin(c.GatewayPin); err != nil {
+			return fmt.Errorf("gateway_pin: %w", err)
+		}
+		if u.Scheme != "https" {
+			return errors.New("gateway_pin: a pin needs an https:// gateway")
+		}
 	}
 	if c.CheckInterval != 0 && c.CheckInterval < minCheckInterval {
 		return fmt.Errorf("check_interval: %v is below the minimum %v", c.CheckInterval, minCheckInterval)

@@ -71,7 +71,11 @@ func New(cfg Config, opts Options) (*Daemon, error) {
 		d.now = time.Now
 	}
 	if d.hc == nil {
-		d.hc = &http.Client{Timeout: gatewayCheckTimeout}
+		tc, err := gwapi.PinnedTLS(cfg.GatewayPin)
+		if err != nil {
+			return nil, fmt.Errorf("tetherd: %w", err)
+		}
+		d.hc = &http.Client{Timeout: gatewayCheckTimeout, Transport: &http.Transport{TLSClientConfig: tc}}
 	}
 	d.gateway.URL = cfg.Gateway
 	return d, nil

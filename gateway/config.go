@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -62,6 +63,11 @@ type APIConfig struct {
 	// AdminTokenFile holds the admin API's bearer token (0600); empty
 	// turns the admin API off.
 	AdminTokenFile string `yaml:"admin_token_file,omitempty"`
+	// TLSCertFile and TLSKeyFile serve the API over HTTPS; init writes a
+	// self-signed pair, whose fingerprint clients pin. Both empty serve
+	// plain HTTP (with h2c), for loopback and tests only.
+	TLSCertFile string `yaml:"tls_cert_file,omitempty"`
+	TLSKeyFile  string `yaml:"tls_key_file,omitempty"`
 }
 
 // DefaultConfig is what `tether-gateway init` writes.
@@ -88,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if err := validateListen(c.API.Listen); err != nil {
 		return fmt.Errorf("api.listen: %w", err)
+	}
+	if (c.API.TLSCertFile == "") != (c.API.TLSKeyFile == "") {
+		return errors.New("api.tls_cert_file and api.tls_key_file: set both, or neither for plain HTTP")
 	}
 	if c.Measure.STAMPListen != "" {
 		if err := validateListen(c.Measure.STAMPListen); err != nil {
@@ -143,50 +152,59 @@ func WriteConfig(path string, cfg Config) error {
 }
 
 // InitFiles writes a starting configuration at path with a WireGuard
-// endpoint: the config (0600), the gateway's private key and an admin
-// token beside it (both 0600). It refuses to replace any of them.
-func InitFiles(path string, cfg *Config, endpoint string) ([]string, error) {
+// endpoint: the config (0600), the gateway's private key, an admin token
+// and the API's self-signed TLS certificate with its key beside it (keys
+// and token 0600). It refuses to replace any of them. It returns what it
+// wrote, and the certificate's pin for clients.
+func InitFiles(path string, cfg *Config, endpoint string) ([]string, string, error) {
 	dir := filepath.Dir(path)
 	keyFile := filepath.Join(dir, "gateway.key")
 	tokenFile := filepath.Join(dir, "admin.token")
-	for _, f := range []string{path, keyFile, tokenFile} {
+	certFile, certKey := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
+	for _, f := range []string{path, keyFile, tokenFile, certFile, certKey} {
 		if _, err := os.Stat(f); err == nil {
-			return nil, fmt.Errorf("%s exists; init never replaces a file", f)
+			return nil, "", fmt.Errorf("%s exists; init never replaces a file", f)
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, "", fmt.Errorf("config: %w", err)
 	}
 	k, err := tunnel.GeneratePrivateKey()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var tok [24]byte
 	if _, err := rand.Read(tok[:]); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, "", fmt.Errorf("config: %w", err)
 	}
 	cfg.API.AdminTokenFile = tokenFile
+	cfg.API.TLSCertFile, cfg.API.TLSKeyFile = certFile, certKey
 	cfg.WireGuard = &WireGuardConfig{ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: keyFile,
 		Endpoint: endpoint, Store: filepath.Join(dir, "peers.db"), AllowedModes: []string{"full", "split"}}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := tunnel.WriteKeyFile(keyFile, k); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	f, err := os.OpenFile(tokenFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, "", fmt.Errorf("config: %w", err)
 	}
 	_, err = fmt.Fprintln(f, hex.EncodeToString(tok[:]))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, "", fmt.Errorf("config: %w", err)
+	}
+	host, _, _ := net.SplitHostPort(endpoint)
+	pin, err := GenerateCert(certFile, certKey, []string{host, "localhost", "127.0.0.1", "::1"}, time.Now())
+	if err != nil {
+		return nil, "", err
 	}
 	if err := WriteConfig(path, *cfg); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return []string{path, keyFile + " (public key " + k.Public().String() + ")", tokenFile}, nil
+	return []string{path, keyFile + " (public key " + k.Public().String() + ")", tokenFile, certFile, certKey}, pin, nil
 }

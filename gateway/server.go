@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +54,8 @@ type Server struct {
 	wg      *wgEndpoint
 	admin   string
 	opts    Options
+	tls     *tls.Config // nil: plain HTTP
+	pin     string      // the API certificate's pin
 
 	mu        sync.Mutex
 	addr      net.Addr      // set once listening
@@ -82,6 +85,14 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.opts = opts
 	if s.admin, err = readAdminToken(cfg.API.AdminTokenFile); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if cfg.API.TLSCertFile != "" {
+		cert, pin, err := loadCert(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		s.pin = pin
 	}
 	s.metrics = prometheus.NewRegistry()
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -164,7 +175,15 @@ func (s *Server) Run(ctx context.Context) error {
 	s.started = s.now()
 	s.mu.Unlock()
 	close(s.ready)
-	s.logger.Info("gateway serving", "name", s.cfg.Name, "api", ln.Addr().String(), "stamp", s.cfg.Measure.STAMPListen, "version", version.Version)
+	scheme := "http"
+	if s.tls != nil {
+		scheme = "https"
+		srv.TLSConfig = s.tls
+		// The TLS listener hands the measurement service tls.Conns; it
+		// tunes the TCP connection underneath (see measureserver).
+		ln = tls.NewListener(ln, s.tls)
+	}
+	s.logger.Info("gateway serving", "name", s.cfg.Name, "api", scheme+"://"+ln.Addr().String(), "tls_pin", s.pin, "stamp", s.cfg.Measure.STAMPListen, "version", version.Version)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -194,6 +213,21 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// URL is the API's base URL, empty before Ready.
+func (s *Server) URL() string {
+	a := s.Addr()
+	if a == nil {
+		return ""
+	}
+	if s.tls != nil {
+		return "https://" + a.String()
+	}
+	return "http://" + a.String()
+}
+
+// Pin is the API certificate's pin; empty when the API is plain HTTP.
+func (s *Server) Pin() string { return s.pin }
 
 // Ready is closed once the API listens.
 func (s *Server) Ready() <-chan struct{} { return s.ready }

@@ -38,7 +38,7 @@ func startServer(tb testing.TB, cfg Config) (*Server, string) {
 	case err := <-done:
 		tb.Fatalf("gateway did not start: %v", err)
 	}
-	return s, "http://" + s.Addr().String()
+	return s, s.URL()
 }
 
 func getJSON(t *testing.T, url string, v any) int {

@@ -33,6 +33,12 @@ func freeUDP(t *testing.T) uint16 {
 
 func wgGateway(t *testing.T) (*Server, string) {
 	t.Helper()
+	return wgGatewayWith(t, nil)
+}
+
+// wgGatewayWith is wgGateway with a change to its config.
+func wgGatewayWith(t *testing.T, change func(*Config)) (*Server, string) {
+	t.Helper()
 	dir := t.TempDir()
 	k, err := tunnel.GeneratePrivateKey()
 	require.NoError(t, err)
@@ -46,6 +52,9 @@ func wgGateway(t *testing.T) (*Server, string) {
 	cfg.WireGuard = &WireGuardConfig{ListenPort: port, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: keyFile,
 		Endpoint: fmt.Sprintf("127.0.0.1:%d", port), CompanyPrefixes: []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")},
 		Store: filepath.Join(dir, "peers.db"), EnrollPerMinute: 20}
+	if change != nil {
+		change(&cfg)
+	}
 	return startServer(t, cfg)
 }
 
@@ -224,10 +233,14 @@ func TestInitFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "etc", "gateway.yaml")
 	cfg := DefaultConfig()
-	wrote, err := InitFiles(path, &cfg, "gw.example.com:51820")
+	wrote, pin, err := InitFiles(path, &cfg, "gw.example.com:51820")
 	require.NoError(t, err)
-	require.Len(t, wrote, 3)
-	for _, f := range []string{path, filepath.Join(dir, "etc", "gateway.key"), filepath.Join(dir, "etc", "admin.token")} {
+	require.Len(t, wrote, 5)
+	assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, pin)
+	filePin, err := CertPin(filepath.Join(dir, "etc", "api.crt"))
+	require.NoError(t, err)
+	assert.Equal(t, pin, filePin)
+	for _, f := range []string{path, filepath.Join(dir, "etc", "gateway.key"), filepath.Join(dir, "etc", "admin.token"), filepath.Join(dir, "etc", "api.key")} {
 		st, err := os.Stat(f)
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)
@@ -244,6 +257,6 @@ func TestInitFiles(t *testing.T) {
 		assert.NotContains(t, w, strings.TrimSpace(string(key)), "init never prints the private key")
 	}
 	cfg2 := DefaultConfig()
-	_, err = InitFiles(path, &cfg2, "gw.example.com:51820")
+	_, _, err = InitFiles(path, &cfg2, "gw.example.com:51820")
 	require.ErrorContains(t, err, "never replaces")
 }

@@ -2,6 +2,7 @@ package netdiag
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,6 +79,10 @@ type Config struct {
 	Router netip.Addr
 	// Anchors are more latency targets.
 	Anchors []Target
+	// TLS verifies an https:// server; nil means the system's roots. A
+	// gateway with a self-signed certificate is trusted by its pin
+	// (gwapi.PinnedTLS).
+	TLS *tls.Config
 	// Netns runs socket-creating functions where the probes should run;
 	// nil means here. The lab passes a namespace's Do.
 	Netns Netns
@@ -362,9 +367,18 @@ func (c *Client) probeH2C(ctx context.Context) bool {
 	return ok
 }
 
+// tlsConfig is a copy of the configured TLS settings for one transport;
+// nil means Go's defaults.
+func (c *Client) tlsConfig() *tls.Config {
+	if c.cfg.TLS == nil {
+		return nil
+	}
+	return c.cfg.TLS.Clone()
+}
+
 // plainClient is an HTTP/1.1 client whose connections are made in Netns.
 func (c *Client) plainClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: c.cfg.Netns.dial, DisableCompression: true}}
+	return &http.Client{Transport: &http.Transport{DialContext: c.cfg.Netns.dial, DisableCompression: true, TLSClientConfig: c.tlsConfig()}}
 }
 
 // loadClient is one load stream's client: its own transport and so its
@@ -374,6 +388,7 @@ func (c *Client) loadClient(conns *connSet) *http.Client {
 	tr := &http.Transport{
 		DisableCompression: true,
 		ForceAttemptHTTP2:  true,
+		TLSClientConfig:    c.tlsConfig(),
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := c.cfg.Netns.dial(ctx, network, addr)
 			if err == nil {
@@ -521,7 +536,7 @@ func (c *Client) foreignProbe(ctx context.Context) (time.Duration, bool) {
 	}
 	tcp := time.Since(start)
 	used := false
-	tr := &http.Transport{DisableKeepAlives: true, DisableCompression: true,
+	tr := &http.Transport{DisableKeepAlives: true, DisableCompression: true, TLSClientConfig: c.tlsConfig(),
 		DialContext: func(context.Context, string, string) (net.Conn, error) {
 			if used {
 				return nil, errors.New("probe connection already used")

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tetherwfh/tether/client"
+	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/netdiag"
 )
 
@@ -24,6 +25,7 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	fs.Var(&anchors, "anchor", "another latency target, NAME=IP or NAME=IP:TCPPORT (repeatable)")
 	stampPort := fs.Uint("stamp-port", 862, "the gateway's STAMP reflector port (UDP latency when ICMP is blocked)")
 	server := fs.String("server", "", "measurement server (the gateway's API URL); default: the gateway in "+defaultDaemonConfig)
+	pin := fs.String("pin", "", "trust an https server's self-signed certificate by this fingerprint (sha256:…)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -32,7 +34,12 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("no --server given and %w", err)
 		}
-		*server = cfg.Gateway
+		*server, *pin = cfg.Gateway, cfg.GatewayPin
+	}
+	tc, err := gwapi.PinnedTLS(*pin)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "tether diag: --pin: %v\n", err)
+		return errUsage
 	}
 	mode := netdiag.ModeFull
 	if *quick {
@@ -42,7 +49,7 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "tether diag: --stamp-port must be from 1 to 65535\n")
 		return errUsage
 	}
-	cfg := netdiag.Config{Server: *server, STAMPPort: uint16(*stampPort), Anchors: anchors}
+	cfg := netdiag.Config{Server: *server, STAMPPort: uint16(*stampPort), Anchors: anchors, TLS: tc}
 	if !*asJSON {
 		cfg.Progress = progressPrinter(env.Stderr)
 	}

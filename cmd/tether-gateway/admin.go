@@ -54,6 +54,23 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 		host = "127.0.0.1"
 	}
 	base := "http://" + net.JoinHostPort(host, port)
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if cfg.API.TLSCertFile != "" {
+		// The CLI runs beside the gateway: it trusts the certificate in
+		// the gateway's own config, by its pin.
+		pin, err := gateway.CertPin(cfg.API.TLSCertFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "tether-gateway %s: %v\n", cmd, err)
+			return 1
+		}
+		tc, err := gwapi.PinnedTLS(pin)
+		if err != nil {
+			fmt.Fprintf(stderr, "tether-gateway %s: %v\n", cmd, err)
+			return 1
+		}
+		base = "https://" + net.JoinHostPort(host, port)
+		hc.Transport = &http.Transport{TLSClientConfig: tc}
+	}
 	do := func(method, path string, in, out any) error {
 		var body io.Reader
 		if in != nil {
@@ -65,7 +82,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 			return err
 		}
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			return fmt.Errorf("is the gateway running? %w", err)
 		}

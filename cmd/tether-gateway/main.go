@@ -27,6 +27,7 @@ const usage = `usage:
   tether-gateway token create [--config PATH] [--ttl 24h] [--uses 1] [--label TEXT]
   tether-gateway peer list    [--config PATH] [--json]
   tether-gateway peer revoke  [--config PATH] ID
+  tether-gateway fingerprint [--config PATH]
   tether-gateway version
 `
 
@@ -56,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		cfg := gateway.DefaultConfig()
 		cfg.Name, cfg.API.Listen = *name, *listen
-		wrote, err := gateway.InitFiles(*config, &cfg, *endpoint)
+		wrote, pin, err := gateway.InitFiles(*config, &cfg, *endpoint)
 		if err != nil {
 			fmt.Fprintf(stderr, "tether-gateway init: %v\n", err)
 			return 1
@@ -64,7 +65,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for _, f := range wrote {
 			fmt.Fprintf(stdout, "wrote %s\n", f)
 		}
+		fmt.Fprintf(stdout, "the API's TLS certificate is self-signed; clients pin it:\n  %s\n", pin)
 		fmt.Fprintf(stdout, "start the gateway with: tether-gateway serve --config %s\n", *config)
+		return 0
+	case "fingerprint":
+		if fs.Parse(args[1:]) != nil {
+			return 2
+		}
+		cfg, err := gateway.LoadConfig(*config)
+		if err != nil {
+			fmt.Fprintf(stderr, "tether-gateway fingerprint: %v\n", err)
+			return 1
+		}
+		if cfg.API.TLSCertFile == "" {
+			fmt.Fprintf(stderr, "tether-gateway fingerprint: %s serves plain HTTP (no api.tls_cert_file)\n", *config)
+			return 1
+		}
+		pin, err := gateway.CertPin(cfg.API.TLSCertFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "tether-gateway fingerprint: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, pin)
 		return 0
 	case "serve":
 		if fs.Parse(args[1:]) != nil {

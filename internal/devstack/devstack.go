@@ -57,6 +57,8 @@ type Options struct {
 type Stack struct {
 	opts       Options
 	gatewayURL string
+	pin        string       // the gateway certificate's pin
+	hc         *http.Client // trusts the gateway by its pin
 	stampPort  uint16
 	socket     string
 	procs      []*proc
@@ -105,13 +107,18 @@ func Run(ctx context.Context, opts Options) (err error) {
 // diagnose runs a quick line diagnosis against the dev gateway, as the
 // daemon will before choosing a tunnel mode.
 func (s *Stack) diagnose(ctx context.Context) {
-	c, err := netdiag.New(netdiag.Config{Server: s.gatewayURL, STAMPPort: s.stampPort})
+	tc, err := gwapi.PinnedTLS(s.pin)
+	if err != nil {
+		s.printf("[4/7] diagnosis failed: %v\n", err)
+		return
+	}
+	c, err := netdiag.New(netdiag.Config{Server: s.gatewayURL, STAMPPort: s.stampPort, TLS: tc})
 	if err != nil {
 		s.printf("[4/7] diagnosis failed: %v\n", err)
 		return
 	}
 	rep := c.Run(ctx, netdiag.ModeQuick)
-	s.printf("[4/7] diagnosed the line against the gateway in %d ms (quick; `./bin/tether diag --server %s` runs the full test):\n", rep.DurationMS, s.gatewayURL)
+	s.printf("[4/7] diagnosed the line against the gateway in %d ms (quick; `./bin/tether diag --server %s --pin %s` runs the full test):\n", rep.DurationMS, s.gatewayURL, s.pin)
 	for _, t := range rep.Latency.Targets {
 		if t.Method == netdiag.MethodNone {
 			s.printf("      %-8s %-15s no answer\n", t.Name, t.Addr)
@@ -178,6 +185,19 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.configureWireGuard(dir, &gwCfg); err != nil {
 		return err
 	}
+	// HTTPS with a fresh self-signed certificate, as `tether-gateway init`
+	// sets up; every client here trusts it by its pin.
+	gwCfg.API.TLSCertFile, gwCfg.API.TLSKeyFile = filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
+	_ = os.Remove(gwCfg.API.TLSCertFile)
+	_ = os.Remove(gwCfg.API.TLSKeyFile)
+	if s.pin, err = gateway.GenerateCert(gwCfg.API.TLSCertFile, gwCfg.API.TLSKeyFile, []string{"127.0.0.1", "localhost"}, time.Now()); err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
+	tc, err := gwapi.PinnedTLS(s.pin)
+	if err != nil {
+		return err
+	}
+	s.hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
 	s.dir = dir
 	gwPath := filepath.Join(dir, "gateway.yaml")
 	s.gwConfig = gwPath
@@ -185,21 +205,22 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := gateway.WriteConfig(gwPath, gwCfg); err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}
-	s.gatewayURL = "http://" + gwCfg.API.Listen
+	s.gatewayURL = "https://" + gwCfg.API.Listen
 	s.socket = filepath.Join(dir, "tetherd.sock")
-	dCfg := client.Config{Gateway: s.gatewayURL, Socket: s.socket, CheckInterval: 2 * time.Second}
+	dCfg := client.Config{Gateway: s.gatewayURL, GatewayPin: s.pin, Socket: s.socket, CheckInterval: 2 * time.Second}
 	dPath := filepath.Join(dir, "tetherd.yaml")
 	if err := client.WriteConfig(dPath, dCfg); err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}
 	s.printf("[1/7] wrote a development configuration to %s (gateway.yaml, tetherd.yaml)\n", dir)
+	s.printf("      the API's self-signed certificate is pinned by clients as %s\n", s.pin)
 
 	// 2. The gateway, then wait until it is ready.
 	gw, err := s.spawn(ctx, "tether-gateway", filepath.Join(o.BinDir, "tether-gateway"), dir, "serve", "--config", gwPath)
 	if err != nil {
 		return err
 	}
-	if err := s.waitReady(ctx, gw, func(ctx context.Context) error { return getOK(ctx, s.gatewayURL+gwapi.PathReady) }); err != nil {
+	if err := s.waitReady(ctx, gw, func(ctx context.Context) error { return getOK(ctx, s.hc, s.gatewayURL+gwapi.PathReady) }); err != nil {
 		return err
 	}
 	s.printf("[2/7] started tether-gateway (pid %d): API on %s, log %s\n", gw.cmd.Process.Pid, s.gatewayURL, gw.log)
@@ -343,12 +364,12 @@ func (s *Stack) stop() error {
 	return errors.Join(errs...)
 }
 
-func getOK(ctx context.Context, url string) error {
+func getOK(ctx context.Context, hc *http.Client, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

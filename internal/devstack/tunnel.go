@@ -60,7 +60,7 @@ func (s *Stack) configureWireGuard(dir string, cfg *gateway.Config) error {
 
 // post sends JSON to the gateway's API and decodes the answer.
 func (s *Stack) post(ctx context.Context, path, bearer string, in, out any) error {
-	return enroll.Post(ctx, nil, s.gatewayURL+path, bearer, in, out)
+	return enroll.Post(ctx, s.hc, s.gatewayURL+path, bearer, in, out)
 }
 
 // connect enrolls this machine with the dev gateway, brings a userspace
@@ -79,7 +79,7 @@ func (s *Stack) connect(ctx context.Context, dir string) error {
 		return fmt.Errorf("devstack: %w", err)
 	}
 	start := time.Now()
-	en, err := enroll.Enroll(ctx, nil, s.gatewayURL, tc.Secret, k.Public(), "make run")
+	en, err := enroll.Enroll(ctx, s.hc, s.gatewayURL, tc.Secret, k.Public(), "make run")
 	if err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}

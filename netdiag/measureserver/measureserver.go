@@ -158,6 +158,9 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	p.SetUnencryptedHTTP2(true)
 	return &http.Server{Handler: h, Protocols: p, ReadHeaderTimeout: readHeaderTimeout,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+				c = tc.NetConn() // under TLS, tune the TCP connection
+			}
 			if tc, ok := c.(interface{ SetReadBuffer(int) error }); ok {
 				_ = tc.SetReadBuffer(ReceiveBuffer)
 			}

@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/client/enroll"
+	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/tunnel"
+)
+
+// tlsGateway is wgGateway with the API on HTTPS behind a fresh
+// self-signed certificate.
+func tlsGateway(t *testing.T) (*Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
+	pin, err := GenerateCert(cert, key, []string{"localhost", "127.0.0.1"}, time.Now())
+	require.NoError(t, err)
+	st, err := os.Stat(key)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the TLS key is a secret")
+	s, _ := wgGatewayWith(t, func(c *Config) { c.API.TLSCertFile, c.API.TLSKeyFile = cert, key })
+	require.Equal(t, pin, s.Pin())
+	require.True(t, strings.HasPrefix(s.URL(), "https://"))
+	return s, pin
+}
+
+func TestEnrollOverHTTPSWithAPinnedCertificate(t *testing.T) {
+	s, pin := tlsGateway(t)
+	tc, err := gwapi.PinnedTLS(pin)
+	require.NoError(t, err)
+	pinned := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	var tok gwapi.TokenCreated
+	require.NoError(t, enroll.Post(context.Background(), pinned, s.URL()+gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "1h", Uses: 2}, &tok))
+	k, err := tunnel.GeneratePrivateKey()
+	require.NoError(t, err)
+	en, err := enroll.Enroll(context.Background(), pinned, s.URL(), tok.Secret, k.Public(), "https")
+	require.NoError(t, err)
+	assert.NotEmpty(t, en.Address)
+
+	// A wrong pin: someone in the path, or another gateway. Nothing is
+	// sent: the token is still good afterwards.
+	other, err := gwapi.PinnedTLS("sha256:" + strings.Repeat("ab", 32))
+	require.NoError(t, err)
+	wrong := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: other}}
+	k2, err := tunnel.GeneratePrivateKey()
+	require.NoError(t, err)
+	_, err = enroll.Enroll(context.Background(), wrong, s.URL(), tok.Secret, k2.Public(), "mitm")
+	require.ErrorIs(t, err, gwapi.ErrPinMismatch)
+
+	// No pin: the system's roots do not know a self-signed certificate.
+	_, err = enroll.Enroll(context.Background(), &http.Client{Timeout: 5 * time.Second}, s.URL(), tok.Secret, k2.Public(), "unpinned")
+	var unknown x509.UnknownAuthorityError
+	require.True(t, errors.As(err, &unknown), "%v", err)
+
+	// Plain HTTP to the TLS port gets nowhere either.
+	_, err = enroll.Enroll(context.Background(), nil, strings.Replace(s.URL(), "https://", "http://", 1), tok.Secret, k2.Public(), "plain")
+	require.Error(t, err)
+
+	_, err = enroll.Enroll(context.Background(), pinned, s.URL(), tok.Secret, k2.Public(), "second")
+	require.NoError(t, err, "the refused attempts spent no use of the token")
+}
+
+func TestDiagOverHTTPS(t *testing.T) {
+	s, pin := tlsGateway(t)
+	tc, err := gwapi.PinnedTLS(pin)
+	require.NoError(t, err)
+	c, err := netdiag.New(netdiag.Config{Server: s.URL(), TLS: tc, STAMPPort: uint16(s.STAMPAddr().(*net.UDPAddr).Port)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep := c.Run(ctx, netdiag.ModeFull)
+	require.Empty(t, rep.Errors)
+	require.NotNil(t, rep.Throughput)
+	assert.Positive(t, rep.Throughput.DownloadMbps)
+	assert.Positive(t, rep.Throughput.UploadMbps)
+	require.NotNil(t, rep.Responsiveness)
+	assert.Positive(t, rep.Responsiveness.ForeignProbes, "foreign probes complete TLS handshakes")
+}
+
+func TestPinParsing(t *testing.T) {
+	hex := strings.Repeat("0A", 32)
+	got, err := gwapi.ParsePin("SHA256:" + hex)
+	require.NoError(t, err)
+	assert.Equal(t, "sha256:"+strings.ToLower(hex), got)
+	colons := "sha256:" + strings.TrimSuffix(strings.Repeat("0a:", 32), ":")
+	got, err = gwapi.ParsePin(colons)
+	require.NoError(t, err, "openssl's colon form")
+	assert.Equal(t, "sha256:"+strings.ToLower(hex), got)
+	for _, bad := range []string{"", "md5:00", "sha256:zz", "sha256:" + strings.Repeat("0", 62)} {
+		_, err := gwapi.ParsePin(bad)
+		assert.Error(t, err, bad)
+	}
+}
