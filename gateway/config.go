@@ -54,6 +54,18 @@ type MeasureConfig struct {
 	// STAMPListen is the UDP host:port of the STAMP reflector (RFC 8762);
 	// empty disables it. The standard port is 862.
 	STAMPListen string `yaml:"stamp_listen"`
+	// MaxMbps is the bandwidth guard: all speed tests together, per
+	// direction, are paced to this many Mbit/s so they leave the link to
+	// WireGuard and DNS. Zero turns it off; set it to about half the
+	// gateway's uplink.
+	MaxMbps float64 `yaml:"max_mbps,omitempty"`
+	// MaxTransfersPerClient bounds one client's (inside the tunnel, one
+	// peer's) concurrent transfers; zero means 32.
+	MaxTransfersPerClient int `yaml:"max_transfers_per_client,omitempty"`
+	// MaxTransfers bounds everyone's concurrent transfers; zero means 128.
+	MaxTransfers int `yaml:"max_transfers,omitempty"`
+	// MaxBytesPerRequest caps one download or upload; zero means 1 GiB.
+	MaxBytesPerRequest int64 `yaml:"max_bytes_per_request,omitempty"`
 }
 
 // APIConfig configures the HTTP API.
@@ -102,6 +114,9 @@ func (c Config) Validate() error {
 		if err := validateListen(c.Measure.STAMPListen); err != nil {
 			return fmt.Errorf("measure.stamp_listen: %w", err)
 		}
+	}
+	if c.Measure.MaxMbps < 0 || c.Measure.MaxTransfersPerClient < 0 || c.Measure.MaxTransfers < 0 || c.Measure.MaxBytesPerRequest < 0 {
+		return errors.New("measure: max_mbps, max_transfers_per_client, max_transfers and max_bytes_per_request must not be negative")
 	}
 	if c.WireGuard != nil {
 		if err := c.WireGuard.validate(); err != nil {

@@ -114,6 +114,8 @@ type Client struct {
 	pmu    sync.Mutex
 
 	urls serverURLs
+	// serverCap is the server's advertised bandwidth guard; 0 for none.
+	serverCap float64
 	// h2c: the server speaks HTTP/2 without TLS; load streams use it, and
 	// self probes ride them. Otherwise load streams use HTTP/1.1.
 	h2c bool
@@ -223,7 +225,7 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 
 	// Stages 2 and 3, one after the other: each direction saturated, with
 	// latency and RPM probes riding along.
-	tp := &ThroughputReport{Stable: true}
+	tp := &ThroughputReport{Stable: true, ServerCapMbps: c.serverCap}
 	rep.Throughput = tp
 	var foreign, self []time.Duration
 	for _, dir := range []direction{download, upload} {
@@ -318,6 +320,9 @@ func (c *Client) fetchConfig(ctx context.Context) error {
 			Large  string `json:"large_download_url"`
 			Upload string `json:"upload_url"`
 		} `json:"urls"`
+		// A Tether gateway's bandwidth guard, which caps what any line
+		// can show against it.
+		CapMbps float64 `json:"tether_rate_cap_mbps"`
 	}
 	var old struct {
 		URLs struct {
@@ -349,6 +354,9 @@ func (c *Client) fetchConfig(ctx context.Context) error {
 		}
 	}
 	c.urls = serverURLs{small: doc.URLs.Small, large: doc.URLs.Large, upload: doc.URLs.Upload}
+	if doc.CapMbps > 0 {
+		c.serverCap = doc.CapMbps
+	}
 	c.h2c = c.probeH2C(ctx)
 	return nil
 }

@@ -74,9 +74,13 @@ type ThroughputReport struct {
 	Bytes int64 `json:"bytes"`
 	// Stable is true when both directions settled within their budget;
 	// false means the figure is the last window's and may be low.
-	Stable   bool             `json:"stable"`
-	Download *DirectionReport `json:"download,omitempty"`
-	Upload   *DirectionReport `json:"upload,omitempty"`
+	Stable bool `json:"stable"`
+	// ServerCapMbps is the server's bandwidth guard, per direction, when
+	// it advertises one: a figure near it says the server, not the line,
+	// set the limit.
+	ServerCapMbps float64          `json:"server_cap_mbps,omitempty"`
+	Download      *DirectionReport `json:"download,omitempty"`
+	Upload        *DirectionReport `json:"upload,omitempty"`
 }
 
 // DirectionReport details one direction's throughput test.

@@ -26,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Defaults of Config.
@@ -43,6 +45,13 @@ const (
 	// uses up to 16 streams per direction plus probes; 32 leaves room and
 	// stops one client from exhausting the gateway.
 	DefaultMaxConcurrentPerClient = 32
+	// DefaultMaxConcurrent bounds transfers from all clients together:
+	// four full tests at once. Beyond it clients get 429 and retry.
+	DefaultMaxConcurrent = 128
+	// guardChunk is the write and read size while the bandwidth guard is
+	// on: small enough that the guard paces smoothly rather than in
+	// 256 KiB bursts that would fill the gateway's own queues.
+	guardChunk = 32 << 10
 	// readHeaderTimeout stops idle connections that never send a request.
 	readHeaderTimeout = 10 * time.Second
 	// fillBlock is the size of the random block streamed repeatedly.
@@ -85,9 +94,18 @@ type Config struct {
 	// LargeObjectBytes is the size of /large; zero means
 	// DefaultLargeObjectBytes.
 	LargeObjectBytes int64
-	// MaxConcurrentPerClient bounds concurrent transfers per client IP;
-	// zero means DefaultMaxConcurrentPerClient.
+	// MaxConcurrentPerClient bounds concurrent transfers per client IP
+	// (inside the tunnel, per peer); zero means
+	// DefaultMaxConcurrentPerClient.
 	MaxConcurrentPerClient int
+	// MaxConcurrent bounds concurrent transfers from everyone; zero means
+	// DefaultMaxConcurrent.
+	MaxConcurrent int
+	// MaxMbps is the bandwidth guard: each direction's transfers, from
+	// all clients together, are paced to at most this many Mbit/s, so
+	// speed tests leave the gateway's link to WireGuard and DNS. Zero
+	// turns the guard off.
+	MaxMbps float64
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -108,6 +126,10 @@ type Server struct {
 
 	mu     sync.Mutex
 	active map[netip.Addr]int
+	total  int
+
+	// downGuard and upGuard pace each direction; nil when unguarded.
+	downGuard, upGuard *rate.Limiter
 
 	bytesDown, bytesUp, rejected atomic.Int64
 }
@@ -126,7 +148,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConcurrentPerClient == 0 {
 		cfg.MaxConcurrentPerClient = DefaultMaxConcurrentPerClient
 	}
-	if cfg.MaxDownBytes < 0 || cfg.MaxUpBytes < 0 || cfg.LargeObjectBytes < 0 || cfg.MaxConcurrentPerClient < 0 {
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if cfg.MaxDownBytes < 0 || cfg.MaxUpBytes < 0 || cfg.LargeObjectBytes < 0 || cfg.MaxConcurrentPerClient < 0 || cfg.MaxConcurrent < 0 || cfg.MaxMbps < 0 {
 		return nil, errors.New("measureserver: limits must not be negative")
 	}
 	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
@@ -140,6 +165,13 @@ func New(cfg Config) (*Server, error) {
 		s.now = time.Now
 	}
 	_, _ = rand.Read(s.block) // incompressible, so no middlebox inflates the figures
+	if cfg.MaxMbps > 0 {
+		bps := cfg.MaxMbps * 1e6 / 8
+		// A burst of 10 ms at the guard's rate, and never below one chunk.
+		burst := max(int(bps/100), guardChunk)
+		s.downGuard = rate.NewLimiter(rate.Limit(bps), burst)
+		s.upGuard = rate.NewLimiter(rate.Limit(bps), burst)
+	}
 	return s, nil
 }
 
@@ -213,6 +245,9 @@ type configDoc struct {
 		UploadOld string `json:"https_upload_url"`
 	} `json:"urls"`
 	TestEndpoint string `json:"test_endpoint,omitempty"`
+	// RateCapMbps is a Tether extension: the bandwidth guard, per
+	// direction, so a client can tell the server's limit from its line's.
+	RateCapMbps float64 `json:"tether_rate_cap_mbps,omitempty"`
 }
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request) {
@@ -229,6 +264,7 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 	doc.Version = 1
 	doc.URLs.Small, doc.URLs.Large, doc.URLs.Upload = base+PathSmall, base+PathLarge, base+PathUpload
 	doc.URLs.SmallHTTP, doc.URLs.LargeHTTP, doc.URLs.UploadOld = doc.URLs.Small, doc.URLs.Large, doc.URLs.Upload
+	doc.RateCapMbps = s.cfg.MaxMbps
 	noStore(w)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)
@@ -239,20 +275,29 @@ func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ip := clientIP(r)
 		s.mu.Lock()
-		if s.active[ip] >= s.cfg.MaxConcurrentPerClient {
+		var refuse string
+		switch {
+		case s.active[ip] >= s.cfg.MaxConcurrentPerClient:
+			refuse = fmt.Sprintf("more than %d concurrent transfers from %v", s.cfg.MaxConcurrentPerClient, ip)
+		case s.total >= s.cfg.MaxConcurrent:
+			refuse = fmt.Sprintf("the gateway is running %d transfers, its limit; try again shortly", s.cfg.MaxConcurrent)
+		}
+		if refuse != "" {
 			s.mu.Unlock()
 			s.rejected.Add(1)
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, fmt.Sprintf("more than %d concurrent transfers from %v", s.cfg.MaxConcurrentPerClient, ip), http.StatusTooManyRequests)
+			http.Error(w, refuse, http.StatusTooManyRequests)
 			return
 		}
 		s.active[ip]++
+		s.total++
 		s.mu.Unlock()
 		defer func() {
 			s.mu.Lock()
 			if s.active[ip]--; s.active[ip] <= 0 {
 				delete(s.active, ip)
 			}
+			s.total--
 			s.mu.Unlock()
 		}()
 		h(w, r)
@@ -282,10 +327,17 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, n int64) {
 	noStore(w)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+	block := s.block
+	if s.downGuard != nil {
+		block = block[:guardChunk]
+	}
 	for n > 0 {
-		chunk := s.block
+		chunk := block
 		if int64(len(chunk)) > n {
 			chunk = chunk[:n]
+		}
+		if s.downGuard != nil && s.downGuard.WaitN(r.Context(), len(chunk)) != nil {
+			return // the client went away while waiting
 		}
 		m, err := w.Write(chunk)
 		s.bytesDown.Add(int64(m))
@@ -305,12 +357,18 @@ type upResult struct {
 func (s *Server) up(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUpBytes)
 	buf := make([]byte, 64<<10)
+	if s.upGuard != nil {
+		buf = buf[:guardChunk]
+	}
 	var total int64
 	var first time.Time
 	for {
 		n, err := body.Read(buf)
 		if n > 0 && first.IsZero() {
 			first = s.now()
+		}
+		if n > 0 && s.upGuard != nil && s.upGuard.WaitN(r.Context(), n) != nil {
+			return // the client went away while waiting
 		}
 		total += int64(n)
 		s.bytesUp.Add(int64(n))

@@ -210,3 +210,69 @@ func BenchmarkDown(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+func TestTotalConcurrencyLimit(t *testing.T) {
+	// Two "clients" on loopback addresses of their own; the total limit
+	// is reached before either one's.
+	s, base := start(t, Config{MaxConcurrentPerClient: 5, MaxConcurrent: 2})
+	from := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	}
+	a, b := from("127.0.0.1"), from("127.0.0.2")
+	r1, err := a.Get(base + PathLarge)
+	require.NoError(t, err)
+	defer r1.Body.Close()
+	r2, err := b.Get(base + PathLarge)
+	require.NoError(t, err)
+	defer r2.Body.Close()
+	r3, err := b.Get(base + PathLarge)
+	require.NoError(t, err)
+	r3.Body.Close()
+	assert.Equal(t, http.StatusTooManyRequests, r3.StatusCode)
+	assert.EqualValues(t, 1, s.Stats().Rejected)
+}
+
+// The guard paces every client together. The check is a floor on the
+// elapsed time, which a slow machine can only raise: 12 MB at 40 Mbit/s
+// cannot arrive in under 2.4 s, less the guard's 10 ms burst.
+func TestBandwidthGuard(t *testing.T) {
+	const mbps, size = 40, 12_000_000
+	s, base := start(t, Config{MaxMbps: mbps})
+	resp, err := http.Get(base + PathConfig)
+	require.NoError(t, err)
+	var doc configDoc
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	resp.Body.Close()
+	assert.Equal(t, float64(mbps), doc.RateCapMbps, "the config document advertises the guard")
+
+	floor := time.Duration(float64(size*8)/(mbps*1e6)*float64(time.Second)) - 20*time.Millisecond
+	start := time.Now()
+	errs := make(chan error, 2)
+	for range 2 { // two downloads share the guard
+		go func() {
+			resp, err := http.Get(fmt.Sprintf("%s/down?bytes=%d", base, size/2))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			n, err := io.Copy(io.Discard, resp.Body)
+			if err == nil && n != size/2 {
+				err = fmt.Errorf("got %d bytes", n)
+			}
+			errs <- err
+		}()
+	}
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	assert.GreaterOrEqual(t, time.Since(start), floor, "downloads beat the guard")
+
+	start = time.Now()
+	resp, err = http.Post(base+PathUpload, "application/octet-stream", bytes.NewReader(make([]byte, size)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.GreaterOrEqual(t, time.Since(start), floor, "an upload beat the guard")
+	assert.EqualValues(t, size, s.Stats().BytesUp)
+}
