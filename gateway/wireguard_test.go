@@ -19,6 +19,7 @@ import (
 
 	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/netdiag"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -227,6 +228,40 @@ func TestServicesInsideTheTunnel(t *testing.T) {
 	_, _ = b.ReadFrom(resp.Body)
 	resp.Body.Close()
 	assert.Contains(t, b.String(), strings.Split(en.Address, "/")[0], "the measurement service sees the tunnel address")
+}
+
+// TestDiagThroughTheTunnel runs the full line diagnosis through a
+// userspace tunnel against the measurement service on the gateway's
+// tunnel address: ICMP through the tunnel's own echo, STAMP on 862 and
+// HTTP on 80 inside the netstack. One process pair, no root.
+func TestDiagThroughTheTunnel(t *testing.T) {
+	_, base := wgGateway(t)
+	u, en := enrolledClient(t, base, newToken(t, base, 1))
+	c, err := netdiag.New(netdiag.Config{Server: "http://" + en.GatewayAddress, STAMPPort: 862, Dial: u.DialContext, Ping: u.Ping})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep := c.Run(ctx, netdiag.ModeFull)
+	require.Empty(t, rep.Errors)
+	require.Len(t, rep.Latency.Targets, 1, "the gateway only: the host's router is not on the tunnel")
+	gw := rep.Latency.Targets[0]
+	assert.Equal(t, en.GatewayAddress, gw.Addr)
+	assert.Equal(t, netdiag.MethodICMP, gw.Method, "the tunnel's own echo answers")
+	assert.Zero(t, gw.LossPct)
+	require.NotNil(t, rep.Throughput)
+	assert.Positive(t, rep.Throughput.DownloadMbps)
+	assert.Positive(t, rep.Throughput.UploadMbps)
+	require.NotNil(t, rep.Responsiveness)
+	assert.Positive(t, rep.Responsiveness.RPM)
+	t.Logf("through the userspace tunnel: idle %.2f ms, down %.0f / up %.0f Mbit/s, RPM %d, %s",
+		gw.MedianMS, rep.Throughput.DownloadMbps, rep.Throughput.UploadMbps, rep.Responsiveness.RPM, rep.Summary)
+
+	// Without Ping, STAMP inside the netstack takes over.
+	c, err = netdiag.New(netdiag.Config{Server: "http://" + en.GatewayAddress, STAMPPort: 862, Dial: u.DialContext})
+	require.NoError(t, err)
+	rep = c.Run(ctx, netdiag.ModeQuick)
+	require.Len(t, rep.Latency.Targets, 1)
+	assert.Equal(t, netdiag.MethodSTAMP, rep.Latency.Targets[0].Method)
 }
 
 func TestInitFiles(t *testing.T) {

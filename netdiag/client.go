@@ -83,6 +83,14 @@ type Config struct {
 	// gateway with a self-signed certificate is trusted by its pin
 	// (gwapi.PinnedTLS).
 	TLS *tls.Config
+	// Dial, when set, makes every TCP and UDP connection of the run:
+	// a userspace tunnel's DialContext, to diagnose the path through the
+	// tunnel. The router is then not probed (it is the host's), unless
+	// Router is set.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Ping, with Dial, sends one ICMP echo the same way; without it a run
+	// with Dial has no ICMP and falls back to STAMP and TCP.
+	Ping func(ctx context.Context, dst netip.Addr) (time.Duration, error)
 	// Netns runs socket-creating functions where the probes should run;
 	// nil means here. The lab passes a namespace's Do.
 	Netns Netns
@@ -135,7 +143,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.STAMPPort == 0 {
 		cfg.STAMPPort = stamp.DefaultPort
 	}
-	c := &Client{cfg: cfg, base: u, logger: cfg.Logger, now: cfg.Now, prober: &latencyProber{netns: cfg.Netns}}
+	c := &Client{cfg: cfg, base: u, logger: cfg.Logger, now: cfg.Now, prober: &latencyProber{netns: cfg.Netns, dialFn: cfg.Dial, pingFn: cfg.Ping}}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -284,6 +292,9 @@ func (c *Client) router() netip.Addr {
 	if c.cfg.Router.IsValid() {
 		return c.cfg.Router
 	}
+	if c.cfg.Dial != nil {
+		return netip.Addr{} // the host's router is not on the caller's network
+	}
 	var r netip.Addr
 	_ = c.cfg.Netns.run(func() error {
 		r, _ = defaultGateway()
@@ -368,7 +379,7 @@ func (c *Client) probeH2C(ctx context.Context) bool {
 	if !strings.HasPrefix(c.urls.small, "http://") {
 		return false
 	}
-	tr := &http.Transport{DialContext: c.cfg.Netns.dial, Protocols: new(http.Protocols)}
+	tr := &http.Transport{DialContext: c.prober.dial, Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	defer tr.CloseIdleConnections()
 	_, ok := c.timedGet(ctx, &http.Client{Transport: tr})
@@ -386,7 +397,7 @@ func (c *Client) tlsConfig() *tls.Config {
 
 // plainClient is an HTTP/1.1 client whose connections are made in Netns.
 func (c *Client) plainClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: c.cfg.Netns.dial, DisableCompression: true, TLSClientConfig: c.tlsConfig()}}
+	return &http.Client{Transport: &http.Transport{DialContext: c.prober.dial, DisableCompression: true, TLSClientConfig: c.tlsConfig()}}
 }
 
 // loadClient is one load stream's client: its own transport and so its
@@ -398,7 +409,7 @@ func (c *Client) loadClient(conns *connSet) *http.Client {
 		ForceAttemptHTTP2:  true,
 		TLSClientConfig:    c.tlsConfig(),
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := c.cfg.Netns.dial(ctx, network, addr)
+			conn, err := c.prober.dial(ctx, network, addr)
 			if err == nil {
 				// As the server does for uploads: a fixed window so
 				// receive autotuning never caps a download below the
@@ -538,7 +549,7 @@ func (c *Client) foreignProbe(ctx context.Context) (time.Duration, bool) {
 	pctx, cancel := context.WithTimeout(ctx, rpmProbeTimeout)
 	defer cancel()
 	start := time.Now()
-	conn, err := c.cfg.Netns.dial(pctx, "tcp", host)
+	conn, err := c.prober.dial(pctx, "tcp", host)
 	if err != nil {
 		return 0, false
 	}

@@ -57,6 +57,17 @@ type method func(ctx context.Context, t Target, s Sampling) (rtts []time.Duratio
 // latencyProber measures latency with the first method that answers.
 type latencyProber struct {
 	netns Netns
+	// dialFn and pingFn replace the OS's sockets, e.g. with a userspace
+	// tunnel's (Config.Dial and Config.Ping).
+	dialFn func(ctx context.Context, network, addr string) (net.Conn, error)
+	pingFn func(ctx context.Context, dst netip.Addr) (time.Duration, error)
+}
+
+func (p *latencyProber) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if p.dialFn != nil {
+		return p.dialFn(ctx, network, addr)
+	}
+	return p.netns.dial(ctx, network, addr)
 }
 
 // measure runs every method concurrently (they are light and do not
@@ -132,6 +143,13 @@ func (p *latencyProber) byName(name string) method {
 // icmp pings with pro-bing: a raw socket when we may open one, else an
 // unprivileged ICMP datagram socket (Linux ping_group_range, macOS).
 func (p *latencyProber) icmp(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
+	if p.pingFn != nil {
+		return p.pingWith(ctx, t, s)
+	}
+	if p.dialFn != nil {
+		// The OS's ICMP sockets would bypass the caller's network.
+		return nil, 0, errors.New("icmp: not available on this network (no Ping given)")
+	}
 	privileged := os.Geteuid() == 0
 	rtts, sent, err := p.ping(ctx, t, s, privileged)
 	if err != nil && privileged && isPermission(err) {
@@ -182,6 +200,48 @@ func (p *latencyProber) ping(ctx context.Context, t Target, s Sampling, privileg
 	return ordered, st.PacketsSent, nil
 }
 
+// pingWith sends s.Count echoes through pingFn, s.Interval apart, each
+// waiting up to s.Wait, and returns the answers in the order sent.
+func (p *latencyProber) pingWith(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
+	rtts := make([]time.Duration, s.Count)
+	var wg sync.WaitGroup
+	sent := 0
+	tick := time.NewTicker(s.Interval)
+	defer tick.Stop()
+	for i := range s.Count {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		sent++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, s.Wait)
+			defer cancel()
+			if d, err := p.pingFn(pctx, t.Addr); err == nil {
+				rtts[i] = d
+				if s.OnSample != nil {
+					s.OnSample(d)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var got []time.Duration
+	for _, d := range rtts[:sent] {
+		if d > 0 {
+			got = append(got, d)
+		}
+	}
+	return got, sent, nil
+}
+
 func isPermission(err error) bool {
 	return errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES)
 }
@@ -189,7 +249,7 @@ func isPermission(err error) bool {
 // stamp measures with RFC 8762 test packets to the target's reflector.
 func (p *latencyProber) stamp(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
 	addr := netip.AddrPortFrom(t.Addr, t.STAMPPort)
-	conn, err := p.netns.dial(ctx, "udp", addr.String())
+	conn, err := p.dial(ctx, "udp", addr.String())
 	if err != nil {
 		return nil, 0, fmt.Errorf("stamp: %w", err)
 	}
@@ -218,7 +278,7 @@ func (p *latencyProber) tcp(ctx context.Context, t Target, s Sampling) ([]time.D
 		sent++
 		cctx, cancel := context.WithTimeout(ctx, s.Interval+s.Wait)
 		start := time.Now()
-		c, err := p.netns.dial(cctx, "tcp", addr)
+		c, err := p.dial(cctx, "tcp", addr)
 		d := time.Since(start)
 		cancel()
 		switch {

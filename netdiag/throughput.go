@@ -218,7 +218,7 @@ func (lt *loadTest) run(ctx context.Context) *DirectionReport {
 	defer lt.stopAll()
 	start := time.Now()
 	rep := &DirectionReport{Counting: "receiver"}
-	if lt.dir == upload && !ackedBytesSupported {
+	if lt.dir == upload && !lt.countsAcked() {
 		rep.Counting = "sender"
 	}
 	lt.addStreams(ctx, initialStreams)
@@ -365,13 +365,20 @@ func (lt *loadTest) fail(err error) {
 	lt.mu.Unlock()
 }
 
+// countsAcked: upload bytes are counted as the peer acknowledged them,
+// which needs the OS's TCP sockets; a caller's Dial (a userspace tunnel)
+// gives connections the OS knows nothing of.
+func (lt *loadTest) countsAcked() bool {
+	return ackedBytesSupported && lt.c.cfg.Dial == nil
+}
+
 // count is the bytes moved so far, as the receiver saw them where the OS
 // tells us.
 func (lt *loadTest) count() int64 {
 	if lt.dir == download {
 		return lt.read.Load()
 	}
-	if !ackedBytesSupported {
+	if !lt.countsAcked() {
 		return lt.written.Load()
 	}
 	var n int64
