@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,6 +107,25 @@ func startLabGateway(t *testing.T, l *netlab.Lab, mode string) *labGateway {
 		return resp.StatusCode == http.StatusOK
 	}, 20*time.Second, 50*time.Millisecond, "the gateway did not come up (run with %s=1 to see its log)", netlab.DebugEnv)
 	return g
+}
+
+// metric reads one unlabelled sample from the gateway's /metrics.
+func (g *labGateway) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := g.hc.Get(g.base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err)
+			return f
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return 0
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -289,6 +309,13 @@ func testTwoClients(t *testing.T, mode string) {
 	seen, err = split.get(webIP)
 	require.NoError(t, err)
 	assert.Equal(t, netlab.ISPWANAddr.String(), seen, "the split tunnel's direct internet")
+
+	if mode == ModeUserspace {
+		// The subnet router counted what it relayed: two clients' corp
+		// page and UDP echo, and the full client's internet fetch.
+		assert.GreaterOrEqual(t, g.metric(t, "tether_forward_tcp_accepted_total"), 3.0)
+		assert.GreaterOrEqual(t, g.metric(t, "tether_forward_udp_flows_total"), 2.0)
+	}
 
 	// Peers never reach each other.
 	splitAddr := netip.MustParsePrefix(split.en.Address).Addr()

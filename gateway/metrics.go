@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tetherwfh/tether/netdiag/measureserver"
+	"github.com/tetherwfh/tether/tunnel"
 )
 
 // wgMetrics are the WireGuard endpoint's Prometheus metrics.
@@ -26,7 +29,33 @@ func newWGMetrics(reg prometheus.Registerer, e *wgEndpoint) *wgMetrics {
 		}),
 	}
 	reg.MustRegister(m.enrollments, m.revocations, &peerCollector{e: e})
+	// The userspace data plane's subnet router; zero in tun mode, where
+	// the kernel forwards and the nftables table counts.
+	fwd := func(name, help string, v func(tunnel.ForwardStats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "tether", Subsystem: "forward", Name: name, Help: help},
+			func() float64 { return v(e.dev.forwardStats()) })
+	}
+	reg.MustRegister(
+		fwd("tcp_accepted_total", "Peers' TCP connections relayed to the host network.", func(s tunnel.ForwardStats) float64 { return float64(s.TCPAccepted) }),
+		fwd("tcp_refused_total", "Peers' TCP connections refused by policy or limits.", func(s tunnel.ForwardStats) float64 { return float64(s.TCPRefused) }),
+		fwd("tcp_failed_total", "Peers' TCP connections whose host-side connect failed.", func(s tunnel.ForwardStats) float64 { return float64(s.TCPFailed) }),
+		fwd("udp_flows_total", "Peers' UDP flows relayed to the host network.", func(s tunnel.ForwardStats) float64 { return float64(s.UDPFlows) }),
+		fwd("udp_refused_total", "Peers' UDP flows refused by policy or limits.", func(s tunnel.ForwardStats) float64 { return float64(s.UDPRefused) }),
+	)
 	return m
+}
+
+// registerMeasureMetrics exports the measurement service's counters.
+func registerMeasureMetrics(reg prometheus.Registerer, stats func() measureserver.Stats) {
+	c := func(name, help string, v func(measureserver.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "tether", Subsystem: "measure", Name: name, Help: help},
+			func() float64 { return float64(v(stats())) })
+	}
+	reg.MustRegister(
+		c("bytes_down_total", "Bytes the measurement service sent (downloads).", func(s measureserver.Stats) int64 { return s.BytesDown }),
+		c("bytes_up_total", "Bytes the measurement service received (uploads).", func(s measureserver.Stats) int64 { return s.BytesUp }),
+		c("rejected_total", "Transfers refused by the concurrency limits (429).", func(s measureserver.Stats) int64 { return s.Rejected }),
+	)
 }
 
 // peerCollector reads the live device and the store at scrape time:

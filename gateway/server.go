@@ -98,6 +98,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.metrics = prometheus.NewRegistry()
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerMeasureMetrics(s.metrics, s.measure.Stats)
 	if cfg.DNS != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()

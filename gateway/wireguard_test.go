@@ -159,6 +159,8 @@ func TestEnrollConnectRevoke(t *testing.T) {
 	assert.Contains(t, mb.String(), `tether_wireguard_revocations_total 1`)
 	assert.Contains(t, mb.String(), `tether_wireguard_peers{state="revoked"} 1`)
 	assert.Contains(t, mb.String(), `tether_wireguard_peer_rx_bytes{peer="2"}`)
+	assert.Contains(t, mb.String(), `tether_forward_tcp_accepted_total 0`)
+	assert.Contains(t, mb.String(), `tether_measure_bytes_down_total `)
 
 	// Admin API without or with a wrong token.
 	code, _ = call(t, "GET", base+gwapi.PathAdminPeers, "", nil)
