@@ -125,6 +125,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// The API speaks HTTP/1.1 and h2c, as the measurement service needs.
 	srv := measureserver.NewHTTPServer(s.Handler())
 	srv.ReadHeaderTimeout = readHeaderTimeout
+	// Speed tests never end by themselves; shutting down ends them, and
+	// everything else (enrollments, admin calls) drains.
+	srv.RegisterOnShutdown(s.measure.Stop)
 	srv.ErrorLog = slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
 	var stampConn net.PacketConn
 	if addr := s.cfg.Measure.STAMPListen; addr != "" {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -175,4 +176,33 @@ func TestBandwidthGuardCapsSpeedTests(t *testing.T) {
 	assert.LessOrEqual(t, rep.Throughput.UploadMbps, 60*1.15)
 	assert.Positive(t, rep.Throughput.DownloadMbps)
 	assert.Positive(t, rep.Throughput.UploadMbps)
+}
+
+// TestShutdownEndsSpeedTestsAndDrains: a speed test never ends by
+// itself, so shutting down must end it, and Run must return cleanly
+// (not after the grace period with an error).
+func TestShutdownEndsSpeedTestsAndDrains(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.API.Listen, cfg.Measure.STAMPListen = "127.0.0.1:0", ""
+	s, err := New(cfg, Options{})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-s.Ready()
+	resp, err := http.Get(s.URL() + "/large")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	buf := make([]byte, 1<<20)
+	_, err = io.ReadFull(resp.Body, buf)
+	require.NoError(t, err, "the download is running")
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "a clean shutdown")
+	case <-time.After(shutdownGrace):
+		t.Fatal("Run waited on an open-ended download for the whole grace period")
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	assert.Error(t, err, "the download was cut, not completed: /large is 8 GiB")
 }

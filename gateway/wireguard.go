@@ -442,6 +442,7 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) error {
 		fmt.Fprintf(w, intranetPage, s.cfg.Name, gw)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	srv.RegisterOnShutdown(s.measure.Stop)
 	go func() { _ = srv.Serve(ln) }()
 	pc, err := e.dev.listenUDP(netip.AddrPortFrom(gw, 862))
 	if err != nil {

@@ -127,6 +127,13 @@ type Server struct {
 	mu     sync.Mutex
 	active map[netip.Addr]int
 	total  int
+	// running holds each transfer's controller, so Stop can unblock a
+	// write to a client that stopped reading.
+	running map[*http.ResponseController]struct{}
+
+	// stop is closed by Stop: transfers end so a shutdown can drain.
+	stop     chan struct{}
+	stopOnce sync.Once
 
 	// downGuard and upGuard pace each direction; nil when unguarded.
 	downGuard, upGuard *rate.Limiter
@@ -157,7 +164,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 		return nil, fmt.Errorf("measureserver: base URL %q must start with http:// or https://", cfg.BaseURL)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now, active: make(map[netip.Addr]int), block: make([]byte, fillBlock)}
+	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now, active: make(map[netip.Addr]int), block: make([]byte, fillBlock), stop: make(chan struct{}),
+		running: make(map[*http.ResponseController]struct{})}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -173,6 +181,31 @@ func New(cfg Config) (*Server, error) {
 		s.upGuard = rate.NewLimiter(rate.Limit(bps), burst)
 	}
 	return s, nil
+}
+
+// Stop ends every transfer in progress and refuses new ones (503). A
+// speed test is open-ended, so a graceful shutdown would otherwise wait
+// for it; register Stop with http.Server.RegisterOnShutdown. Idempotent.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for rc := range s.running {
+			now := time.Now()
+			_ = rc.SetWriteDeadline(now)
+			_ = rc.SetReadDeadline(now)
+		}
+	})
+}
+
+func (s *Server) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // Stats returns the counters. Safe for concurrent use.
@@ -274,9 +307,12 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ip := clientIP(r)
+		rc := http.NewResponseController(w)
 		s.mu.Lock()
 		var refuse string
 		switch {
+		case s.stopped():
+			refuse = "the gateway is shutting down"
 		case s.active[ip] >= s.cfg.MaxConcurrentPerClient:
 			refuse = fmt.Sprintf("more than %d concurrent transfers from %v", s.cfg.MaxConcurrentPerClient, ip)
 		case s.total >= s.cfg.MaxConcurrent:
@@ -284,13 +320,19 @@ func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 		}
 		if refuse != "" {
 			s.mu.Unlock()
-			s.rejected.Add(1)
+			code := http.StatusTooManyRequests
+			if s.stopped() {
+				code = http.StatusServiceUnavailable
+			} else {
+				s.rejected.Add(1)
+			}
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, refuse, http.StatusTooManyRequests)
+			http.Error(w, refuse, code)
 			return
 		}
 		s.active[ip]++
 		s.total++
+		s.running[rc] = struct{}{}
 		s.mu.Unlock()
 		defer func() {
 			s.mu.Lock()
@@ -298,6 +340,7 @@ func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 				delete(s.active, ip)
 			}
 			s.total--
+			delete(s.running, rc)
 			s.mu.Unlock()
 		}()
 		h(w, r)
@@ -342,7 +385,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, n int64) {
 		m, err := w.Write(chunk)
 		s.bytesDown.Add(int64(m))
 		n -= int64(m)
-		if err != nil || r.Context().Err() != nil {
+		if err != nil || r.Context().Err() != nil || s.stopped() {
 			return
 		}
 	}
@@ -369,6 +412,9 @@ func (s *Server) up(w http.ResponseWriter, r *http.Request) {
 		}
 		if n > 0 && s.upGuard != nil && s.upGuard.WaitN(r.Context(), n) != nil {
 			return // the client went away while waiting
+		}
+		if s.stopped() {
+			return
 		}
 		total += int64(n)
 		s.bytesUp.Add(int64(n))
