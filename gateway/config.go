@@ -151,7 +151,7 @@ func WriteConfig(path string, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	data, err := yaml.Marshal(cfg)
+	data, err := commentedYAML(cfg)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -159,11 +159,58 @@ func WriteConfig(path string, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if _, err := f.Write(append([]byte("# tether-gateway configuration\n"), data...)); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return fmt.Errorf("config: %w", err)
 	}
 	return f.Close()
+}
+
+// configComments explain each key in the file WriteConfig writes, so
+// the starter config documents itself; CONFIG.md has the full story.
+var configComments = map[string]string{
+	"":                            "tether-gateway configuration; every key is in gateway/CONFIG.md",
+	"name":                        "shown to clients and in logs",
+	"api":                         "the HTTPS API: health, enrollment, admin, metrics, measurement service",
+	"api.listen":                  "host:port; 0.0.0.0:8443 to serve clients",
+	"api.admin_token_file":        "bearer token of the admin API (tether-gateway token/peer use it)",
+	"api.tls_cert_file":           "self-signed by init; clients pin it (tether-gateway fingerprint)",
+	"measure":                     "the measurement service; optional: max_mbps (bandwidth guard), max_transfers_per_client, max_transfers, max_bytes_per_request",
+	"measure.stamp_listen":        "UDP STAMP reflector (RFC 8762); 0.0.0.0:862 to serve clients",
+	"wireguard":                   "the WireGuard endpoint; optional: mode (userspace or tun), interface, forward_internet, masquerade_company",
+	"wireguard.listen_port":       "UDP",
+	"wireguard.address":           "the gateway's tunnel address; its prefix is the clients' pool",
+	"wireguard.key_file":          "the gateway's private key (0600)",
+	"wireguard.endpoint":          "host:port clients reach WireGuard on",
+	"wireguard.company_prefixes":  "routed through the tunnel in split mode, e.g. [10.77.0.0/16]",
+	"wireguard.allowed_modes":     "the company policy: full, split or both",
+	"wireguard.store":             "SQLite peer database",
+	"wireguard.enroll_per_minute": "enrollment attempts per client address",
+	"log_level":                   "debug, info, warn or error",
+}
+
+// commentedYAML renders cfg with configComments above its keys.
+func commentedYAML(cfg Config) ([]byte, error) {
+	var doc yaml.Node
+	if err := doc.Encode(cfg); err != nil {
+		return nil, err
+	}
+	doc.HeadComment = configComments[""]
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key := prefix + n.Content[i].Value
+			if c, ok := configComments[key]; ok {
+				n.Content[i].HeadComment = c
+			}
+			walk(n.Content[i+1], key+".")
+		}
+	}
+	walk(&doc, "")
+	return yaml.Marshal(&doc)
 }
 
 // InitFiles writes a starting configuration at path with a WireGuard
@@ -194,7 +241,7 @@ func InitFiles(path string, cfg *Config, endpoint string) ([]string, string, err
 	}
 	cfg.API.AdminTokenFile = tokenFile
 	cfg.API.TLSCertFile, cfg.API.TLSKeyFile = certFile, certKey
-	cfg.WireGuard = &WireGuardConfig{ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: keyFile,
+	cfg.WireGuard = &WireGuardConfig{Mode: ModeUserspace, EnrollPerMinute: 10, ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: keyFile,
 		Endpoint: endpoint, Store: filepath.Join(dir, "peers.db"), AllowedModes: []string{"full", "split"}}
 	if err := cfg.Validate(); err != nil {
 		return nil, "", err

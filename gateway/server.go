@@ -272,12 +272,11 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, gwapi.Health{Status: "ok"})
 	})
 	mux.HandleFunc("GET "+gwapi.PathReady, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-s.ready:
-			writeJSON(w, http.StatusOK, gwapi.Health{Status: "ok"})
-		default:
-			writeJSON(w, http.StatusServiceUnavailable, gwapi.Health{Status: "unavailable", Problems: []string{"API not listening yet"}})
+		if probs := s.problems(r.Context()); len(probs) > 0 {
+			writeJSON(w, http.StatusServiceUnavailable, gwapi.Health{Status: "unavailable", Problems: probs})
+			return
 		}
+		writeJSON(w, http.StatusOK, gwapi.Health{Status: "ok"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+gwapi.PathDNSExplain, s.handleExplain)
@@ -301,6 +300,30 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, gwapi.Info{Name: s.cfg.Name, Version: version.Version, Started: started, Now: s.now()})
 	})
 	return mux
+}
+
+// readyTimeout bounds the readiness checks: a load balancer polls often.
+const readyTimeout = 2 * time.Second
+
+// problems lists what keeps the gateway from serving clients.
+func (s *Server) problems(ctx context.Context) []string {
+	select {
+	case <-s.ready:
+	default:
+		return []string{"API not listening yet"}
+	}
+	var probs []string
+	if s.wg != nil {
+		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+		defer cancel()
+		if err := s.wg.store.Ping(ctx); err != nil {
+			probs = append(probs, "peer store: "+err.Error())
+		}
+		if s.wg.dev.ListenPort() == 0 {
+			probs = append(probs, "WireGuard is not listening")
+		}
+	}
+	return probs
 }
 
 // handleExplain says why a name is blocked or allowed. Until the admin

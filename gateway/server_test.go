@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
 	"github.com/tetherwfh/tether/netdiag/stamp"
 )
@@ -159,6 +160,7 @@ func (r *recorder) WriteHeader(code int)        { r.code = code }
 // figures sit at the cap, and the report names the cap so the line is not
 // blamed.
 func TestBandwidthGuardCapsSpeedTests(t *testing.T) {
+	netlab.HoldCPU(t)
 	cfg := DefaultConfig()
 	cfg.Measure.MaxMbps = 60
 	s, base := startServer(t, cfg)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
 	"github.com/tetherwfh/tether/tunnel"
 )
@@ -75,6 +76,7 @@ func TestEnrollOverHTTPSWithAPinnedCertificate(t *testing.T) {
 }
 
 func TestDiagOverHTTPS(t *testing.T) {
+	netlab.HoldCPU(t)
 	s, pin := tlsGateway(t)
 	tc, err := gwapi.PinnedTLS(pin)
 	require.NoError(t, err)

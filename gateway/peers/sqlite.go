@@ -77,6 +77,14 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 
 func (s *SQLite) Close() error { return s.db.Close() }
 
+// Ping checks the database answers.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("peers: %w", err)
+	}
+	return nil
+}
+
 func unix(t time.Time) int64 {
 	if t.IsZero() {
 		return 0

@@ -68,6 +68,8 @@ type Store interface {
 	// Seen records a handshake time.
 	Seen(ctx context.Context, id int64, at time.Time) error
 	Tokens(ctx context.Context) ([]Token, error)
+	// Ping checks the store answers, for readiness.
+	Ping(ctx context.Context) error
 	Close() error
 }
 

@@ -69,3 +69,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.tb.Log(string(p[:len(p)-1]))
 	return len(p), nil
 }
+
+// HoldCPU makes a CPU-heavy test that needs no lab (a full speed test on
+// loopback, say) take the machine-wide lab lock until it ends, so it never
+// runs beside another package's lab that measures rates or delays on a
+// small machine. It needs no root.
+func HoldCPU(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	defer cancel()
+	if err := acquireHost(ctx); err != nil {
+		tb.Fatalf("%v", err)
+	}
+	tb.Cleanup(releaseHost)
+}
