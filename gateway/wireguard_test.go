@@ -288,7 +288,8 @@ func TestInitFiles(t *testing.T) {
 	}
 	written, err := os.ReadFile(path)
 	require.NoError(t, err)
-	assert.Contains(t, string(written), "# the company policy: full, split or both\n        allowed_modes:", "a commented starter config")
+	assert.Contains(t, string(written), "    # userspace (any OS, no root) or tun")
+	assert.Contains(t, string(written), "    # the company policy: full, split or both\n    allowed_modes:", "a commented starter config")
 	loaded, err := LoadConfig(path)
 	require.NoError(t, err)
 	require.NotNil(t, loaded.WireGuard)

@@ -65,3 +65,39 @@ func BenchmarkUserspacePairTCP(b *testing.B) {
 	b.ReportMetric(rawBps/float64(b.N)/1e9, "loopback-Gbit/s")
 	b.ReportMetric(tunBps/rawBps, "ratio")
 }
+
+// BenchmarkForwardTCP measures the userspace subnet router: TCP from a
+// client's netstack through the tunnel to the gateway's netstack, relayed
+// to a host socket on loopback. The baseline in the same run is the same
+// tunnel ending at a listener inside the gateway's netstack, so the ratio
+// is what forwarding costs on top of the tunnel.
+func BenchmarkForwardTCP(b *testing.B) {
+	const size = 128 << 20
+	sink, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	defer sink.Close()
+	gwo := UserspaceOptions{Forward: &Forward{Allow: pfx("192.0.2.0/24"),
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, sink.Addr().String())
+		}}}
+	p := newPairWith(b, ModeSplit, gwo, UserspaceOptions{}, pfx("192.0.2.0/24"))
+	inside, err := p.gw.Net().ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 5201))
+	require.NoError(b, err)
+	defer inside.Close()
+	ctx := context.Background()
+	var fwdBps, tunBps float64
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		fwdBps += tcpGoodput(b, sink, func() (net.Conn, error) {
+			return p.client.Net().DialContextTCPAddrPort(ctx, netip.MustParseAddrPort("192.0.2.10:5201"))
+		}, size)
+		tunBps += tcpGoodput(b, inside, func() (net.Conn, error) {
+			return p.client.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(gwTunnelAddr, 5201))
+		}, size)
+	}
+	b.ReportMetric(fwdBps/float64(b.N)/1e9, "forwarded-Gbit/s")
+	b.ReportMetric(tunBps/float64(b.N)/1e9, "tunnel-Gbit/s")
+	b.ReportMetric(fwdBps/tunBps, "ratio")
+}
