@@ -78,7 +78,7 @@ func startUserspacePlane(ctx context.Context, wc *tunnel.Config, pol forwardPoli
 		// company prefixes: loopback, link-local, and the like.
 		fwd.Deny = append(fwd.Deny, nonGlobal...)
 	}
-	dev, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: wc, Logger: log}, Forward: fwd})
+	dev, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: wc, Logger: log, AnswerProbes: true}, Forward: fwd})
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ type tunPlane struct {
 func startTUNPlane(ctx context.Context, wc *tunnel.Config, iface string, pol forwardPolicy, masqCompany bool, log *slog.Logger) (dataPlane, error) {
 	// No routes and no DNS: the interface's own prefix covers the pool,
 	// and clients' routes are theirs to manage.
-	dev, err := tunnel.NewTUN(tunnel.TUNOptions{Options: tunnel.Options{Config: wc, Logger: log,
+	dev, err := tunnel.NewTUN(tunnel.TUNOptions{Options: tunnel.Options{Config: wc, Logger: log, AnswerProbes: true,
 		Plan: &tunnel.Plan{Mode: tunnel.ModeConfig, MTU: tunnel.DefaultMTU}}, Name: iface})
 	if err != nil {
 		return nil, err

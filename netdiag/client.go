@@ -61,6 +61,7 @@ const (
 // /.well-known/nq document cannot be read.
 const (
 	pathConfig = "/.well-known/nq"
+	pathIP     = "/ip"
 	pathSmall  = "/small"
 	pathLarge  = "/large"
 	pathUpload = "/upload"
@@ -79,6 +80,15 @@ type Config struct {
 	Router netip.Addr
 	// Anchors are more latency targets.
 	Anchors []Target
+	// DNS configures the DNS health checks.
+	DNS DNSConfig
+	// WireGuardPort is the gateway's WireGuard UDP port, for the UDP
+	// reachability check; zero skips it.
+	WireGuardPort uint16
+	// CaptiveURL is a plain-HTTP URL that answers 204 No Content on an
+	// open network (a captive portal answers otherwise); empty skips the
+	// check.
+	CaptiveURL string
 	// TLS verifies an https:// server; nil means the system's roots. A
 	// gateway with a self-signed certificate is trusted by its pin
 	// (gwapi.PinnedTLS).
@@ -177,9 +187,11 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	start := time.Now()
-	rep := &Report{Schema: Schema, StartedAt: c.now().UTC(), Mode: mode, Server: c.cfg.Server, Thresholds: defaultThresholds()}
+	rep := &Report{Schema: Schema, StartedAt: c.now().UTC(), Mode: mode, Server: c.cfg.Server, Thresholds: defaultThresholds(),
+		dnsExpectFiltered: c.cfg.DNS.ExpectFiltered}
 	defer func() {
 		rep.DurationMS = time.Since(start).Milliseconds()
+		rep.Verdicts, rep.Suggestions = judge(rep)
 		rep.Summary = summarize(rep)
 		c.progress(Progress{Phase: "done", Elapsed: time.Since(start)})
 	}()
@@ -209,8 +221,25 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 		wg.Add(1)
 		go func() { defer wg.Done(); results[i], methods[i] = c.prober.measure(ctx, t, idleSampling) }()
 	}
+	// DNS, the path and the local network need no load either: measure
+	// them alongside.
+	c.checkAside(ctx, mode, gw, rep, &wg)
 	wg.Wait()
 	rep.Latency.Targets = results
+	if n := rep.Network; n != nil {
+		for _, t := range results {
+			if t.Method == MethodNone {
+				continue
+			}
+			v := t.MedianMS
+			switch t.Name {
+			case "router":
+				n.RouterMS = &v
+			case "gateway":
+				n.GatewayMS = &v
+			}
+		}
+	}
 	gwIdx := 0
 	for i, t := range targets {
 		if t.Name == "gateway" {

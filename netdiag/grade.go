@@ -40,7 +40,8 @@ func gradeRank(g string) int {
 }
 
 func defaultThresholds() Thresholds {
-	t := Thresholds{BufferbloatGradesMS: map[string]float64{}, StableWithinPct: stableWithin * 100, DirectionBudgetMS: directionBudget.Milliseconds()}
+	t := Thresholds{BufferbloatGradesMS: map[string]float64{}, StableWithinPct: stableWithin * 100, DirectionBudgetMS: directionBudget.Milliseconds(),
+		Verdicts: verdictThresholds()}
 	for _, g := range bufferbloatGrades {
 		t.BufferbloatGradesMS[g.grade] = ms(g.below)
 	}

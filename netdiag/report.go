@@ -19,6 +19,14 @@ type Report struct {
 	Latency        LatencyReport         `json:"latency"`
 	Throughput     *ThroughputReport     `json:"throughput,omitempty"`
 	Responsiveness *ResponsivenessReport `json:"responsiveness,omitempty"`
+	DNS            *DNSReport            `json:"dns,omitempty"`
+	Path           *PathReport           `json:"path,omitempty"`
+	Network        *NetworkReport        `json:"network,omitempty"`
+
+	// Verdicts are the findings, most severe first; Suggestions follow
+	// from them.
+	Verdicts    []Verdict    `json:"verdicts"`
+	Suggestions []Suggestion `json:"suggestions"`
 
 	// Summary is one plain sentence for a person.
 	Summary string `json:"summary"`
@@ -26,6 +34,8 @@ type Report struct {
 	Thresholds Thresholds `json:"thresholds"`
 	// Errors lists what could not be measured, and why.
 	Errors []ProbeError `json:"errors,omitempty"`
+
+	dnsExpectFiltered bool // from the run's DNSConfig, for judge
 }
 
 // Mode is how thorough a run is.
@@ -137,4 +147,6 @@ type Thresholds struct {
 	StableWithinPct float64 `json:"stable_within_pct"`
 	// DirectionBudgetMS bounds each throughput direction.
 	DirectionBudgetMS int64 `json:"direction_budget_ms"`
+	// Verdicts are the limits behind the verdicts.
+	Verdicts VerdictThresholds `json:"verdicts"`
 }

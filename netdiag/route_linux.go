@@ -22,6 +22,22 @@ func defaultGateway() (netip.Addr, error) {
 	return parseRoutes(f)
 }
 
+// defaultInterface names the IPv4 default route's interface, read as
+// defaultGateway reads it.
+func defaultInterface() (string, error) {
+	b, err := os.ReadFile("/proc/thread-self/net/route")
+	if err != nil {
+		return "", fmt.Errorf("netdiag: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[1] == "00000000" {
+			return f[0], nil
+		}
+	}
+	return "", fmt.Errorf("netdiag: no IPv4 default route")
+}
+
 // parseRoutes finds the default route in /proc/net/route's format.
 func parseRoutes(f *os.File) (netip.Addr, error) {
 	sc := bufio.NewScanner(f)

@@ -16,8 +16,24 @@ const (
 	slowIdleMS = 100.0
 )
 
-// summarize writes the report's one plain sentence.
+// summarize writes the report's one plain sentence: the most severe
+// verdict's, when there is a problem, else how the line is doing.
 func summarize(r *Report) string {
+	var findings []Verdict
+	for _, v := range r.Verdicts {
+		if v.Severity.rank() >= SeverityWarning.rank() {
+			findings = append(findings, v)
+		}
+	}
+	if len(findings) > 0 {
+		s := findings[0].Summary
+		if more := len(findings) - 1; more == 1 {
+			s += " (1 more finding below.)"
+		} else if more > 1 {
+			s += fmt.Sprintf(" (%d more findings below.)", more)
+		}
+		return s
+	}
 	var gw *LatencyTarget
 	for i := range r.Latency.Targets {
 		if r.Latency.Targets[i].Name == "gateway" {

@@ -42,7 +42,10 @@ type Options struct {
 	// answering, instead of waiting out WireGuard's passive timers.
 	Probe         netip.Addr
 	ProbeInterval time.Duration // 0: DefaultProbeInterval
-	Logger        *slog.Logger
+	// AnswerProbes makes the endpoint answer netdiag's UDP reachability
+	// probes on its WireGuard port (netdiag/wgprobe); gateways set it.
+	AnswerProbes bool
+	Logger       *slog.Logger
 	// Now is the clock, for tests. Nil means time.Now.
 	Now func() time.Time
 }

@@ -18,6 +18,8 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
+
+	"github.com/tetherwfh/tether/netdiag/wgprobe"
 )
 
 // WireGuard message types and sizes (whitepaper section 5.4), for counting
@@ -34,6 +36,10 @@ const (
 type countingBind struct {
 	conn.Bind
 	attempts atomic.Int64
+	// answerProbes makes the bind answer netdiag's UDP reachability
+	// probes (netdiag/wgprobe) itself, so a client can tell whether UDP
+	// reaches the WireGuard port before it has a session. Gateways set it.
+	answerProbes bool
 }
 
 func (b *countingBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
@@ -48,6 +54,10 @@ func (b *countingBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 			for j := 0; j < n; j++ {
 				if sizes[j] == msgResponseSize && packets[j][0] == msgResponse {
 					b.attempts.Store(0)
+				}
+				if b.answerProbes && wgprobe.IsRequest(packets[j][:sizes[j]]) {
+					_ = b.Bind.Send([][]byte{wgprobe.Answer(packets[j][:sizes[j]])}, eps[j])
+					sizes[j] = 0 // wireguard-go skips it
 				}
 			}
 			return n, err
@@ -113,7 +123,7 @@ func wgLogger(l *slog.Logger) *device.Logger {
 // startDevice builds the wireguard-go device on tdev, configures it, and
 // brings it up.
 func (c *wgCore) startDevice(ctx context.Context, tdev tun.Device, bind conn.Bind) error {
-	c.bind = &countingBind{Bind: bind}
+	c.bind = &countingBind{Bind: bind, answerProbes: c.opts.AnswerProbes}
 	c.dev = device.NewDevice(tdev, c.bind, wgLogger(c.log))
 	uapi, peers, err := c.uapiConfig(ctx)
 	if err != nil {

@@ -1,0 +1,152 @@
+package netdiag
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tetherwfh/tether/netdiag/stamp"
+)
+
+// The UDP loss series: more probes than the idle latency's ten, because
+// ten cannot tell 2% loss from none. Forty at 25 ms take a second; at
+// 10% loss the chance of seeing none is under 2%.
+const (
+	lossProbes      = 40
+	lossQuickProbes = 25
+	lossInterval    = 25 * time.Millisecond
+	lossWait        = 300 * time.Millisecond
+)
+
+// checkAside starts the DNS, path and local-network checks on wg; they
+// fill rep's DNS, Path and Network when wg is done.
+func (c *Client) checkAside(ctx context.Context, mode Mode, gw Target, rep *Report, wg *sync.WaitGroup) {
+	var mu sync.Mutex
+	path := &PathReport{}
+	rep.Path = path
+	run := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	if !c.cfg.DNS.Off {
+		run(func() {
+			d := c.dnsReport(ctx, mode)
+			mu.Lock()
+			rep.DNS = d
+			mu.Unlock()
+		})
+	}
+	if c.cfg.WireGuardPort != 0 {
+		run(func() {
+			u := c.udpReach(ctx, gw.Addr, c.cfg.WireGuardPort)
+			mu.Lock()
+			path.UDP = u
+			mu.Unlock()
+		})
+	}
+	if gw.STAMPPort != 0 {
+		run(func() {
+			l := c.udpLoss(ctx, gw, mode)
+			mu.Lock()
+			path.Loss = l
+			mu.Unlock()
+		})
+		if mode == ModeFull && c.cfg.Dial == nil {
+			run(func() {
+				m := c.mtuSearch(ctx, gw.Addr, gw.STAMPPort)
+				mu.Lock()
+				path.MTU = m
+				mu.Unlock()
+			})
+		}
+	}
+	if c.cfg.CaptiveURL != "" {
+		run(func() {
+			cp := c.captive(ctx, c.cfg.CaptiveURL)
+			mu.Lock()
+			path.Captive = cp
+			mu.Unlock()
+		})
+	}
+	run(func() {
+		p := c.publicAddr(ctx)
+		mu.Lock()
+		path.Public = p
+		mu.Unlock()
+	})
+	if c.cfg.Dial == nil {
+		run(func() {
+			port, _ := strconv.Atoi(c.base.Port())
+			if port == 0 {
+				port = map[string]int{"http": 80, "https": 443}[c.base.Scheme]
+			}
+			v6 := c.ipv6(ctx, c.base.Hostname(), port)
+			var n *NetworkReport
+			_ = c.cfg.Netns.run(func() error { n = localNetwork(); return nil })
+			mu.Lock()
+			path.IPv6, rep.Network = v6, n
+			mu.Unlock()
+		})
+	}
+}
+
+// dnsReport runs the DNS checks against the system resolvers and the
+// company's.
+func (c *Client) dnsReport(ctx context.Context, mode Mode) *DNSReport {
+	cfg := c.cfg.DNS.withDefaults()
+	var system []systemResolver
+	for _, r := range cfg.Resolvers {
+		system = append(system, systemResolver{r, "config"})
+	}
+	if cfg.Resolvers == nil {
+		path := cfg.ResolvConf
+		if path == "" {
+			path = ResolvConfPath
+		}
+		var err error
+		if system, err = systemResolvers(path); err != nil {
+			return &DNSReport{Resolvers: []ResolverReport{{Role: "system", Error: "cannot find the system's resolvers: " + err.Error()}}}
+		}
+	}
+	d := &dnsChecker{cfg: cfg, queries: dnsLatencyQueries, dial: c.prober.dial}
+	if mode == ModeQuick {
+		d.queries = dnsQuickQueries
+	}
+	if c.cfg.Dial == nil {
+		d.listen = func() (net.PacketConn, error) {
+			var pc net.PacketConn
+			err := c.cfg.Netns.run(func() error {
+				var err error
+				pc, err = net.ListenPacket("udp", ":0")
+				return err
+			})
+			return pc, err
+		}
+	}
+	return d.run(ctx, system)
+}
+
+// udpLoss sends a STAMP series to the gateway and counts what came back.
+func (c *Client) udpLoss(ctx context.Context, gw Target, mode Mode) *LossReport {
+	n := lossProbes
+	if mode == ModeQuick {
+		n = lossQuickProbes
+	}
+	conn, err := c.prober.dial(ctx, "udp", netip.AddrPortFrom(gw.Addr, gw.STAMPPort).String())
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	res, err := stamp.Probe(ctx, conn, stamp.ProbeConfig{Count: n, Interval: lossInterval, Wait: lossWait})
+	if res.Sent == 0 || len(res.RTTs) == 0 {
+		// Nothing came back: no reflector, or no path at all. The
+		// latency report says which; a loss figure would guess.
+		_ = err
+		return nil
+	}
+	st := Summarize(res.RTTs, res.Sent)
+	return &LossReport{Method: MethodSTAMP, Sent: res.Sent, LossPct: st.LossPct}
+}

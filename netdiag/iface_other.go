@@ -1,0 +1,6 @@
+//go:build !linux
+
+package netdiag
+
+// localNetwork is Linux-only so far: elsewhere the facts are unknown.
+func localNetwork() *NetworkReport { return &NetworkReport{Type: "unknown"} }

@@ -1,0 +1,168 @@
+package netdiag_test
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/gateway/resolver"
+	"github.com/tetherwfh/tether/internal/netlab"
+	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/wgprobe"
+)
+
+// companyDNSPort is where the lab's company resolver listens on the
+// gateway's public address (in life it is inside the tunnel).
+const companyDNSPort = 53
+
+// startCompanySide runs, in the lab's gateway namespace, what a Tether
+// gateway offers a diagnosis: the measurement service and STAMP, an
+// answer to UDP probes on the WireGuard port (the gateway's socket
+// wrapper does this in life; the gateway package tests that), and the
+// company's filtering resolver, which blocks the lab's phishing name.
+func startCompanySide(tb testing.TB, l *netlab.Lab) string {
+	tb.Helper()
+	server := startMeasurement(tb, l)
+	pc, err := l.Gateway.ListenPacket("udp", netip.AddrPortFrom(netlab.GatewayAddr, netlab.WireGuardPort).String())
+	require.NoError(tb, err)
+	tb.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if wgprobe.IsRequest(buf[:n]) {
+				_, _ = pc.WriteTo(wgprobe.Answer(buf[:n]), from)
+			}
+		}
+	}()
+
+	list := filepath.Join(tb.TempDir(), "phishing.list")
+	require.NoError(tb, os.WriteFile(list, []byte(strings.TrimSuffix(netlab.PhishName, ".")+"\n"), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	r, err := resolver.New(ctx, resolver.Config{
+		Upstreams: []resolver.UpstreamConfig{{Addr: netip.AddrPortFrom(netlab.DNSAddr, 53).String()}},
+		Lists:     []resolver.ListConfig{{Name: "phishing", Category: "phishing", Format: "domains", Path: list}},
+	}, resolver.Options{Dial: l.Gateway.DialContext})
+	require.NoError(tb, err)
+	addr := netip.AddrPortFrom(netlab.GatewayAddr, companyDNSPort).String()
+	dpc, err := l.Gateway.ListenPacket("udp", addr)
+	require.NoError(tb, err)
+	dln, err := l.Gateway.Listen("tcp", addr)
+	require.NoError(tb, err)
+	go func() { _ = r.Serve(ctx, dpc, dln) }()
+	return server
+}
+
+// fullConfig is a diagnosis with every check on, from the lab's home.
+func fullConfig(l *netlab.Lab, server string) netdiag.Config {
+	return netdiag.Config{
+		Server: server, Netns: l.Home.Do,
+		WireGuardPort: netlab.WireGuardPort,
+		CaptiveURL:    "http://" + netlab.WebAddr.String() + "/generate_204",
+		DNS: netdiag.DNSConfig{
+			ResolvConf:    l.ResolvConf(),
+			Company:       netip.AddrPortFrom(netlab.GatewayAddr, companyDNSPort),
+			ProbeName:     netlab.WebName,
+			TestDomain:    "internet.test.",
+			BlockedCanary: netlab.PhishName,
+			LargeName:     netlab.BigName,
+		},
+	}
+}
+
+func verdictIDs(r *netdiag.Report) []string {
+	var ids []string
+	for _, v := range r.Verdicts {
+		ids = append(ids, v.ID)
+	}
+	return ids
+}
+
+func suggestionIDs(r *netdiag.Report) []string {
+	var ids []string
+	for _, s := range r.Suggestions {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
+// warnings are the verdicts a person must act on.
+func warnings(r *netdiag.Report) []string {
+	var ids []string
+	for _, v := range r.Verdicts {
+		if v.Severity != netdiag.SeverityInfo {
+			ids = append(ids, v.ID)
+		}
+	}
+	return ids
+}
+
+// TestVerdictsOnLabProfiles runs a full diagnosis on each profile and
+// asserts the verdicts that must fire and those that must not.
+func TestVerdictsOnLabProfiles(t *testing.T) {
+	for _, tc := range []struct {
+		profile   string
+		must      []string
+		mustNot   []string
+		onlyThese bool // no warning beyond must
+		suggest   []string
+	}{
+		// A healthy line raises no warning at all; the lab has no IPv6,
+		// which is information, not a warning.
+		{profile: "fiber", must: []string{"ipv6_missing"}, onlyThese: true},
+		{profile: "dns_hijack", must: []string{"dns_hijack", "untrusted_network"}, mustNot: []string{"udp_blocked", "captive_portal"}, suggest: []string{"use_full_tunnel"}},
+		{profile: "udp_blocked", must: []string{"udp_blocked"}, mustNot: []string{"dns_hijack", "captive_portal", "high_loss"}},
+		{profile: "captive_portal", must: []string{"captive_portal", "untrusted_network"}, suggest: []string{"sign_in_to_portal"}},
+		{profile: "dsl_bloated", must: []string{"bufferbloat", "line_saturated", "line_slow"}, mustNot: []string{"dns_hijack", "udp_blocked", "captive_portal"}, suggest: []string{"use_hotspot", "enable_sqm"}},
+		{profile: "saturated", must: []string{"line_saturated"}, mustNot: []string{"dns_hijack", "udp_blocked", "captive_portal"}, suggest: []string{"use_hotspot"}},
+		{profile: "mtu_limited", must: []string{"mtu_low"}, mustNot: []string{"line_saturated", "udp_blocked"}, suggest: []string{"set_tunnel_mtu"}},
+		{profile: "lossy", must: []string{"high_loss"}, mustNot: []string{"udp_blocked", "line_saturated"}},
+		{profile: "cable_bloated", must: []string{"bufferbloat"}, mustNot: []string{"line_slow", "dns_hijack", "udp_blocked"}, suggest: []string{"enable_sqm"}},
+	} {
+		t.Run(tc.profile, func(t *testing.T) {
+			p, err := netlab.LookupProfile(tc.profile)
+			require.NoError(t, err)
+			l := netlab.New(t, p)
+			server := startCompanySide(t, l)
+			c, err := netdiag.New(fullConfig(l, server))
+			require.NoError(t, err)
+			start := time.Now()
+			rep := c.Run(context.Background(), netdiag.ModeFull)
+			took := time.Since(start)
+			ids := verdictIDs(rep)
+			t.Logf("%s: verdicts %v, suggestions %v, %.1f s; %s", tc.profile, ids, suggestionIDs(rep), took.Seconds(), rep.Summary)
+			for _, id := range tc.must {
+				assert.Contains(t, ids, id)
+			}
+			for _, id := range tc.mustNot {
+				assert.NotContains(t, ids, id)
+			}
+			if tc.onlyThese {
+				for _, id := range warnings(rep) {
+					assert.Contains(t, tc.must, id, "an unexpected warning on a healthy line: %+v", rep.Verdicts)
+				}
+			}
+			for _, s := range tc.suggest {
+				assert.Contains(t, suggestionIDs(rep), s)
+			}
+			assert.Less(t, took, 11*time.Second, "a full run stays within its 10 s deadline")
+			if slices.Contains(ids, "mtu_low") {
+				require.NotNil(t, rep.Path.MTU)
+				assert.Equal(t, p.MTU, rep.Path.MTU.PathMTU, "the path MTU is the ISP link's")
+				assert.Equal(t, p.MTU-80, rep.Path.MTU.TunnelMTU)
+			}
+		})
+	}
+}

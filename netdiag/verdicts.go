@@ -1,0 +1,333 @@
+package netdiag
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Verdict is one finding, in words a person understands, with the
+// figures and the limit behind it.
+type Verdict struct {
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	// Area is where the problem is: wifi, lan, line (the ISP link), dns,
+	// network (what this network allows), or gateway.
+	Area      string `json:"area"`
+	Summary   string `json:"summary"`
+	Evidence  string `json:"evidence"`
+	Threshold string `json:"threshold"`
+}
+
+// Severity orders verdicts.
+type Severity string
+
+// Severities, mildest first.
+const (
+	SeverityInfo     Severity = "info"     // worth knowing, nothing to fix
+	SeverityWarning  Severity = "warning"  // work suffers
+	SeverityCritical Severity = "critical" // work, or the tunnel, fails
+)
+
+func (s Severity) rank() int {
+	switch s {
+	case SeverityCritical:
+		return 2
+	case SeverityWarning:
+		return 1
+	}
+	return 0
+}
+
+// Suggestion is something the person (or the client's policy) can do.
+type Suggestion struct {
+	ID      string `json:"id"`
+	Summary string `json:"summary"`
+	// Because lists the verdicts that led here.
+	Because []string `json:"because"`
+}
+
+// Verdict thresholds, each with its source. The report carries them.
+const (
+	// videoCallMbps: a group HD video call needs about 3 Mbit/s each way
+	// (Zoom's published requirement for group 720p is 3.0 Mbit/s down and
+	// up, 1.8 for 1:1; Microsoft Teams lists up to 4 Mbit/s down for
+	// group video). Below it in either direction the line cannot carry a
+	// call.
+	videoCallMbps = 3.0
+	// videoCallLoadedMS: interactivity degrades beyond 150 ms one-way
+	// mouth-to-ear delay (ITU-T G.114). We hold the round trip under load
+	// to it, which is stricter and matches what a call meets when the
+	// line is busy.
+	videoCallLoadedMS = 150.0
+	// slowDownMbps and slowUpMbps: the FCC's 2015 broadband benchmark,
+	// 25/3 Mbit/s; below it file syncs and screen sharing crawl.
+	slowDownMbps = 25.0
+	slowUpMbps   = 3.0
+	// bufferbloatGrade: grade C and worse on the DSLReports scale (an
+	// increase of 60 ms or more under load) makes calls stutter while the
+	// line is busy.
+	bufferbloatGrade = "C"
+	// highLossPct: loss above 2% visibly hurts calls (ITU-T G.1050 and
+	// common VoIP guidance put the tolerable limit at 1 to 2%).
+	highLossPct = 2.0
+	// wifiWeakDBM: enterprise Wi-Fi design guides (Cisco, Aruba) plan
+	// voice and video for -67 dBm; below -70 dBm rates drop and retries
+	// climb.
+	wifiWeakDBM = -70
+	// lanHighMS: the first hop answers in 1 to 5 ms over a healthy
+	// Wi-Fi and under 1 ms over a cable; a median above 10 ms, or a p90
+	// above 30 ms, means the LAN or Wi-Fi is congested or interfered with.
+	lanHighMS    = 10.0
+	lanHighP90MS = 30.0
+	// dnsSlowMS: a lookup precedes every new connection; 100 ms is the
+	// budget within which a response feels instant (Google's RAIL model).
+	dnsSlowMS = 100.0
+	// dnsBrokenLossPct: half the queries unanswered is broken for users:
+	// every other page load stalls for the resolver's timeout.
+	dnsBrokenLossPct = 50.0
+	// defaultTunnelMTU is wg-quick's default, 1500 - 80.
+	defaultTunnelMTU = 1420
+)
+
+// VerdictThresholds are the limits behind the verdicts, for the report.
+type VerdictThresholds struct {
+	VideoCallMbps     float64 `json:"video_call_mbps"`
+	VideoCallLoadedMS float64 `json:"video_call_loaded_ms"`
+	SlowDownMbps      float64 `json:"slow_down_mbps"`
+	SlowUpMbps        float64 `json:"slow_up_mbps"`
+	BufferbloatGrade  string  `json:"bufferbloat_grade"`
+	HighLossPct       float64 `json:"high_loss_pct"`
+	WiFiWeakDBM       int     `json:"wifi_weak_dbm"`
+	LANHighMS         float64 `json:"lan_high_ms"`
+	LANHighP90MS      float64 `json:"lan_high_p90_ms"`
+	DNSSlowMS         float64 `json:"dns_slow_ms"`
+	DNSBrokenLossPct  float64 `json:"dns_broken_loss_pct"`
+	DefaultTunnelMTU  int     `json:"default_tunnel_mtu"`
+}
+
+func verdictThresholds() VerdictThresholds {
+	return VerdictThresholds{VideoCallMbps: videoCallMbps, VideoCallLoadedMS: videoCallLoadedMS, SlowDownMbps: slowDownMbps,
+		SlowUpMbps: slowUpMbps, BufferbloatGrade: bufferbloatGrade, HighLossPct: highLossPct, WiFiWeakDBM: wifiWeakDBM,
+		LANHighMS: lanHighMS, LANHighP90MS: lanHighP90MS, DNSSlowMS: dnsSlowMS, DNSBrokenLossPct: dnsBrokenLossPct,
+		DefaultTunnelMTU: defaultTunnelMTU}
+}
+
+func (r *Report) target(name string) *LatencyTarget {
+	for i := range r.Latency.Targets {
+		if r.Latency.Targets[i].Name == name && r.Latency.Targets[i].Method != MethodNone {
+			return &r.Latency.Targets[i]
+		}
+	}
+	return nil
+}
+
+// judge derives the verdicts and suggestions from the measurements. It
+// is pure: tests drive it with reports.
+func judge(r *Report) ([]Verdict, []Suggestion) {
+	var vs []Verdict
+	add := func(id string, sev Severity, area, summary, evidence, threshold string) {
+		vs = append(vs, Verdict{ID: id, Severity: sev, Area: area, Summary: summary, Evidence: evidence, Threshold: threshold})
+	}
+	gw, router := r.target("gateway"), r.target("router")
+	resp, tp := r.Responsiveness, r.Throughput
+
+	// The network itself: what it lets through.
+	if p := r.Path; p != nil {
+		if c := p.Captive; c != nil && c.Captive {
+			ev := fmt.Sprintf("%s answered %d, not 204", c.URL, c.Status)
+			if c.RedirectTo != "" {
+				ev += ", redirecting to " + c.RedirectTo
+			}
+			add("captive_portal", SeverityCritical, "network", "This network wants you to sign in on a web page before it lets traffic through.", ev, "a 204 No Content answer from the check URL")
+		}
+		if u := p.UDP; u != nil && !u.Reachable {
+			add("udp_blocked", SeverityCritical, "network", fmt.Sprintf("This network blocks UDP to the gateway's port %d, so the WireGuard tunnel cannot connect.", u.Port),
+				fmt.Sprintf("%d probes to UDP port %d went unanswered (%s)", u.Sent, u.Port, u.Error), "any answer to 3 probes within 1.6 s")
+		}
+		if m := p.MTU; m != nil && m.PathMTU > 0 && m.TunnelMTU < defaultTunnelMTU {
+			add("mtu_low", SeverityWarning, "line", fmt.Sprintf("Packets larger than %d bytes do not reach the gateway, so the tunnel must use an MTU of %d instead of %d.", m.PathMTU, m.TunnelMTU, defaultTunnelMTU),
+				fmt.Sprintf("path MTU %d bytes (DF-set probes echoed by the gateway)", m.PathMTU), fmt.Sprintf("a tunnel MTU of %d (path MTU 1500)", defaultTunnelMTU))
+		}
+		if v6 := p.IPv6; v6 != nil && !v6.GlobalAddr {
+			add("ipv6_missing", SeverityInfo, "line", "This connection has no IPv6; everything works over IPv4.", "no global IPv6 address on any interface", "a global unicast IPv6 address")
+		}
+	}
+
+	// Wi-Fi and the LAN, judged by the first hop.
+	if n := r.Network; n != nil && n.WiFi != nil && n.WiFi.SignalDBM != nil && *n.WiFi.SignalDBM < wifiWeakDBM {
+		add("wifi_weak", SeverityWarning, "wifi", "The Wi-Fi signal is weak here, which slows the connection and makes it drop.",
+			fmt.Sprintf("signal %d dBm", *n.WiFi.SignalDBM), fmt.Sprintf("%d dBm or stronger", wifiWeakDBM))
+	}
+	if router != nil && (router.MedianMS > lanHighMS || router.P90MS > lanHighP90MS || router.LossPct > highLossPct) {
+		where := "home network"
+		if n := r.Network; n != nil && n.Type == "wifi" {
+			where = "Wi-Fi"
+		}
+		add("lan_latency_high", SeverityWarning, "lan", fmt.Sprintf("Your %s itself is slow to answer: the delay starts before the internet does.", where),
+			fmt.Sprintf("router %s: median %.1f ms, p90 %.1f ms, loss %.0f%%", router.Addr, router.MedianMS, router.P90MS, router.LossPct),
+			fmt.Sprintf("median under %.0f ms, p90 under %.0f ms, loss under %.0f%%", lanHighMS, lanHighP90MS, highLossPct))
+	}
+
+	// The line.
+	if gw != nil {
+		loss, lossEv := gw.LossPct, fmt.Sprintf("%s to the gateway: %.1f%% of %d lost", gw.Method, gw.LossPct, gw.Sent)
+		if p := r.Path; p != nil && p.Loss != nil && p.Loss.Sent > 0 && p.Loss.LossPct > loss {
+			loss, lossEv = p.Loss.LossPct, fmt.Sprintf("UDP (STAMP) to the gateway: %.1f%% of %d lost", p.Loss.LossPct, p.Loss.Sent)
+		}
+		if loss > highLossPct {
+			add("high_loss", SeverityWarning, "line", fmt.Sprintf("%.0f%% of packets to the company gateway are lost, which makes calls choppy.", loss), lossEv, fmt.Sprintf("%.0f%% or less", highLossPct))
+		}
+	}
+	if resp != nil && resp.BufferbloatGrade != "" && gradeRank(resp.BufferbloatGrade) >= gradeRank(bufferbloatGrade) {
+		add("bufferbloat", SeverityWarning, "line", fmt.Sprintf("Delay rises by %.0f ms when the line is busy, so calls stutter while anyone uploads or downloads.", resp.IncreaseMS),
+			fmt.Sprintf("idle %.0f ms, loaded %.0f ms down / %.0f ms up: grade %s", resp.IdleMS, resp.LoadedDownMS, resp.LoadedUpMS, resp.BufferbloatGrade),
+			fmt.Sprintf("grade B or better (increase under %.0f ms)", ms(bufferbloatGrades[2].below)))
+	}
+	capped := func(v float64) bool { return tp != nil && tp.ServerCapMbps > 0 && v >= 0.9*tp.ServerCapMbps }
+	measured := tp != nil && tp.Download != nil && tp.Upload != nil && tp.Download.Error == "" && tp.Upload.Error == ""
+	var saturated []string
+	if measured {
+		if tp.DownloadMbps < videoCallMbps && !capped(tp.DownloadMbps) {
+			saturated = append(saturated, fmt.Sprintf("%s down", mbps(tp.DownloadMbps)))
+		}
+		if tp.UploadMbps < videoCallMbps && !capped(tp.UploadMbps) {
+			saturated = append(saturated, fmt.Sprintf("%s up", mbps(tp.UploadMbps)))
+		}
+	}
+	worst := 0.0
+	if resp != nil {
+		worst = max(resp.LoadedDownMS, resp.LoadedUpMS, resp.IdleMS)
+	}
+	if worst > videoCallLoadedMS {
+		saturated = append(saturated, fmt.Sprintf("%.0f ms to the gateway under load", worst))
+	}
+	if len(saturated) > 0 {
+		add("line_saturated", SeverityCritical, "line", "This line cannot carry a video call right now.", strings.Join(saturated, ", "),
+			fmt.Sprintf("%.0f Mbit/s each way and under %.0f ms under load (Zoom's group HD video needs 3.0 Mbit/s; ITU-T G.114: 150 ms)", videoCallMbps, videoCallLoadedMS))
+	}
+	if measured {
+		var slow []string
+		if tp.DownloadMbps < slowDownMbps && !capped(tp.DownloadMbps) {
+			slow = append(slow, fmt.Sprintf("%s down", mbps(tp.DownloadMbps)))
+		}
+		if tp.UploadMbps < slowUpMbps && !capped(tp.UploadMbps) {
+			slow = append(slow, fmt.Sprintf("%s up", mbps(tp.UploadMbps)))
+		}
+		if len(slow) > 0 {
+			add("line_slow", SeverityWarning, "line", "This line is slow: large files and screen sharing will crawl.", strings.Join(slow, ", "),
+				fmt.Sprintf("%.0f Mbit/s down and %.0f Mbit/s up (the FCC's 2015 broadband benchmark)", slowDownMbps, slowUpMbps))
+		}
+	}
+
+	// DNS.
+	if d := r.DNS; d != nil {
+		judgeDNS(d, r.dnsExpectFiltered, add)
+	}
+
+	// An untrusted network: open Wi-Fi, a captive portal or DNS meddling.
+	var why []string
+	for _, v := range vs {
+		switch v.ID {
+		case "captive_portal":
+			why = append(why, "it has a captive portal")
+		case "dns_hijack":
+			why = append(why, "its DNS rewrites answers")
+		}
+	}
+	if n := r.Network; n != nil && n.WiFi != nil && n.WiFi.Security == "open" {
+		why = append(why, "its Wi-Fi is open (unencrypted)")
+	}
+	if len(why) > 0 {
+		add("untrusted_network", SeverityWarning, "network", "Treat this network as untrusted: "+strings.Join(why, ", and ")+".", strings.Join(why, "; "), "encrypted Wi-Fi, no portal, honest DNS")
+	}
+	slices.SortStableFunc(vs, func(a, b Verdict) int { return b.Severity.rank() - a.Severity.rank() })
+	return vs, suggest(vs)
+}
+
+// judgeDNS adds the DNS verdicts. Only system resolvers are judged for
+// slowness and breakage: they are what applications use.
+func judgeDNS(d *DNSReport, expectFiltered bool, add func(id string, sev Severity, area, summary, evidence, threshold string)) {
+	var slow, broken, hijack []string
+	system, working := 0, 0
+	for _, r := range d.Resolvers {
+		if r.AnswerFrom != "" || r.NXDOMAIN == "rewritten" {
+			ev := r.Addr
+			if r.NXDOMAIN == "rewritten" {
+				ev += fmt.Sprintf(" answers a name that does not exist with %s", strings.Join(r.RewrittenTo, ", "))
+			}
+			if r.AnswerFrom != "" {
+				ev += fmt.Sprintf(" answers from %s instead", r.AnswerFrom)
+			}
+			hijack = append(hijack, ev)
+		}
+		if r.Role != "system" {
+			continue
+		}
+		system++
+		udpOK := r.UDP != nil && *r.UDP
+		tcpOK := r.TCP != nil && *r.TCP
+		if (!udpOK && !tcpOK) || (r.Sent > 0 && r.LossPct >= dnsBrokenLossPct) {
+			broken = append(broken, fmt.Sprintf("%s: %.0f%% of %d queries unanswered, TCP %s", r.Addr, r.LossPct, r.Sent, okWord(tcpOK)))
+			continue
+		}
+		working++
+		if r.Samples > 0 && r.MedianMS > dnsSlowMS {
+			slow = append(slow, fmt.Sprintf("%s: median %.0f ms, p90 %.0f ms", r.Addr, r.MedianMS, r.P90MS))
+		}
+	}
+	if len(broken) > 0 {
+		sev, summary := SeverityWarning, "One of your DNS servers does not answer, so some page loads stall."
+		if working == 0 {
+			sev, summary = SeverityCritical, "DNS does not work on this network: names do not resolve, so almost nothing loads."
+		}
+		add("dns_broken", sev, "dns", summary, strings.Join(broken, "; "), fmt.Sprintf("answers over UDP or TCP, and under %.0f%% of queries lost", dnsBrokenLossPct))
+	}
+	if len(slow) > 0 {
+		add("dns_slow", SeverityWarning, "dns", "Your DNS server is slow, which delays the start of every page and connection.", strings.Join(slow, "; "),
+			fmt.Sprintf("median under %.0f ms (Google's RAIL model: 100 ms feels instant)", dnsSlowMS))
+	}
+	if len(hijack) > 0 {
+		add("dns_hijack", SeverityWarning, "dns", "This network's DNS rewrites answers: mistyped names lead to someone else's page, and the network sees every name you look up.",
+			strings.Join(hijack, "; "), "NXDOMAIN for a name that cannot exist, from the server asked")
+	}
+	if f := d.Filter; expectFiltered && f != nil && f.CompanyBlocks != nil && *f.CompanyBlocks && len(f.BypassedBy) > 0 {
+		add("dns_filter_bypassed", SeverityWarning, "dns", "The company's phishing and malware filter does not protect lookups made through this network's DNS.",
+			fmt.Sprintf("%s is blocked by the company resolver but resolved by %s", f.Canary, strings.Join(f.BypassedBy, ", ")), "every resolver in use blocks what the company's blocks")
+	}
+}
+
+func okWord(ok bool) string {
+	if ok {
+		return "works"
+	}
+	return "fails"
+}
+
+// suggest turns verdicts into actions, most useful first.
+func suggest(vs []Verdict) []Suggestion {
+	has := map[string]bool{}
+	for _, v := range vs {
+		has[v.ID] = true
+	}
+	var out []Suggestion
+	s := func(id, summary string, because ...string) {
+		var b []string
+		for _, c := range because {
+			if has[c] {
+				b = append(b, c)
+			}
+		}
+		if len(b) > 0 {
+			out = append(out, Suggestion{ID: id, Summary: summary, Because: b})
+		}
+	}
+	s("sign_in_to_portal", "Open a browser and sign in to this network's portal, then run the check again.", "captive_portal")
+	s("use_hotspot", "Switch to your phone's mobile hotspot for calls and work: this line cannot keep up.", "line_saturated", "line_slow", "udp_blocked", "high_loss")
+	s("move_closer_to_router", "Move closer to the Wi-Fi router, or connect with a cable.", "wifi_weak", "lan_latency_high")
+	s("enable_sqm", "Turn on Smart Queue Management (SQM, or fq_codel/cake) on your router, or pause large uploads and downloads during calls.", "bufferbloat")
+	s("set_tunnel_mtu", "Lower the tunnel MTU as recommended; Tether does this itself in tunnel mode.", "mtu_low")
+	s("use_full_tunnel", "Send all traffic, DNS included, through the company tunnel on this network.", "untrusted_network", "dns_hijack", "dns_filter_bypassed")
+	s("use_company_dns", "Use the company's DNS through the tunnel instead of this network's.", "dns_slow", "dns_broken")
+	return out
+}

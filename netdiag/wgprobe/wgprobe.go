@@ -1,0 +1,50 @@
+// Package wgprobe is the UDP reachability probe a Tether gateway answers
+// on its WireGuard port. Networks that block UDP (hotels, guest Wi-Fi)
+// usually block by port, so the probe must use the very port WireGuard
+// listens on; yet a WireGuard handshake from an unknown key gets no answer
+// at all, by design. The gateway's socket wrapper therefore answers these
+// packets itself and never hands them to WireGuard: their first byte
+// (0xff) is no WireGuard message type (those are 1 to 4), so no WireGuard
+// packet is ever taken for a probe.
+//
+// A request is "\xffTPQ" and an 8-byte nonce; the answer is "\xffTPA" and
+// the same nonce: the same size, so the gateway amplifies nothing.
+package wgprobe
+
+import (
+	"bytes"
+	"errors"
+)
+
+// Size is the length of a request and of an answer.
+const Size = 12
+
+var (
+	reqMagic = []byte{0xff, 'T', 'P', 'Q'}
+	ackMagic = []byte{0xff, 'T', 'P', 'A'}
+)
+
+// Request builds a request carrying nonce.
+func Request(nonce [8]byte) []byte { return append(append([]byte{}, reqMagic...), nonce[:]...) }
+
+// IsRequest reports whether b is a probe request.
+func IsRequest(b []byte) bool { return len(b) == Size && bytes.Equal(b[:4], reqMagic) }
+
+// Answer turns a request into its answer, in place, and returns it.
+func Answer(req []byte) []byte {
+	copy(req[:4], ackMagic)
+	return req
+}
+
+// ErrNotAnswer means a packet is not an answer to a probe.
+var ErrNotAnswer = errors.New("wgprobe: not a probe answer")
+
+// ParseAnswer returns an answer's nonce.
+func ParseAnswer(b []byte) ([8]byte, error) {
+	var n [8]byte
+	if len(b) != Size || !bytes.Equal(b[:4], ackMagic) {
+		return n, ErrNotAnswer
+	}
+	copy(n[:], b[4:])
+	return n, nil
+}
