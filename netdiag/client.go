@@ -352,10 +352,26 @@ func (c *Client) fetchConfig(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("measurement server %s: %s answered %s; is this a Tether gateway?", c.cfg.Server, pathConfig, resp.Status)
 	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("measurement server %s: %s: %w", c.cfg.Server, pathConfig, err)
+	}
+	urls, capMbps, err := parseConfigDoc(body)
+	if err != nil {
+		return fmt.Errorf("measurement server %s: %w", c.cfg.Server, err)
+	}
+	c.urls, c.serverCap = urls, capMbps
+	c.h2c = c.probeH2C(ctx)
+	return nil
+}
+
+// parseConfigDoc reads a responsiveness config document (the IETF
+// draft's /.well-known/nq): the small, large and upload URLs under their
+// current names (-06) or their original ones (-00), and a Tether
+// gateway's bandwidth guard.
+func parseConfigDoc(body []byte) (serverURLs, float64, error) {
 	var doc struct {
 		URLs struct {
-			// The draft's current names (-06) and its original ones
-			// (-00), which many servers still send alone.
 			Small  string `json:"small_download_url"`
 			Large  string `json:"large_download_url"`
 			Upload string `json:"upload_url"`
@@ -371,12 +387,8 @@ func (c *Client) fetchConfig(ctx context.Context) error {
 			Upload string `json:"https_upload_url"`
 		} `json:"urls"`
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return fmt.Errorf("measurement server %s: %s: %w", c.cfg.Server, pathConfig, err)
-	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return fmt.Errorf("measurement server %s: bad %s: %w", c.cfg.Server, pathConfig, err)
+		return serverURLs{}, 0, fmt.Errorf("bad %s: %w", pathConfig, err)
 	}
 	_ = json.Unmarshal(body, &old)
 	for _, p := range []struct{ cur, old *string }{{&doc.URLs.Small, &old.URLs.Small}, {&doc.URLs.Large, &old.URLs.Large}, {&doc.URLs.Upload, &old.URLs.Upload}} {
@@ -386,19 +398,18 @@ func (c *Client) fetchConfig(ctx context.Context) error {
 	}
 	for _, u := range []*string{&doc.URLs.Small, &doc.URLs.Large, &doc.URLs.Upload} {
 		if *u == "" {
-			return fmt.Errorf("measurement server %s: %s lacks a URL", c.cfg.Server, pathConfig)
+			return serverURLs{}, 0, fmt.Errorf("%s lacks a URL", pathConfig)
 		}
 		p, err := url.Parse(*u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") {
-			return fmt.Errorf("measurement server %s: %s lists a bad URL %q", c.cfg.Server, pathConfig, *u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return serverURLs{}, 0, fmt.Errorf("%s lists a bad URL %q", pathConfig, *u)
 		}
 	}
-	c.urls = serverURLs{small: doc.URLs.Small, large: doc.URLs.Large, upload: doc.URLs.Upload}
-	if doc.CapMbps > 0 {
-		c.serverCap = doc.CapMbps
+	capMbps := doc.CapMbps
+	if capMbps < 0 || capMbps != capMbps || capMbps > 1e7 {
+		capMbps = 0 // nonsense: no cap known
 	}
-	c.h2c = c.probeH2C(ctx)
-	return nil
+	return serverURLs{small: doc.URLs.Small, large: doc.URLs.Large, upload: doc.URLs.Upload}, capMbps, nil
 }
 
 // probeH2C reports whether the small object can be fetched over h2c.

@@ -304,16 +304,11 @@ func (d *dnsChecker) check(ctx context.Context, server netip.AddrPort) ResolverR
 		name := randomLabel() + "." + d.cfg.TestDomain
 		resp, _, err := d.exchange(ctx, "udp", server, query(name, dns.TypeA, true))
 		set(func() {
-			switch {
-			case err != nil || resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused:
+			if err != nil {
 				r.NXDOMAIN = "failed"
-			case resp.Rcode == dns.RcodeNameError:
-				r.NXDOMAIN = "ok"
-			case len(addrsOf(resp)) > 0:
-				r.NXDOMAIN, r.RewrittenTo = "rewritten", addrsOf(resp)
-			default:
-				r.NXDOMAIN = "ok" // NODATA: odd, but not a rewrite
+				return
 			}
+			r.NXDOMAIN, r.RewrittenTo = classifyNX(resp)
 		})
 	})
 	if d.cfg.LargeName != "" {
@@ -368,7 +363,29 @@ func (d *dnsChecker) truncation(ctx context.Context, server netip.AddrPort) stri
 // was no answer.
 func (d *dnsChecker) canary(ctx context.Context, server netip.AddrPort) (*bool, []string) {
 	resp, _, err := d.exchange(ctx, "udp", server, query(d.cfg.BlockedCanary, dns.TypeA, true))
-	if err != nil || resp.Rcode == dns.RcodeServerFailure {
+	if err != nil {
+		return nil, nil
+	}
+	return classifyCanary(resp)
+}
+
+// classifyNX reads the answer to a name that cannot exist.
+func classifyNX(resp *dns.Msg) (string, []string) {
+	switch {
+	case resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused:
+		return "failed", nil
+	case resp.Rcode == dns.RcodeNameError:
+		return "ok", nil
+	case len(addrsOf(resp)) > 0:
+		return "rewritten", addrsOf(resp)
+	}
+	return "ok", nil // NODATA: odd, but not a rewrite
+}
+
+// classifyCanary reads the answer for the blocked canary: blocked, not
+// blocked with its addresses, or unknown (nil) for a server failure.
+func classifyCanary(resp *dns.Msg) (*bool, []string) {
+	if resp.Rcode == dns.RcodeServerFailure {
 		return nil, nil
 	}
 	if opt := resp.IsEdns0(); opt != nil {
