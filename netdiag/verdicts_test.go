@@ -24,7 +24,7 @@ func healthy() *Report {
 			{Name: "router", Addr: "192.168.1.1", Method: MethodICMP, LatencyStats: LatencyStats{MedianMS: 1, P90MS: 2, Sent: 10, Samples: 10}},
 			{Name: "gateway", Addr: "198.51.100.1", Method: MethodICMP, LatencyStats: LatencyStats{MedianMS: 12, P90MS: 14, Sent: 10, Samples: 10}},
 		}},
-		Throughput: &ThroughputReport{DownloadMbps: 200, UploadMbps: 40, Download: &DirectionReport{}, Upload: &DirectionReport{}},
+		Throughput:     &ThroughputReport{DownloadMbps: 200, UploadMbps: 40, Download: &DirectionReport{}, Upload: &DirectionReport{}},
 		Responsiveness: &ResponsivenessReport{IdleMS: 12, LoadedDownMS: 20, LoadedUpMS: 25, BufferbloatGrade: "A", IncreaseMS: 13},
 		DNS: &DNSReport{Resolvers: []ResolverReport{{Addr: "192.168.1.1:53", Role: "system", UDP: ptr(true), TCP: ptr(true), NXDOMAIN: "ok",
 			LatencyStats: LatencyStats{MedianMS: 8, P90MS: 12, Sent: 10, Samples: 10}}}},
