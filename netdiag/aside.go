@@ -12,12 +12,13 @@ import (
 )
 
 // The UDP loss series: more probes than the idle latency's ten, because
-// ten cannot tell 2% loss from none. Forty at 25 ms take a second; at
-// 10% loss the chance of seeing none is under 2%.
+// ten cannot tell 2% loss from none. A hundred at 10 ms take a second,
+// as the idle stage does; at 10% loss the chance of seeing none is 3 in
+// 100,000 (binomial). --quick sends sixty (2 in 1,000).
 const (
-	lossProbes      = 40
-	lossQuickProbes = 25
-	lossInterval    = 25 * time.Millisecond
+	lossProbes      = 100
+	lossQuickProbes = 60
+	lossInterval    = 10 * time.Millisecond
 	lossWait        = 300 * time.Millisecond
 )
 
@@ -148,5 +149,5 @@ func (c *Client) udpLoss(ctx context.Context, gw Target, mode Mode) *LossReport 
 		return nil
 	}
 	st := Summarize(res.RTTs, res.Sent)
-	return &LossReport{Method: MethodSTAMP, Sent: res.Sent, LossPct: st.LossPct}
+	return &LossReport{Method: MethodSTAMP, Sent: res.Sent, LossPct: st.LossPct, MedianMS: st.MedianMS}
 }

@@ -74,9 +74,10 @@ type UDPReport struct {
 
 // LossReport is loss over many probes.
 type LossReport struct {
-	Method  string  `json:"method"`
-	Sent    int     `json:"sent"`
-	LossPct float64 `json:"loss_pct"`
+	Method   string  `json:"method"`
+	Sent     int     `json:"sent"`
+	LossPct  float64 `json:"loss_pct"`
+	MedianMS float64 `json:"median_ms"`
 }
 
 // MTUReport is the path MTU toward the gateway and the tunnel MTU that

@@ -62,13 +62,25 @@ func summarize(r *Report) string {
 		return "Your line has a problem: " + strings.Join(problems, "; and ") + "."
 	}
 	if r.Mode == ModeQuick {
-		return fmt.Sprintf("Quick check: the company gateway answers in %.0f ms with no notable loss; run without --quick to test speed and behaviour under load.", gw.MedianMS)
+		return fmt.Sprintf("Quick check: the company gateway answers in %s with no notable loss; run without --quick to test speed and behaviour under load.", msText(gw.MedianMS))
 	}
 	grade := ""
 	if resp != nil && resp.BufferbloatGrade != "" {
 		grade = fmt.Sprintf(", and delay stays low under load (grade %s)", resp.BufferbloatGrade)
 	}
-	return fmt.Sprintf("Your line looks healthy: %s%.0f ms to the company gateway%s.", speeds, gw.MedianMS, grade)
+	return fmt.Sprintf("Your line looks healthy: %s%s to the company gateway%s.", speeds, msText(gw.MedianMS), grade)
+}
+
+// msText writes a latency for a person: whole milliseconds, with a
+// decimal below 10 ms, and "under 1 ms" rather than a misleading 0.
+func msText(v float64) string {
+	switch {
+	case v < 1:
+		return "under 1 ms"
+	case v < 10:
+		return fmt.Sprintf("%.1f ms", v)
+	}
+	return fmt.Sprintf("%.0f ms", v)
 }
 
 func mbps(v float64) string {

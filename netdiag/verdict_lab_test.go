@@ -138,11 +138,29 @@ func TestVerdictsOnLabProfiles(t *testing.T) {
 			server := startCompanySide(t, l)
 			c, err := netdiag.New(fullConfig(l, server))
 			require.NoError(t, err)
+			// --quick first, on a quiet line: it puts no load on it, so only
+			// the verdicts that need none can fire; those must, within 2 s.
 			start := time.Now()
+			quick := c.Run(context.Background(), netdiag.ModeQuick)
+			quickTook := time.Since(start)
+			qids := verdictIDs(quick)
+			t.Logf("%s --quick: verdicts %v, %.2f s", tc.profile, qids, quickTook.Seconds())
+			assert.Less(t, quickTook, 2500*time.Millisecond, "--quick stays within its 2 s deadline")
+			for _, id := range tc.must {
+				// Loss too: quick's shorter series could miss it by chance
+				// (2 in 1,000), and the full run asserts it.
+				if !slices.Contains([]string{"bufferbloat", "line_saturated", "line_slow", "mtu_low", "high_loss"}, id) {
+					assert.Contains(t, qids, id, "--quick")
+				}
+			}
+			start = time.Now()
 			rep := c.Run(context.Background(), netdiag.ModeFull)
 			took := time.Since(start)
 			ids := verdictIDs(rep)
 			t.Logf("%s: verdicts %v, suggestions %v, %.1f s; %s", tc.profile, ids, suggestionIDs(rep), took.Seconds(), rep.Summary)
+			if rep.Path != nil && rep.Path.Loss != nil {
+				t.Logf("%s: UDP loss %.1f%% of %d, median %.1f ms", tc.profile, rep.Path.Loss.LossPct, rep.Path.Loss.Sent, rep.Path.Loss.MedianMS)
+			}
 			for _, id := range tc.must {
 				assert.Contains(t, ids, id)
 			}
