@@ -26,6 +26,10 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	stampPort := fs.Uint("stamp-port", 862, "the gateway's STAMP reflector port (UDP latency when ICMP is blocked)")
 	server := fs.String("server", "", "measurement server (the gateway's API URL); default: the gateway in "+defaultDaemonConfig)
 	pin := fs.String("pin", "", "trust an https server's self-signed certificate by this fingerprint (sha256:…)")
+	wgPort := fs.Uint("wg-port", 0, "the gateway's WireGuard UDP port, to check that UDP gets through (0: skip)")
+	captiveURL := fs.String("captive-url", "", "a plain-HTTP URL that answers 204, for the captive-portal check (default: the server's /generate_204 when it is http://)")
+	companyDNS := fs.String("company-dns", "", "the company's filtering resolver, IP or IP:PORT, to check it and compare answers")
+	canary := fs.String("canary", "", "a name the company resolver must block, to check that the filter holds")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -49,7 +53,27 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "tether diag: --stamp-port must be from 1 to 65535\n")
 		return errUsage
 	}
-	cfg := netdiag.Config{Server: *server, STAMPPort: uint16(*stampPort), Anchors: anchors, TLS: tc}
+	if *wgPort > 65535 {
+		fmt.Fprintf(env.Stderr, "tether diag: --wg-port must be from 0 to 65535\n")
+		return errUsage
+	}
+	cfg := netdiag.Config{Server: *server, STAMPPort: uint16(*stampPort), Anchors: anchors, TLS: tc,
+		WireGuardPort: uint16(*wgPort), CaptiveURL: *captiveURL, DNS: netdiag.DNSConfig{BlockedCanary: *canary}}
+	if cfg.CaptiveURL == "" && strings.HasPrefix(*server, "http://") {
+		cfg.CaptiveURL = strings.TrimSuffix(*server, "/") + "/generate_204"
+	}
+	if *companyDNS != "" {
+		ap, err := netip.ParseAddrPort(*companyDNS)
+		if err != nil {
+			a, aerr := netip.ParseAddr(*companyDNS)
+			if aerr != nil {
+				fmt.Fprintf(env.Stderr, "tether diag: --company-dns %q is not IP or IP:PORT\n", *companyDNS)
+				return errUsage
+			}
+			ap = netip.AddrPortFrom(a, 53)
+		}
+		cfg.DNS.Company = ap
+	}
 	if !*asJSON {
 		cfg.Progress = progressPrinter(env.Stderr)
 	}
@@ -81,10 +105,48 @@ func progressPrinter(w io.Writer) func(netdiag.Progress) {
 	}
 }
 
-// FormatReport renders a diagnostics report for a person.
+// areaTitles name the places a problem can be, in the order a person
+// checks them: their own Wi-Fi and LAN first, the company's side last.
+var areaTitles = []struct{ id, title string }{
+	{"network", "This network"},
+	{"wifi", "Wi-Fi"},
+	{"lan", "Home network"},
+	{"line", "Internet line"},
+	{"dns", "DNS"},
+	{"gateway", "Company gateway"},
+}
+
+// FormatReport renders a diagnostics report for a person: the sentence
+// that matters first, then the findings grouped by where the problem is,
+// what to do, and the measurements behind them.
 func FormatReport(r *netdiag.Report) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Line diagnostics against %s (%s run, %.1f s)\n\n", r.Server, r.Mode, float64(r.DurationMS)/1000)
+	fmt.Fprintf(&b, "%s\n\n", r.Summary)
+	fmt.Fprintf(&b, "Line diagnostics against %s (%s run, %.1f s)\n", r.Server, r.Mode, float64(r.DurationMS)/1000)
+	if len(r.Verdicts) > 0 {
+		b.WriteString("\nFindings\n")
+		for _, area := range areaTitles {
+			first := true
+			for _, v := range r.Verdicts {
+				if v.Area != area.id {
+					continue
+				}
+				if first {
+					fmt.Fprintf(&b, "  %s\n", area.title)
+					first = false
+				}
+				fmt.Fprintf(&b, "    %-8s %s\n", strings.ToUpper(string(v.Severity)), v.Summary)
+				fmt.Fprintf(&b, "             measured: %s\n             limit:    %s\n", v.Evidence, v.Threshold)
+			}
+		}
+	}
+	if len(r.Suggestions) > 0 {
+		b.WriteString("\nWhat to do\n")
+		for _, sg := range r.Suggestions {
+			fmt.Fprintf(&b, "  - %s\n", sg.Summary)
+		}
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "%-10s %-16s %-6s %8s %8s %8s %8s %7s\n", "latency", "address", "method", "min", "median", "p90", "jitter", "loss")
 	for _, t := range r.Latency.Targets {
 		if t.Method == netdiag.MethodNone {
@@ -99,6 +161,9 @@ func FormatReport(r *netdiag.Report) string {
 		if !tp.Stable {
 			stable = " (not stable within the time budget: may read low)"
 		}
+		if tp.ServerCapMbps > 0 {
+			stable += fmt.Sprintf(" (the gateway caps tests at %.0f Mbit/s)", tp.ServerCapMbps)
+		}
 		fmt.Fprintf(&b, "\nthroughput  download %.1f Mbit/s, upload %.1f Mbit/s, up to %d streams, %.1f MB moved%s\n",
 			tp.DownloadMbps, tp.UploadMbps, tp.Streams, float64(tp.Bytes)/1e6, stable)
 	}
@@ -106,14 +171,126 @@ func FormatReport(r *netdiag.Report) string {
 		fmt.Fprintf(&b, "under load  idle %.1f ms, downloading %.1f ms, uploading %.1f ms (%s)\n", rs.IdleMS, rs.LoadedDownMS, rs.LoadedUpMS, rs.Method)
 		fmt.Fprintf(&b, "            bufferbloat grade %s (+%.0f ms), responsiveness %d RPM\n", rs.BufferbloatGrade, rs.IncreaseMS, rs.RPM)
 	}
+	formatDNS(&b, r.DNS)
+	formatPath(&b, r.Path, r.Network)
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\n! %s: %s", e.Probe, e.Error)
 	}
 	if len(r.Errors) > 0 {
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "\n%s\n", r.Summary)
 	return b.String()
+}
+
+func tri(v *bool) string {
+	switch {
+	case v == nil:
+		return "?"
+	case *v:
+		return "yes"
+	}
+	return "NO"
+}
+
+func formatDNS(b *strings.Builder, d *netdiag.DNSReport) {
+	if d == nil || len(d.Resolvers) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n%-22s %-8s %8s %8s %6s %4s %4s %5s %-9s %-10s %s\n", "dns", "role", "median", "p90", "loss", "udp", "tcp", "edns", "nxdomain", "truncation", "notes")
+	for _, r := range d.Resolvers {
+		if r.Addr == "" {
+			fmt.Fprintf(b, "%-22s %s\n", "(none found)", r.Error)
+			continue
+		}
+		var notes []string
+		if r.NSID != "" {
+			notes = append(notes, "nsid "+r.NSID)
+		}
+		if r.AD != nil {
+			notes = append(notes, "dnssec "+tri(r.AD))
+		}
+		if r.AnswerFrom != "" {
+			notes = append(notes, "answers from "+r.AnswerFrom)
+		}
+		if len(r.RewrittenTo) > 0 {
+			notes = append(notes, "rewrites to "+strings.Join(r.RewrittenTo, ","))
+		}
+		fmt.Fprintf(b, "%-22s %-8s %6.1fms %6.1fms %5.0f%% %4s %4s %5s %-9s %-10s %s\n", r.Addr, r.Role, r.MedianMS, r.P90MS, r.LossPct,
+			tri(r.UDP), tri(r.TCP), tri(r.EDNS), r.NXDOMAIN, r.Truncation, strings.Join(notes, "; "))
+	}
+	if f := d.Filter; f != nil {
+		fmt.Fprintf(b, "filter      %s: company resolver blocks it: %s", f.Canary, tri(f.CompanyBlocks))
+		if len(f.BypassedBy) > 0 {
+			fmt.Fprintf(b, "; resolved anyway by %s", strings.Join(f.BypassedBy, ", "))
+		}
+		b.WriteString("\n")
+	}
+	if c := d.Consistency; c != nil && len(c.Differs) > 0 {
+		for _, x := range c.Differs {
+			fmt.Fprintf(b, "consistency %s: %s answers %v, the company resolver %v\n", c.Name, x.Resolver, x.Answers, c.Company)
+		}
+	}
+}
+
+func formatPath(b *strings.Builder, p *netdiag.PathReport, n *netdiag.NetworkReport) {
+	if p == nil && n == nil {
+		return
+	}
+	b.WriteString("\n")
+	if p != nil {
+		if u := p.UDP; u != nil {
+			if u.Reachable {
+				fmt.Fprintf(b, "udp         port %d reachable (%.1f ms)\n", u.Port, u.RTTMS)
+			} else {
+				fmt.Fprintf(b, "udp         port %d NOT reachable: %s\n", u.Port, u.Error)
+			}
+		}
+		if l := p.Loss; l != nil {
+			fmt.Fprintf(b, "udp loss    %.1f%% of %d %s probes (median %.1f ms)\n", l.LossPct, l.Sent, l.Method, l.MedianMS)
+		}
+		if m := p.MTU; m != nil {
+			if m.Error != "" {
+				fmt.Fprintf(b, "mtu         unknown: %s\n", m.Error)
+			} else {
+				fmt.Fprintf(b, "mtu         path %d, tunnel MTU %d\n", m.PathMTU, m.TunnelMTU)
+			}
+		}
+		if c := p.Captive; c != nil {
+			switch {
+			case c.Error != "":
+				fmt.Fprintf(b, "portal      unknown: %s\n", c.Error)
+			case c.Captive:
+				fmt.Fprintf(b, "portal      YES (%d, to %s)\n", c.Status, c.RedirectTo)
+			default:
+				b.WriteString("portal      none\n")
+			}
+		}
+		if pa := p.Public; pa != nil && pa.Error == "" {
+			nat := ""
+			if pa.NAT {
+				nat = " behind NAT (local " + pa.Local + ")"
+			}
+			if pa.CGNAT {
+				nat += ", carrier-grade NAT"
+			}
+			fmt.Fprintf(b, "public      %s%s\n", pa.Addr, nat)
+		}
+		if v6 := p.IPv6; v6 != nil {
+			fmt.Fprintf(b, "ipv6        global address: %s, gateway over IPv6: %s\n", tri(&v6.GlobalAddr), tri(v6.GatewayReachable))
+		}
+	}
+	if n != nil {
+		line := fmt.Sprintf("interface   %s (%s)", n.Interface, n.Type)
+		if w := n.WiFi; w != nil {
+			if w.SignalDBM != nil {
+				line += fmt.Sprintf(", signal %d dBm", *w.SignalDBM)
+			}
+			if w.Security != "" {
+				line += ", " + w.Security
+			}
+		}
+		fmt.Fprintln(b, line)
+	}
 }
 
 // anchorFlag collects --anchor NAME=IP[:TCPPORT] targets.

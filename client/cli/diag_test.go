@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -77,8 +78,13 @@ func TestFormatReport(t *testing.T) {
 		Responsiveness: &netdiag.ResponsivenessReport{IdleMS: 12, LoadedDownMS: 20, LoadedUpMS: 250, RPM: 240, BufferbloatGrade: "D", IncreaseMS: 238, Method: "icmp"},
 		Errors:         []netdiag.ProbeError{{Probe: "latency gateway", Error: "icmp: no answer"}},
 		Summary:        "Your line has a problem.",
+		Verdicts: []netdiag.Verdict{{ID: "bufferbloat", Severity: netdiag.SeverityWarning, Area: "line", Summary: "Delay rises by 238 ms when the line is busy.",
+			Evidence: "idle 12 ms, loaded 250 ms up", Threshold: "grade B or better"}},
+		Suggestions: []netdiag.Suggestion{{ID: "enable_sqm", Summary: "Turn on SQM.", Because: []string{"bufferbloat"}}},
+		Path:        &netdiag.PathReport{UDP: &netdiag.UDPReport{Port: 51820, Error: "no answer"}, MTU: &netdiag.MTUReport{PathMTU: 1400, TunnelMTU: 1320}},
 	}
 	got := FormatReport(rep)
+	assert.True(t, strings.HasPrefix(got, "Your line has a problem.\n"), "the sentence that matters comes first")
 	for _, want := range []string{
 		"Line diagnostics against http://gw (full run, 6.4 s)",
 		"router     192.168.1.1      icmp      1.0ms    1.5ms    2.0ms    0.2ms    0.0%",
@@ -86,7 +92,10 @@ func TestFormatReport(t *testing.T) {
 		"throughput  download 95.5 Mbit/s, upload 19.0 Mbit/s, up to 4 streams, 80.0 MB moved",
 		"bufferbloat grade D (+238 ms), responsiveness 240 RPM",
 		"! latency gateway: icmp: no answer",
-		"Your line has a problem.",
+		"Findings\n  Internet line\n    WARNING  Delay rises by 238 ms when the line is busy.\n             measured: idle 12 ms, loaded 250 ms up\n             limit:    grade B or better",
+		"What to do\n  - Turn on SQM.",
+		"udp         port 51820 NOT reachable: no answer",
+		"mtu         path 1400, tunnel MTU 1320",
 	} {
 		assert.Contains(t, got, want)
 	}
