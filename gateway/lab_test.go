@@ -278,6 +278,11 @@ func testTwoClients(t *testing.T, mode string) {
 	})
 	var tc gwapi.TokenCreated
 	require.NoError(t, enroll.Post(context.Background(), g.hc, g.base+gwapi.PathAdminTokens, g.admin, gwapi.TokenRequest{TTL: "1h", Uses: 2, Label: "lab"}, &tc))
+	// The WireGuard port answers reachability probes from home.
+	pconn, err := l.Home.DialContext(context.Background(), "udp", netip.AddrPortFrom(netlab.GatewayAddr, 51820).String())
+	require.NoError(t, err)
+	assert.NoError(t, wgProbe(t, pconn), "a UDP probe to the WireGuard port")
+	pconn.Close()
 	full := g.client(t, tc.Secret, tunnel.ModeFull)
 	split := g.client(t, tc.Secret, tunnel.ModeSplit)
 	webIP := fmt.Sprintf("http://%s:%d/ip", netlab.WebAddr, netlab.WebPort)

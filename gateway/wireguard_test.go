@@ -21,6 +21,7 @@ import (
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/wgprobe"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -304,4 +305,42 @@ func TestInitFiles(t *testing.T) {
 	cfg2 := DefaultConfig()
 	_, _, err = InitFiles(path, &cfg2, "gw.example.com:51820")
 	require.ErrorContains(t, err, "never replaces")
+}
+
+// wgProbe sends one reachability probe over conn and waits for its answer.
+func wgProbe(t *testing.T, conn net.Conn) error {
+	t.Helper()
+	nonce := [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write(wgprobe.Request(nonce)); err != nil {
+		return err
+	}
+	buf := make([]byte, 64)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return err
+	}
+	got, err := wgprobe.ParseAnswer(buf[:n])
+	if err != nil {
+		return err
+	}
+	if got != nonce {
+		return fmt.Errorf("answer for nonce %x", got)
+	}
+	return nil
+}
+
+// TestWireGuardPortAnswersReachabilityProbes: the gateway's WireGuard
+// socket answers netdiag's UDP probe (so clients can tell a blocked port
+// from an unenrolled key), and WireGuard keeps working beside it.
+func TestWireGuardPortAnswersReachabilityProbes(t *testing.T) {
+	s, base := wgGateway(t)
+	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", s.cfg.WireGuard.ListenPort))
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, wgProbe(t, conn))
+	u, en := enrolledClient(t, base, newToken(t, base, 1))
+	gw := netip.MustParseAddr(en.GatewayAddress)
+	require.Eventually(t, func() bool { return reachable(u, gw, 500*time.Millisecond) }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, wgProbe(t, conn), "probes still answered with a live peer")
 }
