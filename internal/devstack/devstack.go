@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,7 @@ type Stack struct {
 	opts       Options
 	gatewayURL string
 	pin        string       // the gateway certificate's pin
+	wgPort     uint16       // the gateway's WireGuard port
 	hc         *http.Client // trusts the gateway by its pin
 	stampPort  uint16
 	socket     string
@@ -112,7 +114,14 @@ func (s *Stack) diagnose(ctx context.Context) {
 		s.printf("[4/7] diagnosis failed: %v\n", err)
 		return
 	}
-	c, err := netdiag.New(netdiag.Config{Server: s.gatewayURL, STAMPPort: s.stampPort, TLS: tc})
+	// The checks that need the company's side use the dev gateway's: its
+	// WireGuard port, and its filtering resolver with the phishing canary.
+	// The host's own resolvers are left out: the embedded default talks to
+	// no outside service.
+	company, _ := netip.ParseAddrPort(s.dnsAddr)
+	c, err := netdiag.New(netdiag.Config{Server: s.gatewayURL, STAMPPort: s.stampPort, TLS: tc, WireGuardPort: s.wgPort,
+		DNS: netdiag.DNSConfig{Resolvers: []netip.AddrPort{}, Company: company, ProbeName: "intranet.corp.test", TestDomain: "corp.test",
+			BlockedCanary: "login.phishing.test"}})
 	if err != nil {
 		s.printf("[4/7] diagnosis failed: %v\n", err)
 		return
@@ -125,6 +134,21 @@ func (s *Stack) diagnose(ctx context.Context) {
 			continue
 		}
 		s.printf("      %-8s %-15s %-5s median %.2f ms, jitter %.2f ms, loss %.0f%%\n", t.Name, t.Addr, t.Method, t.MedianMS, t.JitterMS, t.LossPct)
+	}
+	if u := rep.Path.UDP; u != nil {
+		if u.Reachable {
+			s.printf("      UDP to the WireGuard port %d: reachable in %.2f ms\n", u.Port, u.RTTMS)
+		} else {
+			s.printf("      UDP to the WireGuard port %d: NOT reachable (%s)\n", u.Port, u.Error)
+		}
+	}
+	if d := rep.DNS; d != nil {
+		for _, r := range d.Resolvers {
+			s.printf("      DNS %-8s %-15s median %.2f ms, nxdomain %s\n", r.Role, r.Addr, r.MedianMS, r.NXDOMAIN)
+		}
+		if f := d.Filter; f != nil && f.CompanyBlocks != nil {
+			s.printf("      the company filter blocks %s: %v\n", f.Canary, *f.CompanyBlocks)
+		}
 	}
 	s.printf("      %s\n", rep.Summary)
 }

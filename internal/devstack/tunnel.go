@@ -53,6 +53,7 @@ func (s *Stack) configureWireGuard(dir string, cfg *gateway.Config) error {
 	store := filepath.Join(dir, "peers.db")
 	_ = os.Remove(store) // a fresh store each run, like the rest of the config
 	cfg.API.AdminTokenFile = adminFile
+	s.wgPort = uint16(port)
 	cfg.WireGuard = &gateway.WireGuardConfig{ListenPort: uint16(port), Address: devTunnelAddr, KeyFile: keyFile,
 		Endpoint: fmt.Sprintf("127.0.0.1:%d", port), Store: store, CompanyPrefixes: []netip.Prefix{devTunnelAddr.Masked()}}
 	return nil
