@@ -86,7 +86,7 @@ func (c *Client) checkAside(ctx context.Context, mode Mode, gw Target, rep *Repo
 			}
 			v6 := c.ipv6(ctx, c.base.Hostname(), port)
 			var n *NetworkReport
-			_ = c.cfg.Netns.run(func() error { n = localNetwork(); return nil })
+			_ = c.cfg.Netns.run(func() error { n = localNetwork(c.cfg.SSIDSalt); return nil })
 			mu.Lock()
 			path.IPv6, rep.Network = v6, n
 			mu.Unlock()

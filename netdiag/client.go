@@ -85,6 +85,9 @@ type Config struct {
 	// WireGuardPort is the gateway's WireGuard UDP port, for the UDP
 	// reachability check; zero skips it.
 	WireGuardPort uint16
+	// SSIDSalt, per installation, hashes the Wi-Fi network's name in the
+	// report (network.wifi.ssid_hash); nil reports no hash at all.
+	SSIDSalt []byte
 	// CaptiveURL is a plain-HTTP URL that answers 204 No Content on an
 	// open network (a captive portal answers otherwise); empty skips the
 	// check.

@@ -10,7 +10,7 @@ import (
 
 // localNetwork describes the default route's interface. It runs where
 // the probes run (Netns), so netlink and /proc see that namespace.
-func localNetwork() *NetworkReport {
+func localNetwork(ssidSalt []byte) *NetworkReport {
 	n := &NetworkReport{Type: "unknown"}
 	name, err := defaultInterface()
 	if err != nil {
@@ -19,11 +19,17 @@ func localNetwork() *NetworkReport {
 	n.Interface = name
 	n.Type = interfaceType(name)
 	if n.Type == "wifi" {
-		w := &WiFiReport{}
-		if b, err := os.ReadFile("/proc/thread-self/net/wireless"); err == nil {
-			if levels, err := ParseProcWireless(b); err == nil {
-				if l, ok := levels[name]; ok {
-					w.SignalDBM = &l
+		w := wifiFacts(name, ssidSalt)
+		if w == nil {
+			w = &WiFiReport{}
+		}
+		if w.SignalDBM == nil {
+			// Wireless extensions, for drivers nl80211 says less about.
+			if b, err := os.ReadFile("/proc/thread-self/net/wireless"); err == nil {
+				if levels, err := ParseProcWireless(b); err == nil {
+					if l, ok := levels[name]; ok {
+						w.SignalDBM = &l
+					}
 				}
 			}
 		}
