@@ -195,17 +195,21 @@ func (d *dnsChecker) run(ctx context.Context, system []systemResolver) *DNSRepor
 	blocked := make([]*bool, len(jobs))   // canary blocked
 	consistent := make([][]string, len(jobs))
 	var wg sync.WaitGroup
+	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		run(func() {
 			rep.Resolvers[i] = d.check(ctx, j.addr)
 			rep.Resolvers[i].Role, rep.Resolvers[i].Source = j.role, j.source
-			if d.cfg.BlockedCanary != "" {
-				blocked[i], canary[i] = d.canary(ctx, j.addr)
-			}
-			consistent[i], _ = d.addresses(ctx, j.addr, d.cfg.ConsistencyName)
-		}()
+		})
+		// The filter and consistency checks compare with the company's
+		// resolver; without one there is nothing to compare.
+		if !d.cfg.Company.IsValid() {
+			continue
+		}
+		if d.cfg.BlockedCanary != "" {
+			run(func() { blocked[i], canary[i] = d.canary(ctx, j.addr) })
+		}
+		run(func() { consistent[i], _ = d.addresses(ctx, j.addr, d.cfg.ConsistencyName) })
 	}
 	wg.Wait()
 	if !d.cfg.Company.IsValid() {

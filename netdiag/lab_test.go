@@ -40,7 +40,7 @@ func startMeasurement(tb testing.TB, l *netlab.Lab) string {
 
 func labClient(tb testing.TB, l *netlab.Lab, server string) *netdiag.Client {
 	tb.Helper()
-	c, err := netdiag.New(netdiag.Config{Server: server, Netns: l.Home.Do})
+	c, err := netdiag.New(netdiag.Config{Server: server, Netns: l.Home.Do, DNS: netdiag.DNSConfig{ResolvConf: l.ResolvConf()}})
 	require.NoError(tb, err)
 	return c
 }

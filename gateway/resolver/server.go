@@ -302,12 +302,27 @@ func (r *Resolver) observe(req *Request, start time.Time) {
 func (r *Resolver) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
 	errc := make(chan error, 2)
 	n := 0
+	var startErr error
+	// start waits until the server runs: miekg/dns refuses to shut down a
+	// server that has not started yet ("server not started"), and one
+	// shut down too early would then start and serve for ever.
 	start := func(s *dns.Server) {
+		if startErr != nil {
+			return
+		}
+		started := make(chan struct{})
+		s.NotifyStartedFunc = func() { close(started) }
 		r.srvMu.Lock()
 		r.servers = append(r.servers, s)
 		r.srvMu.Unlock()
 		n++
 		go func() { errc <- s.ActivateAndServe() }()
+		select {
+		case <-started:
+		case err := <-errc:
+			n--
+			startErr = err
+		}
 	}
 	if pc != nil {
 		if fast, ok := r.serveUDP(ctx, pc); ok {
@@ -322,6 +337,13 @@ func (r *Resolver) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener
 	}
 	if ln != nil {
 		start(&dns.Server{Listener: ln, Handler: r, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128})
+	}
+	if startErr != nil {
+		r.shutdown()
+		for range n {
+			<-errc
+		}
+		return fmt.Errorf("dns: %w", startErr)
 	}
 	if n == 0 {
 		return errors.New("dns: nothing to serve on")
