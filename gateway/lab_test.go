@@ -76,12 +76,7 @@ type labGateway struct {
 func startLabGateway(t *testing.T, l *netlab.Lab, mode string) *labGateway {
 	t.Helper()
 	dir := t.TempDir()
-	k, err := tunnel.GeneratePrivateKey()
-	require.NoError(t, err)
-	keyFile := filepath.Join(dir, "gateway.key")
-	require.NoError(t, tunnel.WriteKeyFile(keyFile, k))
-	adminFile := filepath.Join(dir, "admin.token")
-	require.NoError(t, os.WriteFile(adminFile, []byte(testAdminToken+"\n"), 0o600))
+	keyFile, adminFile := writeSecrets(t, dir)
 	cfg := DefaultConfig()
 	cfg.Name = "lab-" + mode
 	cfg.API.Listen = netip.AddrPortFrom(netlab.GatewayAddr, 8443).String()
@@ -237,16 +232,7 @@ func corpServices(t *testing.T, l *netlab.Lab) (httpURL, udpAddr string) {
 	pc, err := l.Corp.ListenPacket("udp", netip.AddrPortFrom(netlab.CorpHostAddr, 7).String())
 	require.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
+	go netlab.EchoUDP(pc)
 	return "http://" + netlab.CorpHostAddr.String() + "/", pc.LocalAddr().String()
 }
 

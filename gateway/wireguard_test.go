@@ -39,16 +39,24 @@ func wgGateway(t *testing.T) (*Server, string) {
 	return wgGatewayWith(t, nil)
 }
 
+// writeSecrets writes a fresh gateway key and the test admin token into
+// dir, as init would, and returns their paths.
+func writeSecrets(t *testing.T, dir string) (keyFile, adminFile string) {
+	t.Helper()
+	k, err := tunnel.GeneratePrivateKey()
+	require.NoError(t, err)
+	keyFile = filepath.Join(dir, "gateway.key")
+	require.NoError(t, tunnel.WriteKeyFile(keyFile, k))
+	adminFile = filepath.Join(dir, "admin.token")
+	require.NoError(t, os.WriteFile(adminFile, []byte(testAdminToken+"\n"), 0o600))
+	return keyFile, adminFile
+}
+
 // wgGatewayWith is wgGateway with a change to its config.
 func wgGatewayWith(t *testing.T, change func(*Config)) (*Server, string) {
 	t.Helper()
 	dir := t.TempDir()
-	k, err := tunnel.GeneratePrivateKey()
-	require.NoError(t, err)
-	keyFile := filepath.Join(dir, "gateway.key")
-	require.NoError(t, tunnel.WriteKeyFile(keyFile, k))
-	adminFile := filepath.Join(dir, "admin.token")
-	require.NoError(t, os.WriteFile(adminFile, []byte(testAdminToken+"\n"), 0o600))
+	keyFile, adminFile := writeSecrets(t, dir)
 	port := freeUDP(t)
 	cfg := DefaultConfig()
 	cfg.API.AdminTokenFile = adminFile

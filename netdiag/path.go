@@ -302,12 +302,7 @@ func (c *Client) captive(ctx context.Context, url string) *CaptiveReport {
 	hc := c.plainClient()
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	defer hc.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	resp, err := hc.Do(req)
+	resp, err := get(ctx, hc, url)
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -320,6 +315,15 @@ func (c *Client) captive(ctx context.Context, url string) *CaptiveReport {
 		r.RedirectTo = resp.Header.Get("Location")
 	}
 	return r
+}
+
+// get is a GET with ctx.
+func get(ctx context.Context, hc *http.Client, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return hc.Do(req)
 }
 
 // maxIPAnswer bounds the /ip answer.
@@ -357,12 +361,7 @@ func (c *Client) publicAddr(ctx context.Context) *PublicReport {
 			local = ap.Addr().Unmap()
 		}
 	}}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, c.resolve(pathIP), nil)
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	resp, err := hc.Do(req)
+	resp, err := get(httptrace.WithClientTrace(ctx, trace), hc, c.resolve(pathIP))
 	if err != nil {
 		r.Error = err.Error()
 		return r

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/internal/netlab"
 )
 
 // fwdHost stands in for the company network behind a subnet router: the
@@ -32,16 +34,7 @@ func newFwdHost(t *testing.T) *fwdHost {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
+	go netlab.EchoUDP(pc)
 	return &fwdHost{tcp: ln.Addr().String(), udp: pc.LocalAddr().String()}
 }
 

@@ -238,16 +238,7 @@ func udpEcho(t *testing.T, ns *Namespace, addr netip.AddrPort) {
 	pc, err := ns.ListenPacket("udp", addr.String())
 	require.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, a, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], a)
-		}
-	}()
+	go EchoUDP(pc)
 }
 
 func TestUDPBlockedProfile(t *testing.T) {

@@ -17,16 +17,7 @@ func echoServer(t testing.TB) netip.AddrPort {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 65535)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], addr)
-		}
-	}()
+	go EchoUDP(pc)
 	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 

@@ -357,17 +357,21 @@ func (l *Lab) serveEcho() error {
 		return err
 	}
 	l.addCloser(pc)
-	l.Go(func(context.Context) {
-		buf := make([]byte, 2048)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], addr)
-		}
-	})
+	l.Go(func(context.Context) { EchoUDP(pc) })
 	return nil
+}
+
+// EchoUDP answers every datagram on pc with itself (RFC 862) until pc
+// closes. Tests use it for company hosts and UDP targets.
+func EchoUDP(pc net.PacketConn) {
+	buf := make([]byte, 65535)
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		_, _ = pc.WriteTo(buf[:n], addr)
+	}
 }
 
 // EchoPort is the UDP echo service's port (RFC 862).
