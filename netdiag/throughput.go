@@ -28,6 +28,9 @@ const (
 	// window is the span each goodput figure averages over: long enough
 	// to smooth TCP's sawtooth at 1 Mbit/s, short enough to fit the budget.
 	window = time.Second
+	// maxSampleSkew bounds how long reading the byte counters may take
+	// for a sample to count: 1% of the 2 s result window at worst.
+	maxSampleSkew = 20 * time.Millisecond
 	// resultWindow is the span the reported goodput averages over once
 	// stable.
 	resultWindow = 2 * time.Second
@@ -240,9 +243,19 @@ func (lt *loadTest) run(ctx context.Context) *DirectionReport {
 			// Stamp the sample when the counter is read, not when the
 			// tick fired: on a busy machine this goroutine can run late,
 			// and the tick's time with a later count overstated goodput
-			// (1.15 Mbit/s on a 1 Mbit/s line in CI).
+			// (1.15 Mbit/s on a 1 Mbit/s line in CI). Bracket the read
+			// with the clock, too: a preemption between reading the
+			// count and the clock stamped a sample late, which shortened
+			// a window and overstated it again (1.15 once more). A
+			// sample whose read took longer than maxSampleSkew is
+			// dropped; the next tick takes another.
+			t0 := time.Now()
 			n := lt.count()
 			now := time.Now()
+			if now.Sub(t0) > maxSampleSkew {
+				continue
+			}
+			now = t0.Add(now.Sub(t0) / 2)
 			samples = append(samples, sample{now, n})
 			if now.Before(nextCheck) {
 				continue
