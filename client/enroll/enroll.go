@@ -19,8 +19,9 @@ import (
 	"github.com/tetherwfh/tether/tunnel"
 )
 
-// maxAnswer bounds the gateway's answer; an enrollment is well under 4 KiB.
-const maxAnswer = 64 << 10
+// maxAnswer bounds the gateway's answer: an enrollment is well under
+// 4 KiB, and an admin's peer list of 10,000 peers about 3 MiB.
+const maxAnswer = 16 << 20
 
 // Enroll sends key's public half and the token to the gateway's API at
 // base (e.g. https://gw.example.com:8443) and returns its answer. hc nil
@@ -38,24 +39,37 @@ func Enroll(ctx context.Context, hc *http.Client, base, token string, key tunnel
 // and decodes a 200 answer into out. Any other status is an error carrying
 // the gateway's message.
 func Post(ctx context.Context, hc *http.Client, url, bearer string, in, out any) error {
+	return Call(ctx, hc, http.MethodPost, url, bearer, in, out)
+}
+
+// Call is Post for any method; a nil in sends no body. The admin CLI
+// uses it too, so every client of the gateway's API reads its answers
+// and errors one way.
+func Call(ctx context.Context, hc *http.Client, method, url, bearer string, in, out any) error {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	body, err := json.Marshal(in)
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Content-Type", "application/json")
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return fmt.Errorf("is the gateway running? %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 )
@@ -71,31 +72,9 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 		base = "https://" + net.JoinHostPort(host, port)
 		hc.Transport = &http.Transport{TLSClientConfig: tc}
 	}
+	bearer := strings.TrimSpace(string(tok))
 	do := func(method, path string, in, out any) error {
-		var body io.Reader
-		if in != nil {
-			b, _ := json.Marshal(in)
-			body = bytes.NewReader(b)
-		}
-		req, err := http.NewRequest(method, base+path, body)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-		resp, err := hc.Do(req)
-		if err != nil {
-			return fmt.Errorf("is the gateway running? %w", err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-		if resp.StatusCode != http.StatusOK {
-			var e gwapi.Error
-			if json.Unmarshal(b, &e) == nil && e.Error != "" {
-				return fmt.Errorf("%s", e.Error)
-			}
-			return fmt.Errorf("%s", resp.Status)
-		}
-		return json.Unmarshal(b, out)
+		return enroll.Call(context.Background(), hc, method, base+path, bearer, in, out)
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "tether-gateway %s: %v\n", cmd, err)
