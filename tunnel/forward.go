@@ -190,20 +190,28 @@ func (f *forwarder) release() {
 	f.wg.Done()
 }
 
-func (f *forwarder) track(c io.Closer) bool {
+// track registers a flow's two ends for close; when the forwarder is
+// already closed it closes them and reports false.
+func (f *forwarder) track(a, b io.Closer) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
+		a.Close()
+		b.Close()
 		return false
 	}
-	f.conns[c] = struct{}{}
+	f.conns[a], f.conns[b] = struct{}{}, struct{}{}
 	return true
 }
 
-func (f *forwarder) untrack(c io.Closer) {
+// untrack forgets a flow's ends and closes them.
+func (f *forwarder) untrack(a, b io.Closer) {
 	f.mu.Lock()
-	delete(f.conns, c)
+	delete(f.conns, a)
+	delete(f.conns, b)
 	f.mu.Unlock()
+	a.Close()
+	b.Close()
 }
 
 func addrOf(a tcpip.Address) netip.Addr {
@@ -255,17 +263,10 @@ func (f *forwarder) handleTCP(r *tcp.ForwarderRequest) {
 // splice copies both ways until both directions end, passing half-closes
 // on, then closes both.
 func (f *forwarder) splice(a, b net.Conn) {
-	if !f.track(a) || !f.track(b) {
-		a.Close()
-		b.Close()
+	if !f.track(a, b) {
 		return
 	}
-	defer func() {
-		f.untrack(a)
-		f.untrack(b)
-		a.Close()
-		b.Close()
-	}()
+	defer f.untrack(a, b)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	cp := func(dst, src net.Conn) {
@@ -320,11 +321,10 @@ func (f *forwarder) handleUDP(r *udp.ForwarderRequest) {
 // relayUDP copies datagrams both ways; a direction idle for
 // forwardUDPIdle ends the flow.
 func (f *forwarder) relayUDP(peer, host net.Conn) {
-	if !f.track(peer) || !f.track(host) {
-		peer.Close()
-		host.Close()
+	if !f.track(peer, host) {
 		return
 	}
+	defer f.untrack(peer, host)
 	var last atomic.Int64
 	last.Store(time.Now().UnixNano())
 	done := make(chan struct{})
@@ -359,8 +359,6 @@ func (f *forwarder) relayUDP(peer, host net.Conn) {
 	go cp(host, peer)
 	cp(peer, host)
 	<-done
-	f.untrack(peer)
-	f.untrack(host)
 }
 
 func (f *forwarder) stats() ForwardStats {
