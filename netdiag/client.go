@@ -190,11 +190,10 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	start := time.Now()
-	rep := &Report{Schema: Schema, StartedAt: c.now().UTC(), Mode: mode, Server: c.cfg.Server, Thresholds: defaultThresholds(),
-		dnsExpectFiltered: c.cfg.DNS.ExpectFiltered}
+	rep := &Report{Schema: Schema, StartedAt: c.now().UTC(), Mode: mode, Server: c.cfg.Server, Thresholds: defaultThresholds()}
 	defer func() {
 		rep.DurationMS = time.Since(start).Milliseconds()
-		rep.Verdicts, rep.Suggestions = judge(rep)
+		rep.Verdicts, rep.Suggestions = judge(rep, c.cfg.DNS.ExpectFiltered)
 		rep.Summary = summarize(rep)
 		c.progress(Progress{Phase: "done", Elapsed: time.Since(start)})
 	}()

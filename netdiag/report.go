@@ -34,8 +34,6 @@ type Report struct {
 	Thresholds Thresholds `json:"thresholds"`
 	// Errors lists what could not be measured, and why.
 	Errors []ProbeError `json:"errors,omitempty"`
-
-	dnsExpectFiltered bool // from the run's DNSConfig, for judge
 }
 
 // Mode is how thorough a run is.

@@ -123,8 +123,10 @@ func (r *Report) target(name string) *LatencyTarget {
 }
 
 // judge derives the verdicts and suggestions from the measurements. It
-// is pure: tests drive it with reports.
-func judge(r *Report) ([]Verdict, []Suggestion) {
+// is pure: tests drive it with reports. expectFiltered is the run's
+// DNSConfig.ExpectFiltered: whether the company filter should cover the
+// system's lookups.
+func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 	var vs []Verdict
 	add := func(id string, sev Severity, area, summary, evidence, threshold string) {
 		vs = append(vs, Verdict{ID: id, Severity: sev, Area: area, Summary: summary, Evidence: evidence, Threshold: threshold})
@@ -222,7 +224,7 @@ func judge(r *Report) ([]Verdict, []Suggestion) {
 
 	// DNS.
 	if d := r.DNS; d != nil {
-		judgeDNS(d, r.dnsExpectFiltered, add)
+		judgeDNS(d, expectFiltered, add)
 	}
 
 	// An untrusted network: open Wi-Fi, a captive portal or DNS meddling.

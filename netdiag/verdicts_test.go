@@ -35,53 +35,53 @@ func healthy() *Report {
 
 func TestJudge(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		change func(r *Report)
-		want   []string // exactly these verdicts
-		sugg   []string // at least these suggestions
+		name     string
+		filtered bool // DNSConfig.ExpectFiltered
+		change   func(r *Report)
+		want     []string // exactly these verdicts
+		sugg     []string // at least these suggestions
 	}{
-		{"healthy", func(*Report) {}, nil, nil},
-		{"weak wifi and a slow first hop", func(r *Report) {
+		{"healthy", false, func(*Report) {}, nil, nil},
+		{"weak wifi and a slow first hop", false, func(r *Report) {
 			r.Network = &NetworkReport{Type: "wifi", WiFi: &WiFiReport{SignalDBM: ptr(-78)}}
 			r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 25, 60
 		}, []string{"wifi_weak", "lan_latency_high"}, []string{"move_closer_to_router"}},
-		{"open wifi", func(r *Report) {
+		{"open wifi", false, func(r *Report) {
 			r.Network = &NetworkReport{Type: "wifi", WiFi: &WiFiReport{Security: "open", SignalDBM: ptr(-50)}}
 		}, []string{"untrusted_network"}, []string{"use_full_tunnel"}},
-		{"slow DNS", func(r *Report) { r.DNS.Resolvers[0].MedianMS = 180 }, []string{"dns_slow"}, []string{"use_company_dns"}},
-		{"one of two resolvers dead", func(r *Report) {
+		{"slow DNS", false, func(r *Report) { r.DNS.Resolvers[0].MedianMS = 180 }, []string{"dns_slow"}, []string{"use_company_dns"}},
+		{"one of two resolvers dead", false, func(r *Report) {
 			r.DNS.Resolvers = append(r.DNS.Resolvers, ResolverReport{Addr: "192.168.1.2:53", Role: "system", UDP: ptr(false), TCP: ptr(false), LatencyStats: LatencyStats{Sent: 10, LossPct: 100}})
 		}, []string{"dns_broken"}, nil},
-		{"a company resolver's trouble is not the system's", func(r *Report) {
+		{"a company resolver's trouble is not the system's", false, func(r *Report) {
 			r.DNS.Resolvers = append(r.DNS.Resolvers, ResolverReport{Addr: "10.99.0.1:53", Role: "company", UDP: ptr(false), TCP: ptr(false), LatencyStats: LatencyStats{Sent: 10, LossPct: 100}})
 		}, nil, nil},
-		{"filter bypassed in tunnel mode", func(r *Report) {
-			r.dnsExpectFiltered = true
+		{"filter bypassed in tunnel mode", true, func(r *Report) {
 			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
 		}, []string{"dns_filter_bypassed"}, []string{"use_full_tunnel"}},
-		{"not bypassed off the tunnel", func(r *Report) {
+		{"not bypassed off the tunnel", false, func(r *Report) {
 			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
 		}, nil, nil},
-		{"a transparent DNS proxy", func(r *Report) { r.DNS.Resolvers[0].AnswerFrom = "203.0.113.9" }, []string{"dns_hijack", "untrusted_network"}, nil},
-		{"slow but capped by the gateway's guard", func(r *Report) {
+		{"a transparent DNS proxy", false, func(r *Report) { r.DNS.Resolvers[0].AnswerFrom = "203.0.113.9" }, []string{"dns_hijack", "untrusted_network"}, nil},
+		{"slow but capped by the gateway's guard", false, func(r *Report) {
 			r.Throughput.DownloadMbps, r.Throughput.UploadMbps, r.Throughput.ServerCapMbps = 20, 20, 20
 		}, nil, nil},
-		{"slow line, fine for a call", func(r *Report) { r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 12, 2.5 },
+		{"slow line, fine for a call", false, func(r *Report) { r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 12, 2.5 },
 			[]string{"line_saturated", "line_slow"}, []string{"use_hotspot"}},
-		{"a busy line: loaded latency too high", func(r *Report) {
+		{"a busy line: loaded latency too high", false, func(r *Report) {
 			r.Responsiveness.LoadedUpMS, r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 240, 228, "D"
 		}, []string{"line_saturated", "bufferbloat"}, []string{"use_hotspot", "enable_sqm"}},
-		{"loss on UDP that ICMP does not see", func(r *Report) { r.Path.Loss = &LossReport{Method: MethodSTAMP, Sent: 40, LossPct: 7.5} },
+		{"loss on UDP that ICMP does not see", false, func(r *Report) { r.Path.Loss = &LossReport{Method: MethodSTAMP, Sent: 40, LossPct: 7.5} },
 			[]string{"high_loss"}, []string{"use_hotspot"}},
-		{"a failed measurement is not a slow line", func(r *Report) {
+		{"a failed measurement is not a slow line", false, func(r *Report) {
 			r.Throughput.DownloadMbps, r.Throughput.Download.Error = 0, "GET: connection reset"
 		}, nil, nil},
-		{"no IPv6", func(r *Report) { r.Path.IPv6.GlobalAddr = false }, []string{"ipv6_missing"}, nil},
+		{"no IPv6", false, func(r *Report) { r.Path.IPv6.GlobalAddr = false }, []string{"ipv6_missing"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := healthy()
 			tc.change(r)
-			vs, ss := judge(r)
+			vs, ss := judge(r, tc.filtered)
 			assert.ElementsMatch(t, tc.want, ids(vs))
 			var sids []string
 			for _, s := range ss {
@@ -106,7 +106,7 @@ func TestSummaryLeadsWithTheWorstFinding(t *testing.T) {
 	r := healthy()
 	r.Responsiveness.LoadedUpMS, r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 240, 228, "D"
 	r.Path.Captive = &CaptiveReport{URL: "http://x/generate_204", Captive: true, Status: 302, RedirectTo: "http://portal/"}
-	r.Verdicts, r.Suggestions = judge(r)
+	r.Verdicts, r.Suggestions = judge(r, false)
 	s := summarize(r)
 	assert.Contains(t, s, "sign in")
 	assert.Contains(t, s, "more findings below")
