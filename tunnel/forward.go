@@ -93,12 +93,11 @@ type forwarder struct {
 // (ipv4.endpoint.HandlePacket). Only the gateway forwards, and nothing in
 // its netstack dials its own addresses, which is all HandleLocal serves.
 func stackOf(tnet *netstack.Net, local []netip.Addr) (*stack.Stack, error) {
-	const changed = "tunnel: forwarding: wireguard-go's netstack changed"
-	f := reflect.ValueOf(tnet).Elem().FieldByName("stack")
-	if !f.IsValid() || f.Type() != reflect.TypeFor[*stack.Stack]() {
-		return nil, fmt.Errorf("%s: no stack field", changed)
+	const changed = netstackChanged
+	s, err := netstackField[*stack.Stack](tnet, "stack")
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: forwarding: %w", err)
 	}
-	s := *(**stack.Stack)(unsafe.Pointer(f.UnsafeAddr()))
 	if s == nil || !s.CheckNIC(1) {
 		return nil, fmt.Errorf("%s: no NIC 1", changed)
 	}

@@ -102,6 +102,12 @@ func (u *Userspace) Up(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tunnel: creating the netstack: %w", err)
 	}
+	safe, err := safeNetstack(tdev, tnet)
+	if err != nil {
+		tdev.Close()
+		return err
+	}
+	tdev = safe
 	if u.uo.Forward != nil {
 		f, err := startForwarder(tnet, local, *u.uo.Forward, u.core.log)
 		if err != nil {

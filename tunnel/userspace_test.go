@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,5 +321,75 @@ func TestUserspaceDownWhileProbing(t *testing.T) {
 			buf := make([]byte, 1<<20)
 			t.Fatalf("Down hung while the monitor probed:\n%s", buf[:runtime.Stack(buf, true)])
 		}
+	}
+}
+
+// TestUserspaceDownMidTransfer closes each end while the other's netstack
+// is sending at full rate. wireguard-go's netstack sends outbound packets
+// on a channel that its Close closes unsynchronized, which the race
+// detector flagged (and which can panic) when a gateway shut down during
+// a speed test; netstackDevice is the fix.
+func TestUserspaceDownMidTransfer(t *testing.T) {
+	for i := range 4 {
+		p := newPair(t, ModeSplit, UserspaceOptions{})
+		ln, err := p.gw.Net().ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 9000))
+		require.NoError(t, err)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					buf := make([]byte, 64<<10)
+					for {
+						if _, err := c.Write(buf); err != nil {
+							return
+						}
+					}
+				}()
+			}
+		}()
+		// Several flows each way, so that at Close the gateway's stack
+		// has segments queued on many endpoints: aborting them sends
+		// resets from its own goroutines while the device closes.
+		var got atomic.Int64
+		var conns []net.Conn
+		for range 4 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			c, err := p.client.DialContext(ctx, "tcp", netip.AddrPortFrom(gwTunnelAddr, 9000).String())
+			cancel()
+			require.NoError(t, err)
+			conns = append(conns, c)
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					got.Add(int64(n))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+		require.Eventually(t, func() bool { return got.Load() > 4<<20 }, 10*time.Second, time.Millisecond, "the transfers run")
+		closing := p.gw
+		if i%2 == 1 {
+			closing = p.client
+		}
+		done := make(chan error, 1)
+		go func() { done <- closing.Down(context.Background()) }()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			buf := make([]byte, 1<<20)
+			t.Fatalf("Down hung mid-transfer:\n%s", buf[:runtime.Stack(buf, true)])
+		}
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		_ = ln.Close()
 	}
 }
