@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetherwfh/tether/netdiag/stamp"
 	"github.com/tetherwfh/tether/netdiag/wgprobe"
 )
 
@@ -29,11 +27,6 @@ const (
 	// reassembly size every host must accept, and Ethernet's MTU.
 	mtuLow  = 576
 	mtuHigh = 1500
-	// mtuRoundWait is how long one round of MTU probes waits for echoes;
-	// mtuRounds rounds of mtuPerRound sizes narrow 924 candidates to one.
-	mtuRoundWait = 300 * time.Millisecond
-	mtuRounds    = 4
-	mtuPerRound  = 8
 	// ipUDPOverhead is the IPv4 and UDP headers under a UDP payload.
 	ipUDPOverhead = 28
 	// wireGuardOverhead is what WireGuard adds over IPv6, the larger
@@ -194,104 +187,6 @@ func (c *Client) udpReach(ctx context.Context, gw netip.Addr, port uint16) *UDPR
 			return r
 		}
 	}
-}
-
-// mtuSearch finds the path MTU to the gateway's STAMP reflector with
-// DF-set probes, several sizes per round.
-func (c *Client) mtuSearch(ctx context.Context, gw netip.Addr, port uint16) *MTUReport {
-	r := &MTUReport{}
-	conn, err := c.prober.dial(ctx, "udp", netip.AddrPortFrom(gw, port).String())
-	if err != nil {
-		r.Error = err.Error()
-		return r
-	}
-	defer conn.Close()
-	if err := setDontFragment(conn); err != nil {
-		r.Error = "cannot set DF on this system: " + err.Error()
-		return r
-	}
-	lo, hi := mtuLow, mtuHigh // lo: known to pass (checked first); hi+1: known to fail
-	var seq uint32
-	round := func(sizes []int) map[int]bool {
-		ok := map[int]bool{}
-		bySeq := map[uint32]int{}
-		for _, s := range sizes {
-			seq++
-			bySeq[seq] = s
-			p, _ := stamp.SenderPacket{Seq: seq, Timestamp: time.Now(), ErrorEstimate: stamp.DefaultErrorEstimate}.MarshalBinary()
-			p = append(p, make([]byte, s-ipUDPOverhead-len(p))...)
-			_, _ = conn.Write(p) // EMSGSIZE above the interface MTU: a failed size
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(mtuRoundWait))
-		buf := make([]byte, 2048)
-		for len(ok) < len(sizes) {
-			n, err := conn.Read(buf)
-			if err != nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					break
-				}
-				continue // e.g. ICMP "fragmentation needed" surfacing
-			}
-			rp, err := stamp.ParseReflector(buf[:n])
-			if err != nil {
-				continue
-			}
-			if s, found := bySeq[rp.SenderSeq]; found && n+ipUDPOverhead == s {
-				ok[s] = true
-			}
-		}
-		return ok
-	}
-	if ctx.Err() != nil {
-		r.Error = ctx.Err().Error()
-		return r
-	}
-	first := round([]int{lo, hi})
-	if !first[lo] {
-		r.Error = "the gateway's STAMP reflector did not echo even a 576-byte probe"
-		return r
-	}
-	if first[hi] {
-		lo = hi
-	}
-	for range mtuRounds {
-		if lo >= hi || ctx.Err() != nil {
-			break
-		}
-		var sizes []int
-		step := max((hi-lo)/(mtuPerRound+1), 1)
-		for s := lo + step; s < hi && len(sizes) < mtuPerRound; s += step {
-			sizes = append(sizes, s)
-		}
-		if len(sizes) == 0 {
-			break
-		}
-		ok := round(sizes)
-		newHi := hi
-		for _, s := range sizes {
-			if ok[s] && s > lo {
-				lo = s
-			}
-		}
-		for _, s := range sizes {
-			if !ok[s] && s > lo && s-1 < newHi {
-				newHi = s - 1
-				break
-			}
-		}
-		hi = newHi
-		if hi-lo <= 1 {
-			// One size left between them: settle it.
-			if hi > lo && round([]int{hi})[hi] {
-				lo = hi
-			}
-			break
-		}
-	}
-	r.PathMTU = lo
-	r.TunnelMTU = lo - wireGuardOverhead
-	return r
 }
 
 // captive fetches the check URL without following redirects.
