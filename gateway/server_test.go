@@ -172,10 +172,12 @@ func TestBandwidthGuardCapsSpeedTests(t *testing.T) {
 	require.NotNil(t, rep.Throughput)
 	t.Logf("guard 60 Mbit/s: download %.1f, upload %.1f Mbit/s", rep.Throughput.DownloadMbps, rep.Throughput.UploadMbps)
 	assert.Equal(t, 60.0, rep.Throughput.ServerCapMbps)
-	// The upload is counted from bytes the server acknowledged, and its
-	// 4 MiB receive buffer acknowledges ahead of the guard for a moment.
+	// The upload is counted from bytes the server acknowledged, and a new
+	// connection's receive buffer is acknowledged ahead of the guard: the
+	// client adds no streams at the guard, so none fill inside the
+	// window it reports (91 and 95 Mbit/s here before it stopped).
 	assert.LessOrEqual(t, rep.Throughput.DownloadMbps, 60*1.05)
-	assert.LessOrEqual(t, rep.Throughput.UploadMbps, 60*1.15)
+	assert.LessOrEqual(t, rep.Throughput.UploadMbps, 60*1.08)
 	assert.Positive(t, rep.Throughput.DownloadMbps)
 	assert.Positive(t, rep.Throughput.UploadMbps)
 }
