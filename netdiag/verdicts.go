@@ -244,7 +244,11 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 		add("untrusted_network", SeverityWarning, "network", "Treat this network as untrusted: "+strings.Join(why, ", and ")+".", strings.Join(why, "; "), "encrypted Wi-Fi, no portal, honest DNS")
 	}
 	slices.SortStableFunc(vs, func(a, b Verdict) int { return b.Severity.rank() - a.Severity.rank() })
-	return vs, suggest(vs)
+	wired := false
+	if n := r.Network; n != nil {
+		wired = n.Type == "ethernet" || n.Type == "virtual"
+	}
+	return vs, suggest(vs, wired)
 }
 
 // judgeDNS adds the DNS verdicts. Only system resolvers are judged for
@@ -306,8 +310,10 @@ func okWord(ok bool) string {
 	return "fails"
 }
 
-// suggest turns verdicts into actions, most useful first.
-func suggest(vs []Verdict) []Suggestion {
+// suggest turns verdicts into actions, most useful first. wired: the
+// default route is known not to be Wi-Fi, so a slow first hop is the
+// router or traffic through it, and moving closer cannot help.
+func suggest(vs []Verdict, wired bool) []Suggestion {
 	has := map[string]bool{}
 	for _, v := range vs {
 		has[v.ID] = true
@@ -326,7 +332,12 @@ func suggest(vs []Verdict) []Suggestion {
 	}
 	s("sign_in_to_portal", "Open a browser and sign in to this network's portal, then run the check again.", "captive_portal")
 	s("use_hotspot", "Switch to your phone's mobile hotspot for calls and work: this line cannot keep up.", "line_saturated", "line_slow", "udp_blocked", "high_loss")
-	s("move_closer_to_router", "Move closer to the Wi-Fi router, or connect with a cable.", "wifi_weak", "lan_latency_high")
+	if wired {
+		s("move_closer_to_router", "Move closer to the Wi-Fi router, or connect with a cable.", "wifi_weak")
+		s("check_router", "Restart your router. If it stays slow, another device may be filling its queue (a backup, a game download), or the router is failing.", "lan_latency_high")
+	} else {
+		s("move_closer_to_router", "Move closer to the Wi-Fi router, or connect with a cable.", "wifi_weak", "lan_latency_high")
+	}
 	s("enable_sqm", "Turn on Smart Queue Management (SQM, or fq_codel/cake) on your router, or pause large uploads and downloads during calls.", "bufferbloat")
 	s("set_tunnel_mtu", "Lower the tunnel MTU as recommended; Tether does this itself in tunnel mode.", "mtu_low")
 	s("use_full_tunnel", "Send all traffic, DNS included, through the company tunnel on this network.", "untrusted_network", "dns_hijack", "dns_filter_bypassed")

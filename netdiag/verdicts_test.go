@@ -46,6 +46,10 @@ func TestJudge(t *testing.T) {
 			r.Network = &NetworkReport{Type: "wifi", WiFi: &WiFiReport{SignalDBM: ptr(-78)}}
 			r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 25, 60
 		}, []string{"wifi_weak", "lan_latency_high"}, []string{"move_closer_to_router"}},
+		// On a cable, walking closer to the router cannot help.
+		{"a slow first hop on a cable", false, func(r *Report) {
+			r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 25, 60
+		}, []string{"lan_latency_high"}, []string{"check_router"}},
 		{"open wifi", false, func(r *Report) {
 			r.Network = &NetworkReport{Type: "wifi", WiFi: &WiFiReport{Security: "open", SignalDBM: ptr(-50)}}
 		}, []string{"untrusted_network"}, []string{"use_full_tunnel"}},
@@ -110,4 +114,31 @@ func TestSummaryLeadsWithTheWorstFinding(t *testing.T) {
 	s := summarize(r)
 	assert.Contains(t, s, "sign in")
 	assert.Contains(t, s, "more findings below")
+}
+
+// TestSlowFirstHopAdviceFollowsTheLink: "move closer to the Wi-Fi
+// router" is advice for Wi-Fi, or for a link of unknown kind, never for a
+// cable or a virtual interface.
+func TestSlowFirstHopAdviceFollowsTheLink(t *testing.T) {
+	for _, tc := range []struct {
+		network *NetworkReport
+		want    string
+		never   string
+	}{
+		{&NetworkReport{Type: "wifi"}, "move_closer_to_router", "check_router"},
+		{nil, "move_closer_to_router", "check_router"},
+		{&NetworkReport{Type: "ethernet"}, "check_router", "move_closer_to_router"},
+		{&NetworkReport{Type: "virtual"}, "check_router", "move_closer_to_router"},
+	} {
+		r := healthy()
+		r.Network = tc.network
+		r.Latency.Targets[0].MedianMS = 25
+		_, ss := judge(r, false)
+		var sids []string
+		for _, s := range ss {
+			sids = append(sids, s.ID)
+		}
+		assert.Contains(t, sids, tc.want, "%+v", tc.network)
+		assert.NotContains(t, sids, tc.never, "%+v", tc.network)
+	}
 }
