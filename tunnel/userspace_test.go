@@ -73,8 +73,9 @@ func newPairWith(t testing.TB, mode Mode, gwo, uo UserspaceOptions, extra []neti
 	return &pair{gw: gw, client: client}
 }
 
-// echoServer accepts on ln and echoes until ln closes.
-func echoServer(ln net.Listener) {
+// serveConns accepts on ln until it closes, handing each connection to
+// handle and closing it after.
+func serveConns(ln net.Listener, handle func(net.Conn)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -82,8 +83,28 @@ func echoServer(ln net.Listener) {
 		}
 		go func() {
 			defer c.Close()
-			_, _ = io.Copy(c, c)
+			handle(c)
 		}()
+	}
+}
+
+// echoServer accepts on ln and echoes until ln closes.
+func echoServer(ln net.Listener) {
+	serveConns(ln, func(c net.Conn) { _, _ = io.Copy(c, c) })
+}
+
+// downWithin takes u down, failing with every goroutine's stack if that
+// takes over 10 s.
+func downWithin(t *testing.T, u *Userspace, while string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- u.Down(context.Background()) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("Down hung %s:\n%s", while, buf[:runtime.Stack(buf, true)])
 	}
 }
 
@@ -312,15 +333,7 @@ func TestUserspaceDownWhileProbing(t *testing.T) {
 	for i := range 20 {
 		p := newPair(t, ModeSplit, UserspaceOptions{Options: Options{ProbeInterval: time.Millisecond}})
 		time.Sleep(time.Duration(i%5) * time.Millisecond)
-		done := make(chan error, 1)
-		go func() { done <- p.client.Down(context.Background()) }()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			buf := make([]byte, 1<<20)
-			t.Fatalf("Down hung while the monitor probed:\n%s", buf[:runtime.Stack(buf, true)])
-		}
+		downWithin(t, p.client, "while the monitor probed")
 	}
 }
 
@@ -334,23 +347,14 @@ func TestUserspaceDownMidTransfer(t *testing.T) {
 		p := newPair(t, ModeSplit, UserspaceOptions{})
 		ln, err := p.gw.Net().ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 9000))
 		require.NoError(t, err)
-		go func() {
+		go serveConns(ln, func(c net.Conn) {
+			buf := make([]byte, 64<<10)
 			for {
-				c, err := ln.Accept()
-				if err != nil {
+				if _, err := c.Write(buf); err != nil {
 					return
 				}
-				go func() {
-					defer c.Close()
-					buf := make([]byte, 64<<10)
-					for {
-						if _, err := c.Write(buf); err != nil {
-							return
-						}
-					}
-				}()
 			}
-		}()
+		})
 		// Several flows each way, so that at Close the gateway's stack
 		// has segments queued on many endpoints: aborting them sends
 		// resets from its own goroutines while the device closes.
@@ -378,15 +382,7 @@ func TestUserspaceDownMidTransfer(t *testing.T) {
 		if i%2 == 1 {
 			closing = p.client
 		}
-		done := make(chan error, 1)
-		go func() { done <- closing.Down(context.Background()) }()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			buf := make([]byte, 1<<20)
-			t.Fatalf("Down hung mid-transfer:\n%s", buf[:runtime.Stack(buf, true)])
-		}
+		downWithin(t, closing, "mid-transfer")
 		for _, c := range conns {
 			_ = c.Close()
 		}
