@@ -187,6 +187,11 @@ func (c *Client) mtuSearch(ctx context.Context, gw netip.Addr, port uint16) *MTU
 		}
 		return r
 	}
+	if m.wait == 0 {
+		// lo's only echo was a late one from an earlier round, so no
+		// round trip was measured: wait the longest.
+		m.wait = mtuMaxWait
+	}
 	switch {
 	case m.tooBig(ctx, hi):
 		hi--
