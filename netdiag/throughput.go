@@ -98,7 +98,8 @@ type connSet struct {
 }
 
 // ackedTotal sums the peer-acknowledged bytes of every connection, never
-// going backwards when a connection closes and stops reporting.
+// going backwards when a connection closes and stops reporting, or when
+// a selectively acknowledged segment turns out shorter than an MSS.
 func (s *connSet) ackedTotal() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
