@@ -2,9 +2,12 @@ package stamp
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -35,7 +38,9 @@ func (r *Reflector) Stats() (reflected, dropped uint64) {
 }
 
 // Serve reflects packets arriving on conn until conn is closed, then
-// returns nil. It returns an error only if reading fails otherwise.
+// returns nil. It returns an error if reading fails otherwise (a read
+// deadline included), except for the ICMP errors a datagram socket may
+// surface for an earlier reply, which it skips.
 func (r *Reflector) Serve(conn net.PacketConn) error {
 	now := r.Now
 	if now == nil {
@@ -74,14 +79,17 @@ func (r *Reflector) Serve(conn net.PacketConn) error {
 		}
 		recv := now()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			// A closed socket ends the loop: the OS's reports
+			// net.ErrClosed, a userspace netstack's (gonet) io.EOF.
+			// Looping on either spun a core for ever after a gateway
+			// closed its tunnel.
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return err
+			if transientReadError(err) {
+				continue
 			}
-			continue // e.g. ICMP port unreachable surfaced as ECONNREFUSED
+			return fmt.Errorf("stamp: reflector reading: %w", err)
 		}
 		sp, err := ParseSender(buf[:n])
 		if err != nil {
@@ -106,4 +114,12 @@ func (r *Reflector) Serve(conn net.PacketConn) error {
 		}
 		r.reflected.Add(1)
 	}
+}
+
+// transientReadError reports the errors a UDP read may return for an
+// earlier datagram's ICMP error (a sender that went away), after which
+// the socket still works.
+func transientReadError(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
 }

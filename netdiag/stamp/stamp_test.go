@@ -3,7 +3,11 @@ package stamp
 import (
 	"context"
 	"encoding/binary"
+	"errors"
+	"io"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -228,5 +232,69 @@ func BenchmarkReflectorRoundTrip(b *testing.B) {
 		if _, err := c.Read(buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// scriptedConn returns its reads in order, then blocks until closed.
+type scriptedConn struct {
+	net.PacketConn // nil: only the methods below are called
+	reads          []func(b []byte) (int, net.Addr, error)
+	wrote          int
+}
+
+func (c *scriptedConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if len(c.reads) == 0 {
+		return 0, nil, errors.New("scriptedConn: read past the script")
+	}
+	r := c.reads[0]
+	c.reads = c.reads[1:]
+	return r(b)
+}
+
+func (c *scriptedConn) WriteTo(b []byte, _ net.Addr) (int, error) { c.wrote++; return len(b), nil }
+
+// TestReflectorStopsOnEveryKindOfClose: a closed OS socket says
+// net.ErrClosed, a closed netstack (gonet) socket io.EOF; a reflector
+// that looped on the latter spun a core for ever after a gateway closed
+// its tunnel. ICMP errors for earlier replies are skipped; any other
+// error ends Serve with it.
+func TestReflectorStopsOnEveryKindOfClose(t *testing.T) {
+	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+	pkt, _ := SenderPacket{Seq: 1, Timestamp: time.Now()}.MarshalBinary()
+	packet := func(b []byte) (int, net.Addr, error) { return copy(b, pkt), peer, nil }
+	fails := func(err error) func([]byte) (int, net.Addr, error) {
+		return func([]byte) (int, net.Addr, error) {
+			return 0, nil, &net.OpError{Op: "read", Net: "udp", Err: err}
+		}
+	}
+	other := errors.New("endpoint is in invalid state")
+	for _, tc := range []struct {
+		name  string
+		last  error
+		wants error // nil: Serve returns nil
+	}{
+		{"OS socket closed", net.ErrClosed, nil},
+		{"netstack socket closed", io.EOF, nil},
+		{"another error", other, other},
+		{"a read deadline", os.ErrDeadlineExceeded, os.ErrDeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &scriptedConn{reads: []func([]byte) (int, net.Addr, error){
+				fails(syscall.ECONNREFUSED), packet, fails(syscall.EHOSTUNREACH), packet, fails(tc.last),
+			}}
+			done := make(chan error, 1)
+			go func() { done <- (&Reflector{}).Serve(c) }()
+			select {
+			case err := <-done:
+				if tc.wants == nil {
+					assert.NoError(t, err)
+				} else {
+					assert.ErrorIs(t, err, tc.wants)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Serve did not return")
+			}
+			assert.Equal(t, 2, c.wrote, "both packets answered across the ICMP errors")
+		})
 	}
 }
