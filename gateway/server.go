@@ -156,10 +156,12 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.close()
 		wg.metrics = newWGMetrics(s.metrics, wg)
 		s.wg = wg
-		if err := s.serveInTunnel(ctx, wg); err != nil {
+		stopInTunnel, err := s.serveInTunnel(ctx, wg)
+		if err != nil {
 			ln.Close()
 			return err
 		}
+		defer stopInTunnel() // before the device closes (deferred above)
 		s.logger.Info("WireGuard listening", "port", wg.cfg.ListenPort, "address", wg.cfg.Address, "public_key", wg.key.Public().String())
 	}
 	dnsDone := make(chan error, 1)

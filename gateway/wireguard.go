@@ -400,16 +400,23 @@ const intranetPage = `<!doctype html><title>Company intranet</title>
 
 // serveInTunnel runs the gateway's services on its tunnel address inside
 // the netstack: DNS (when configured), the measurement service with a
-// small intranet page on port 80, and STAMP on 862. They stop when ctx
-// ends.
-func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) error {
+// small intranet page on port 80, and STAMP on 862. stop shuts them down
+// and waits until every one has returned, so none outlives the netstack
+// it reads from.
+func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) (stop func(), err error) {
 	gw := e.cfg.Address.Addr()
-	var closers []io.Closer
-	fail := func(err error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		closers []io.Closer
+		wg      sync.WaitGroup
+	)
+	fail := func(err error) (func(), error) {
+		cancel()
 		for _, c := range closers {
 			c.Close()
 		}
-		return fmt.Errorf("gateway: serving inside the tunnel: %w", err)
+		wg.Wait()
+		return nil, fmt.Errorf("gateway: serving inside the tunnel: %w", err)
 	}
 	if s.dns != nil {
 		pc, err := e.dev.listenUDP(netip.AddrPortFrom(gw, 53))
@@ -421,11 +428,12 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) error {
 			pc.Close()
 			return fail(err)
 		}
-		go func() {
+		closers = append(closers, pc, ln)
+		wg.Go(func() {
 			if err := s.dns.Serve(ctx, pc, ln); err != nil {
 				s.logger.Error("DNS inside the tunnel stopped", "err", err)
 			}
-		}()
+		})
 	}
 	ln, err := e.dev.listenTCP(netip.AddrPortFrom(gw, 80))
 	if err != nil {
@@ -443,18 +451,25 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) error {
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
 	srv.RegisterOnShutdown(s.measure.Stop)
-	go func() { _ = srv.Serve(ln) }()
+	wg.Go(func() { _ = srv.Serve(ln) })
 	pc, err := e.dev.listenUDP(netip.AddrPortFrom(gw, 862))
 	if err != nil {
 		return fail(err)
 	}
-	go func() { _ = (&stamp.Reflector{Logger: s.logger}).Serve(pc) }()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
+	wg.Go(func() {
+		if err := (&stamp.Reflector{Logger: s.logger}).Serve(pc); err != nil {
+			s.logger.Error("STAMP inside the tunnel stopped", "err", err)
+		}
+	})
+	return func() {
+		cancel()
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer scancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			s.logger.Warn("the in-tunnel web server did not drain", "err", err)
+			srv.Close()
+		}
 		pc.Close()
-	}()
-	return nil
+		wg.Wait()
+	}, nil
 }
