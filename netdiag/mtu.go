@@ -103,7 +103,7 @@ func (m *mtuProber) round(ctx context.Context, sizes []int, copies int, wait tim
 		if err != nil {
 			var ne net.Error
 			timeout := errors.As(err, &ne) && ne.Timeout()
-			if timeout || ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if timeout || ctx.Err() != nil || stamp.Closed(err) {
 				m.cut = m.cut || !timeout || byCtx || ctx.Err() != nil
 				return
 			}

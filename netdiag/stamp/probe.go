@@ -75,12 +75,12 @@ func Probe(ctx context.Context, conn net.Conn, cfg ProbeConfig) (Result, error) 
 				if errors.As(err, &ne) && ne.Timeout() {
 					continue
 				}
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
 				mu.Lock()
 				readErr = err // e.g. ECONNREFUSED: nothing listens there
 				mu.Unlock()
+				if Closed(err) {
+					return
+				}
 				continue
 			}
 			rp, err := ParseReflector(buf[:n])

@@ -79,11 +79,9 @@ func (r *Reflector) Serve(conn net.PacketConn) error {
 		}
 		recv := now()
 		if err != nil {
-			// A closed socket ends the loop: the OS's reports
-			// net.ErrClosed, a userspace netstack's (gonet) io.EOF.
-			// Looping on either spun a core for ever after a gateway
-			// closed its tunnel.
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+			// Looping on a closed netstack socket spun a core for ever
+			// after a gateway closed its tunnel.
+			if Closed(err) {
 				return nil
 			}
 			if transientReadError(err) {
@@ -114,6 +112,14 @@ func (r *Reflector) Serve(conn net.PacketConn) error {
 		}
 		r.reflected.Add(1)
 	}
+}
+
+// Closed reports whether a read's error means the socket is closed: the
+// OS's sockets say net.ErrClosed, a userspace netstack's (gVisor's gonet)
+// io.EOF. Either way every later read fails at once, so a read loop must
+// stop rather than retry.
+func Closed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF)
 }
 
 // transientReadError reports the errors a UDP read may return for an
