@@ -198,6 +198,14 @@ func (c *Client) mtuSearch(ctx context.Context, gw netip.Addr, port uint16) *MTU
 	case m.passed[hi]:
 		lo = hi
 	}
+	// raise moves lo up to the largest size in sizes that came back.
+	raise := func(sizes []int) {
+		for _, s := range sizes {
+			if m.passed[s] {
+				lo = max(lo, s)
+			}
+		}
+	}
 	var sizes []int
 	for lo < hi && !m.cut && m.rounds < mtuMaxRounds {
 		// Probe evenly inside (lo, hi]; the last round probes every size
@@ -211,11 +219,7 @@ func (c *Client) mtuSearch(ctx context.Context, gw netip.Addr, port uint16) *MTU
 			sizes = append(sizes, s)
 		}
 		m.round(ctx, sizes, mtuCopies, m.wait)
-		for _, s := range sizes {
-			if m.passed[s] {
-				lo = max(lo, s)
-			}
-		}
+		raise(sizes)
 		// The smallest silent size above lo bounds hi, once confirmed.
 		// If it answers after all, lo rises past it and the next is
 		// tried.
@@ -227,11 +231,7 @@ func (c *Client) mtuSearch(ctx context.Context, gw netip.Addr, port uint16) *MTU
 				hi = s - 1
 				break
 			}
-			for _, t := range sizes {
-				if m.passed[t] {
-					lo = max(lo, t)
-				}
-			}
+			raise(sizes) // its confirmation may have brought late echoes
 		}
 		hi = max(hi, lo)
 	}

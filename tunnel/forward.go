@@ -93,13 +93,12 @@ type forwarder struct {
 // (ipv4.endpoint.HandlePacket). Only the gateway forwards, and nothing in
 // its netstack dials its own addresses, which is all HandleLocal serves.
 func stackOf(tnet *netstack.Net, local []netip.Addr) (*stack.Stack, error) {
-	const changed = netstackChanged
 	s, err := netstackField[*stack.Stack](tnet, "stack")
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: forwarding: %w", err)
 	}
 	if s == nil || !s.CheckNIC(1) {
-		return nil, fmt.Errorf("%s: no NIC 1", changed)
+		return nil, fmt.Errorf("%s: no NIC 1", netstackChanged)
 	}
 	owned := map[netip.Addr]bool{}
 	for _, pa := range s.AllAddresses()[1] {
@@ -107,16 +106,16 @@ func stackOf(tnet *netstack.Net, local []netip.Addr) (*stack.Stack, error) {
 	}
 	for _, a := range local {
 		if !owned[a.Unmap()] {
-			return nil, fmt.Errorf("%s: it does not own %s", changed, a)
+			return nil, fmt.Errorf("%s: it does not own %s", netstackChanged, a)
 		}
 	}
 	hl := reflect.ValueOf(s).Elem().FieldByName("handleLocal")
 	if !hl.IsValid() || hl.Kind() != reflect.Bool {
-		return nil, fmt.Errorf("%s: gVisor's stack has no handleLocal", changed)
+		return nil, fmt.Errorf("%s: gVisor's stack has no handleLocal", netstackChanged)
 	}
 	*(*bool)(unsafe.Pointer(hl.UnsafeAddr())) = false
 	if s.HandleLocal() {
-		return nil, fmt.Errorf("%s: cannot clear HandleLocal", changed)
+		return nil, fmt.Errorf("%s: cannot clear HandleLocal", netstackChanged)
 	}
 	return s, nil
 }
