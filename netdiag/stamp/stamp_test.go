@@ -62,13 +62,20 @@ func TestShortPacketsAreRejected(t *testing.T) {
 
 func startReflector(t testing.TB) (*Reflector, net.Addr) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	r, pc := serveOn(t, &Reflector{}, "udp4", "127.0.0.1:0")
+	return r, pc.LocalAddr()
+}
+
+// serveOn runs r on a new socket and returns the socket, so a test can
+// send from the reflector's own address.
+func serveOn(t testing.TB, r *Reflector, network, addr string) (*Reflector, net.PacketConn) {
+	t.Helper()
+	pc, err := net.ListenPacket(network, addr)
 	require.NoError(t, err)
-	r := &Reflector{}
 	done := make(chan error, 1)
 	go func() { done <- r.Serve(pc) }()
 	t.Cleanup(func() { pc.Close(); assert.NoError(t, <-done) })
-	return r, pc.LocalAddr()
+	return r, pc
 }
 
 func TestReflectorAnswersSymmetricallyAndDropsJunk(t *testing.T) {
@@ -95,9 +102,9 @@ func TestReflectorAnswersSymmetricallyAndDropsJunk(t *testing.T) {
 		assert.Equal(t, uint8(64), rp.SenderTTL, "the received TTL (Linux default 64)")
 		assert.False(t, rp.Timestamp.Before(rp.ReceiveTimestamp))
 	}
-	reflected, dropped := r.Stats()
-	assert.EqualValues(t, 2, reflected)
-	assert.EqualValues(t, 1, dropped)
+	st := r.Stats()
+	assert.EqualValues(t, 2, st.Reflected)
+	assert.EqualValues(t, 1, st.Malformed)
 }
 
 func TestProbeMeasuresRoundTrips(t *testing.T) {
@@ -203,6 +210,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if p, err := ParseSender(b); err == nil {
 			again, _ := p.MarshalBinary()
+			assert.False(t, IsReflected(again), "a sender's packet is never taken for an answer")
 			p2, err := ParseSender(again)
 			require.NoError(t, err)
 			assert.Equal(t, p.Seq, p2.Seq)
@@ -213,6 +221,9 @@ func FuzzParse(f *testing.F) {
 			p2, err := ParseReflector(again)
 			require.NoError(t, err)
 			assert.Equal(t, p.SenderSeq, p2.SenderSeq)
+			if !p.ReceiveTimestamp.IsZero() {
+				assert.True(t, IsReflected(again), "an answer with a receive timestamp is never taken for a request")
+			}
 			assert.Equal(t, p.SenderTTL, p2.SenderTTL)
 		}
 	})
@@ -253,13 +264,17 @@ func (c *scriptedConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 func (c *scriptedConn) WriteTo(b []byte, _ net.Addr) (int, error) { c.wrote++; return len(b), nil }
 
+func (c *scriptedConn) LocalAddr() net.Addr {
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: DefaultPort}
+}
+
 // TestReflectorStopsOnEveryKindOfClose: a closed OS socket says
 // net.ErrClosed, a closed netstack (gonet) socket io.EOF; a reflector
 // that looped on the latter spun a core for ever after a gateway closed
 // its tunnel. ICMP errors for earlier replies are skipped; any other
 // error ends Serve with it.
 func TestReflectorStopsOnEveryKindOfClose(t *testing.T) {
-	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 	pkt, _ := SenderPacket{Seq: 1, Timestamp: time.Now()}.MarshalBinary()
 	packet := func(b []byte) (int, net.Addr, error) { return copy(b, pkt), peer, nil }
 	fails := func(err error) func([]byte) (int, net.Addr, error) {
