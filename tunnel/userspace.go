@@ -53,7 +53,7 @@ type Userspace struct {
 	live    atomic.Pointer[netstack.Net]
 	proxies *proxyServer
 	dns     net.PacketConn
-	dnsWG   sync.WaitGroup
+	dnsDone chan struct{} // closed when serveDNS returns
 	socks   net.Addr
 	httpA   net.Addr
 	fwd     *forwarder
@@ -131,8 +131,7 @@ func (u *Userspace) Up(ctx context.Context) error {
 	u.tnet = tnet
 	u.live.Store(tnet)
 	if err := u.startListeners(); err != nil {
-		u.downLocked()
-		return err
+		return errors.Join(err, u.downLocked(context.WithoutCancel(ctx)))
 	}
 	u.core.startMonitor(u.Ping)
 	attrs := []any{"mode", u.uo.Plan.Mode, "routes", len(u.uo.Plan.Routes)}
@@ -169,33 +168,50 @@ func (u *Userspace) startListeners() error {
 		if err != nil {
 			return fmt.Errorf("tunnel: DNS listener: %w", err)
 		}
-		u.dns = pc
-		u.dnsWG.Add(1)
-		go u.serveDNS(pc, u.tnet, netip.AddrPortFrom(u.uo.Plan.DNS[0], 53))
+		u.dns, u.dnsDone = pc, make(chan struct{})
+		go u.serveDNS(pc, u.tnet, netip.AddrPortFrom(u.uo.Plan.DNS[0], 53), u.dnsDone)
 	}
 	return nil
 }
 
-// Down stops the proxies and the device. Idempotent.
+// downTimeout bounds how long Down waits for the proxies, the DNS
+// forwarder and the forwarder to end. Down first closes every socket
+// they hold, upstream ones included, with an expired deadline, so they
+// end at once; this bound only keeps a stop (Ctrl-C, SIGTERM, systemd's
+// stop) from hanging if one still does not. With the health monitor's
+// last probe (at most a second) it keeps Down under 3 s.
+const downTimeout = 2 * time.Second
+
+// Down stops the proxies, the DNS forwarder, the forwarder and the
+// device. It waits for the goroutines serving them until ctx ends or for
+// downTimeout at most, then closes the device regardless; its error names
+// whatever had not ended by then. Idempotent.
 func (u *Userspace) Down(ctx context.Context) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.downLocked()
-	return nil
+	return u.downLocked(ctx)
 }
 
-func (u *Userspace) downLocked() {
+func (u *Userspace) downLocked(ctx context.Context) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, downTimeout, fmt.Errorf("gave up after %v", downTimeout))
+	defer cancel()
+	var errs []error
 	if u.proxies != nil {
-		u.proxies.close()
+		errs = append(errs, u.proxies.close(ctx))
 		u.proxies = nil
 	}
 	if u.dns != nil {
 		u.dns.Close()
-		u.dnsWG.Wait()
-		u.dns = nil
+		errs = append(errs, waitUntil(ctx, u.dnsDone, "the DNS forwarder's queries"))
+		u.dns, u.dnsDone = nil, nil
 	}
 	if u.fwd != nil {
-		u.fwd.close()
+		f, done := u.fwd, make(chan struct{})
+		go func() {
+			defer close(done)
+			f.close()
+		}()
+		errs = append(errs, waitUntil(ctx, done, "the forwarded flows"))
 		u.fwd = nil
 	}
 	u.core.closeDevice()
@@ -205,6 +221,11 @@ func (u *Userspace) downLocked() {
 	}
 	u.tnet = nil
 	u.socks, u.httpA = nil, nil
+	err := errors.Join(errs...)
+	if err != nil {
+		u.core.log.Warn("tunnel down, leaving work behind", "err", err)
+	}
+	return err
 }
 
 // Status reports health and counters.
@@ -302,14 +323,28 @@ func (u *Userspace) DialContext(ctx context.Context, network, addr string) (net.
 // length field to 16 bits).
 const maxDNSMessage = 65535
 
+// DNS forwarder limits.
+const (
+	// dnsForwardTimeout is how long one query waits for its answer: a
+	// stub resolver's own timeout (resolv.conf's default, 5 s), after
+	// which the application has retried anyway.
+	dnsForwardTimeout = 5 * time.Second
+	// maxDNSInFlight bounds the queries waiting on the tunnel; beyond it
+	// queries are dropped and the application retries.
+	maxDNSInFlight = 256
+)
+
 // serveDNS forwards each query on pc to server through the tunnel and
 // sends back the answer. The forwarder is byte-for-byte: it never parses
-// or rewrites, so DNSSEC and EDNS options pass untouched.
-func (u *Userspace) serveDNS(pc net.PacketConn, tnet *netstack.Net, server netip.AddrPort) {
-	defer u.dnsWG.Done()
+// or rewrites, so DNSSEC and EDNS options pass untouched. Once pc closes,
+// queries still waiting on the tunnel end at once, then done is closed.
+func (u *Userspace) serveDNS(pc net.PacketConn, tnet *netstack.Net, server netip.AddrPort, done chan<- struct{}) {
+	defer close(done)
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
-	sem := make(chan struct{}, 256)
+	closed, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sem := make(chan struct{}, maxDNSInFlight)
 	for {
 		buf := make([]byte, maxDNSMessage)
 		n, from, err := pc.ReadFrom(buf)
@@ -330,7 +365,8 @@ func (u *Userspace) serveDNS(pc net.PacketConn, tnet *netstack.Net, server netip
 				return
 			}
 			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_ = c.SetDeadline(time.Now().Add(dnsForwardTimeout))
+			defer context.AfterFunc(closed, func() { _ = c.SetDeadline(time.Unix(1, 0)) })()
 			if _, err := c.Write(q); err != nil {
 				return
 			}
