@@ -19,6 +19,7 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 
+	"github.com/tetherwfh/tether/internal/udpguard"
 	"github.com/tetherwfh/tether/netdiag/wgprobe"
 )
 
@@ -31,6 +32,14 @@ const (
 	msgResponseSize   = 92
 )
 
+// defaultProbeLimits bound the probe responder's answers (see
+// internal/udpguard). A client's reachability check sends three probes
+// 300 ms apart and stops at the first answer, and a quick and a full run
+// may follow each other: a burst of 10 and one a second answer every
+// client's checks. 200 a second in total bound what forged sources can
+// make the port send (12-octet answers: under 20 kbit/s).
+var defaultProbeLimits = udpguard.Limits{PerSource: 1, PerSourceBurst: 10, Total: 200, TotalBurst: 400}
+
 // countingBind wraps a conn.Bind to count handshake initiations sent since
 // the last response received: wireguard-go keeps that count private.
 type countingBind struct {
@@ -39,13 +48,38 @@ type countingBind struct {
 	// answerProbes makes the bind answer netdiag's UDP reachability
 	// probes (netdiag/wgprobe) itself, so a client can tell whether UDP
 	// reaches the WireGuard port before it has a session. Gateways set it.
+	// It answers only sources udpguard allows (never this host, never
+	// the WireGuard port itself or a server port), each within
+	// probeLimits.
 	answerProbes bool
+	// probeLimits bound the answers; zero means defaultProbeLimits.
+	// probeNow is the limiter's clock; nil means time.Now.
+	probeLimits udpguard.Limits
+	probeNow    func() time.Time
+
+	guard                                        atomic.Pointer[udpguard.Guard]
+	probesAnswered, probesRefused, probesLimited atomic.Uint64
 }
 
 func (b *countingBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	fns, p, err := b.Bind.Open(port)
 	if err != nil {
 		return nil, 0, err
+	}
+	if b.answerProbes {
+		limits := b.probeLimits
+		if limits == (udpguard.Limits{}) {
+			limits = defaultProbeLimits
+		}
+		// wireguard-go's sockets listen on every address, and with UDP
+		// GRO its endpoints lose the destination (SrcIP), so the guard
+		// falls back on the listening address and the interfaces'.
+		g, err := udpguard.New(udpguard.Config{Limits: limits, Ports: []uint16{p}, Listen: netip.IPv6Unspecified(), Now: b.probeNow})
+		if err != nil {
+			_ = b.Bind.Close()
+			return nil, 0, fmt.Errorf("tunnel: probe responder: %w", err)
+		}
+		b.guard.Store(g)
 	}
 	wrapped := make([]conn.ReceiveFunc, len(fns))
 	for i, fn := range fns {
@@ -56,7 +90,7 @@ func (b *countingBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 					b.attempts.Store(0)
 				}
 				if b.answerProbes && wgprobe.IsRequest(packets[j][:sizes[j]]) {
-					_ = b.Bind.Send([][]byte{wgprobe.Answer(packets[j][:sizes[j]])}, eps[j])
+					b.answerProbe(packets[j][:sizes[j]], eps[j])
 					sizes[j] = 0 // wireguard-go skips it
 				}
 			}
@@ -64,6 +98,29 @@ func (b *countingBind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 		}
 	}
 	return wrapped, p, nil
+}
+
+// answerProbe answers a probe request if its source may be answered.
+func (b *countingBind) answerProbe(req []byte, ep conn.Endpoint) {
+	switch err := b.guard.Load().Check(endpointAddrPort(ep), ep.SrcIP()); {
+	case errors.Is(err, udpguard.ErrRateLimited):
+		b.probesLimited.Add(1)
+	case err != nil:
+		b.probesRefused.Add(1)
+	default:
+		if b.Bind.Send([][]byte{wgprobe.Answer(req)}, ep) == nil {
+			b.probesAnswered.Add(1)
+		}
+	}
+}
+
+// endpointAddrPort is the address and port a datagram came from.
+func endpointAddrPort(ep conn.Endpoint) netip.AddrPort {
+	if e, ok := ep.(*conn.StdNetEndpoint); ok {
+		return e.AddrPort
+	}
+	ap, _ := netip.ParseAddrPort(ep.DstToString())
+	return ap
 }
 
 func (b *countingBind) Send(bufs [][]byte, ep conn.Endpoint) error {

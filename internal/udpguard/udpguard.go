@@ -12,7 +12,8 @@
 //   - this host's own addresses: the packet's destination, the
 //     interfaces' addresses, and loopback unless the packet arrived on
 //     loopback (where the address cannot tell a local client from the
-//     responder itself, so the port rules below carry the weight);
+//     responder itself, so the port rules below carry the weight; the
+//     kernel delivers a loopback source from nowhere but this host);
 //   - the responder's own ports, and server ports: every port below 1024
 //     (clients send from ephemeral ports, and NATs map them to ports
 //     above 1023) and the well-known reflecting services above it;
@@ -102,6 +103,11 @@ type Config struct {
 	// protocol's well-known port. A source on one is the responder
 	// itself or another instance of it.
 	Ports []uint16
+	// Listen is the address the responder's socket is bound to: an
+	// unspecified address for a wildcard socket, the invalid Addr when
+	// unknown. When a datagram's destination is unknown, a loopback
+	// source is answered only if Listen covers loopback.
+	Listen netip.Addr
 	// LocalAddrs returns the host's interface prefixes; nil means the
 	// interfaces' (net.InterfaceAddrs), re-read every LocalRefresh.
 	LocalAddrs func() ([]netip.Prefix, error)
@@ -112,6 +118,7 @@ type Config struct {
 // Guard applies the rules. Safe for concurrent use.
 type Guard struct {
 	ports      map[uint16]bool
+	listen     netip.Addr
 	localAddrs func() ([]netip.Prefix, error)
 	now        func() time.Time
 	perSource  *keyrate.Limiter
@@ -130,7 +137,7 @@ func New(cfg Config) (*Guard, error) {
 	if !(l.PerSource > 0 && l.PerSourceBurst >= 1 && l.Total > 0 && l.TotalBurst >= 1) {
 		return nil, fmt.Errorf("udpguard: rates must be positive and bursts at least 1 (got %+v)", l)
 	}
-	g := &Guard{ports: map[uint16]bool{}, localAddrs: cfg.LocalAddrs, now: cfg.Now}
+	g := &Guard{ports: map[uint16]bool{}, listen: cfg.Listen.Unmap(), localAddrs: cfg.LocalAddrs, now: cfg.Now}
 	for _, p := range cfg.Ports {
 		g.ports[p] = true
 	}
@@ -148,8 +155,8 @@ func New(cfg Config) (*Guard, error) {
 // Check reports whether a datagram from src, sent to dst, may be
 // answered: nil, or one of the Err values. dst is the address the
 // datagram arrived on; the invalid Addr when unknown (a wildcard socket
-// without control messages), which counts as not loopback. An answer
-// Check allows is counted against the rate limits.
+// without control messages). An answer Check allows is counted against
+// the rate limits.
 func (g *Guard) Check(src netip.AddrPort, dst netip.Addr) error {
 	if err := g.Refuse(src, dst); err != nil {
 		return err
@@ -179,9 +186,9 @@ func (g *Guard) Refuse(src netip.AddrPort, dst netip.Addr) error {
 		return ErrServicePort
 	}
 	if a.IsLoopback() {
-		if d.IsValid() && d.IsLoopback() {
-			// Loopback to loopback: a local client, told from the
-			// responder by its port (checked above).
+		if g.onLoopback(d) {
+			// A local client, told from the responder by its port
+			// (checked above).
 			return nil
 		}
 		return ErrOwnAddress
@@ -197,6 +204,17 @@ func (g *Guard) Refuse(src netip.AddrPort, dst netip.Addr) error {
 		return ErrMulticast
 	}
 	return nil
+}
+
+// onLoopback reports whether a datagram sent to d arrived on loopback.
+// With d unknown it may have if the socket listens there, and a loopback
+// source can only have come from this host: other interfaces drop it as
+// a martian.
+func (g *Guard) onLoopback(d netip.Addr) bool {
+	if d.IsValid() {
+		return d.IsLoopback()
+	}
+	return g.listen.IsLoopback() || g.listen.IsUnspecified()
 }
 
 // unusable refuses the addresses no client can send from.

@@ -106,6 +106,16 @@ func TestRefuseSourcesThatCannotBeClients(t *testing.T) {
 		})
 	}
 	assert.Error(t, g.Refuse(netip.AddrPort{}, netip.Addr{}), "the invalid source")
+
+	// A wildcard socket that cannot tell where a datagram arrived (no
+	// control messages) listens on loopback too.
+	wild, err := New(Config{Limits: roomy, Ports: []uint16{ownPort}, Listen: netip.IPv6Unspecified(),
+		LocalAddrs: func() ([]netip.Prefix, error) { return hostPrefixes, nil }})
+	require.NoError(t, err)
+	assert.NoError(t, wild.Refuse(netip.MustParseAddrPort("127.0.0.1:40000"), netip.Addr{}))
+	assert.ErrorIs(t, wild.Refuse(netip.MustParseAddrPort("127.0.0.1:40001"), netip.Addr{}), ErrOwnPort)
+	assert.ErrorIs(t, wild.Refuse(netip.MustParseAddrPort("192.0.2.2:40000"), netip.Addr{}), ErrOwnAddress)
+	assert.ErrorIs(t, wild.Refuse(netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddr("192.0.2.2")), ErrOwnAddress)
 }
 
 func allowed(g *Guard, src string) int {

@@ -106,7 +106,7 @@ func (r *Reflector) Serve(conn net.PacketConn) error {
 	if p := pc.local.Port(); p != 0 {
 		ports = append(ports, p)
 	}
-	guard, err := udpguard.New(udpguard.Config{Limits: limits, Ports: ports, LocalAddrs: r.LocalAddrs, Now: now})
+	guard, err := udpguard.New(udpguard.Config{Limits: limits, Ports: ports, Listen: pc.local.Addr(), LocalAddrs: r.LocalAddrs, Now: now})
 	if err != nil {
 		return fmt.Errorf("stamp: reflector: %w", err)
 	}
