@@ -23,8 +23,9 @@ const (
 	FormatDomains Format = "domains"
 	// FormatAdblock: Adblock-style DNS rules: "||name^" blocks a name and
 	// its subdomains, "@@||name^" is an exception, "/regex/" a regular
-	// expression. Cosmetic and URL rules don't apply to DNS and are
-	// counted as unsupported.
+	// expression; "$important" raises a rule above the plain rules of the
+	// other kind (see Set.Lookup). Cosmetic and URL rules don't apply to
+	// DNS and are counted as unsupported.
 	FormatAdblock Format = "adblock"
 )
 
@@ -56,7 +57,10 @@ type Rule struct {
 	Name  string
 	Kind  RuleKind
 	Allow bool
-	Line  int
+	// Important: written with $important, which beats the plain rules of
+	// the other kind.
+	Important bool
+	Line      int
 }
 
 // String renders the rule in the syntax people know.
@@ -72,6 +76,9 @@ func (r Rule) String() string {
 	}
 	if r.Allow {
 		s = "@@" + s
+	}
+	if r.Important {
+		s += "$important"
 	}
 	return s
 }
@@ -213,7 +220,7 @@ func parseLine(line []byte, f Format, source string, st *ParseStats, emit func(R
 		if i := bytes.Index(line, []byte(" #")); i >= 0 {
 			line = bytes.TrimSpace(line[:i])
 		}
-		return parseNameRule(line, false, source, st, ok)
+		return parseNameRule(line, false, false, source, st, ok)
 	case FormatAdblock:
 		if line[0] == '!' || line[0] == '#' || line[0] == '[' {
 			return nil
@@ -223,23 +230,41 @@ func parseLine(line []byte, f Format, source string, st *ParseStats, emit func(R
 			allow, line = true, line[2:]
 		}
 		if len(line) > 1 && line[0] == '/' && line[len(line)-1] == '/' {
-			return parseNameRule(line, allow, source, st, ok)
+			return parseNameRule(line, allow, false, source, st, ok)
 		}
 		if bytes.Contains(line, []byte("##")) || bytes.Contains(line, []byte("#@#")) || bytes.Contains(line, []byte("#?#")) {
 			st.bad(source, n, true, "cosmetic rule: not a DNS rule")
 			return nil
 		}
-		if i := bytes.IndexByte(line, '$'); i >= 0 {
-			// Modifiers: "important" and "all" don't change a DNS
-			// decision; anything else narrows the rule in ways DNS can't
-			// see, so the rule doesn't apply.
+		important := false
+		// A regex may hold '$' itself: its modifiers follow its closing
+		// slash.
+		i := bytes.IndexByte(line, '$')
+		if line[0] == '/' {
+			i = bytes.LastIndex(line, []byte("/$"))
+			if i > 0 {
+				i++
+			}
+		}
+		if i >= 0 {
+			// Modifiers: "important" raises the rule (see Set.Lookup);
+			// "all" and "document" don't change a DNS decision; anything
+			// else narrows the rule in ways DNS can't see, so the rule
+			// doesn't apply.
 			for _, m := range bytes.Split(line[i+1:], []byte(",")) {
-				if s := b2s(m); s != "important" && s != "all" && s != "doc" && s != "document" {
+				switch s := b2s(m); s {
+				case "important":
+					important = true
+				case "all", "doc", "document":
+				default:
 					st.bad(source, n, true, "modifier $"+strings.Clone(s)+" does not apply to DNS")
 					return nil
 				}
 			}
 			line = line[:i]
+			if len(line) > 1 && line[0] == '/' && line[len(line)-1] == '/' {
+				return parseNameRule(line, allow, important, source, st, ok)
+			}
 		}
 		if !bytes.HasPrefix(line, []byte("||")) {
 			if len(line) > 0 && (line[0] == '|' || bytes.ContainsAny(line, "/*?=&:")) {
@@ -247,7 +272,7 @@ func parseLine(line []byte, f Format, source string, st *ParseStats, emit func(R
 				return nil
 			}
 			// A bare name is a domain rule in AdGuard's DNS syntax.
-			return parseNameRule(bytes.TrimSuffix(line, []byte("^")), allow, source, st, ok)
+			return parseNameRule(bytes.TrimSuffix(line, []byte("^")), allow, important, source, st, ok)
 		}
 		line = line[2:]
 		if !bytes.HasSuffix(line, []byte("^")) {
@@ -258,20 +283,20 @@ func parseLine(line []byte, f Format, source string, st *ParseStats, emit func(R
 		}
 		line = bytes.TrimSuffix(line, []byte("^"))
 		if bytes.HasPrefix(line, []byte("*.")) {
-			return parseNameRule(line, allow, source, st, ok)
+			return parseNameRule(line, allow, important, source, st, ok)
 		}
 		norm, err := normalizeName(b2s(line))
 		if err != nil {
 			st.bad(source, n, false, err.Error())
 			return nil
 		}
-		return ok(Rule{Name: norm, Kind: KindDomain, Allow: allow})
+		return ok(Rule{Name: norm, Kind: KindDomain, Allow: allow, Important: important})
 	}
 	return fmt.Errorf("unknown list format %q", f)
 }
 
 // parseNameRule handles "name", "*.name" and "/regex/".
-func parseNameRule(line []byte, allow bool, source string, st *ParseStats, ok func(Rule) error) error {
+func parseNameRule(line []byte, allow, important bool, source string, st *ParseStats, ok func(Rule) error) error {
 	n := st.Lines
 	if len(line) == 0 {
 		return nil
@@ -286,7 +311,7 @@ func parseNameRule(line []byte, allow bool, source string, st *ParseStats, ok fu
 			st.bad(source, n, false, "invalid regex: "+err.Error())
 			return nil
 		}
-		return ok(Rule{Name: src, Kind: KindRegex, Allow: allow})
+		return ok(Rule{Name: src, Kind: KindRegex, Allow: allow, Important: important})
 	}
 	kind := KindDomain
 	if bytes.HasPrefix(line, []byte("*.")) {
@@ -301,5 +326,5 @@ func parseNameRule(line []byte, allow bool, source string, st *ParseStats, ok fu
 		st.bad(source, n, false, err.Error())
 		return nil
 	}
-	return ok(Rule{Name: norm, Kind: kind, Allow: allow})
+	return ok(Rule{Name: norm, Kind: kind, Allow: allow, Important: important})
 }

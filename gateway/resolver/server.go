@@ -203,31 +203,57 @@ func firstErr(st ParseStats) string {
 type Explanation struct {
 	Name     string   `json:"name"`
 	Decision Decision `json:"decision"`
+	// Overrides are the rules of the other verdict that match the name
+	// but lose to Decision's rule by precedence, highest first.
+	Overrides []Decision `json:"overrides,omitempty"`
 	// Category blocking off: the rule matched, but its category doesn't
 	// block under the current policy.
 	CategoryOff bool   `json:"category_off,omitempty"`
 	Summary     string `json:"summary"`
 }
 
-// Explain says which rule in which list decides name, or why it passes.
+// Explain says which rule in which list decides name, what it wins over,
+// or why the name passes.
 func (r *Resolver) Explain(name string) (Explanation, error) {
 	norm, err := normalizeName(name)
 	if err != nil {
 		return Explanation{}, fmt.Errorf("%q: %w", name, err)
 	}
-	d := r.filter.set.Load().Lookup(norm)
+	set := r.filter.set.Load()
+	ds := set.matches(norm)
+	if len(ds) == 0 {
+		return Explanation{Name: norm, Summary: "allowed: no rule in any list matches this name or its parent domains"}, nil
+	}
+	d := ds[0]
 	e := Explanation{Name: norm, Decision: d}
+	for _, o := range ds[1:] {
+		if o.Allowed != d.Allowed {
+			e.Overrides = append(e.Overrides, o)
+		}
+	}
+	at := func(d Decision) string { return fmt.Sprintf("%s in list %s (line %d)", d.Rule, d.List, d.Line) }
 	switch {
 	case d.Allowed:
-		e.Summary = fmt.Sprintf("allowed: rule %s in list %s (line %d); allow rules win over block rules", d.Rule, d.List, d.Line)
-	case d.Blocked && !r.filter.blocked[d.Category]:
+		why := "exceptions win over block rules that are not $important"
+		switch {
+		case set.allowList(d.List):
+			why = "an allowlist's rules win over every block rule"
+		case d.Important:
+			why = "an $important exception wins over every block rule"
+		}
+		if len(e.Overrides) > 0 {
+			e.Summary = fmt.Sprintf("allowed: exception %s wins over the block rule %s; %s", at(d), at(e.Overrides[0]), why)
+		} else {
+			e.Summary = fmt.Sprintf("allowed: rule %s; %s", at(d), why)
+		}
+	case !r.filter.blocked[d.Category]:
 		e.CategoryOff = true
 		e.Decision.Blocked = false
-		e.Summary = fmt.Sprintf("allowed: rule %s in list %s (line %d) matches, but category %s is not blocked by policy", d.Rule, d.List, d.Line, d.Category)
-	case d.Blocked:
-		e.Summary = fmt.Sprintf("blocked (%s): rule %s in list %s, line %d", d.Category, d.Rule, d.List, d.Line)
+		e.Summary = fmt.Sprintf("allowed: rule %s matches, but category %s is not blocked by policy", at(d), d.Category)
+	case len(e.Overrides) > 0:
+		e.Summary = fmt.Sprintf("blocked (%s): $important rule %s wins over the exception %s; only an $important exception or an allowlist beats it", d.Category, at(d), at(e.Overrides[0]))
 	default:
-		e.Summary = "allowed: no rule in any list matches this name or its parent domains"
+		e.Summary = fmt.Sprintf("blocked (%s): rule %s in list %s, line %d", d.Category, d.Rule, d.List, d.Line)
 	}
 	return e, nil
 }

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,8 +49,8 @@ func TestParseFormats(t *testing.T) {
 		{"domains", FormatDomains, "phish.example\n*.wild.example\n/^ads[0-9]+\\./\n# c\n! c\nEXAMPLE.org.\n",
 			[]string{"||phish.example^", "*.wild.example", "/^ads[0-9]+\\./", "||example.org^"}, 0, 0},
 		{"domains bad", FormatDomains, "two words\n/([/\nbad!.example\n", nil, 3, 0},
-		{"adblock", FormatAdblock, "[Adblock Plus 2.0]\n! Title\n||malware.example^\n@@||good.malware.example^\n||ads.example^$important\n||*.cdn.example^\nplain.example\n/tracker\\d+/\n@@/^ok\\./\n",
-			[]string{"||malware.example^", "@@||good.malware.example^", "||ads.example^", "*.cdn.example", "||plain.example^", "/tracker\\d+/", "@@/^ok\\./"}, 0, 0},
+		{"adblock", FormatAdblock, "[Adblock Plus 2.0]\n! Title\n||malware.example^\n@@||good.malware.example^\n||ads.example^$important\n||*.cdn.example^\nplain.example\n/tracker\\d+/\n@@/^ok\\./\n@@||x.example^$important,document\n/^ad$/$important\n",
+			[]string{"||malware.example^", "@@||good.malware.example^", "||ads.example^$important", "*.cdn.example", "||plain.example^", "/tracker\\d+/", "@@/^ok\\./", "@@||x.example^$important", "/^ad$/$important"}, 0, 0},
 		{"adblock unsupported", FormatAdblock, "example.com##.banner\n||ads.example^$third-party\n|http://x.example/path\n/ads/banner.gif?x=1\n", nil, 0, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,4 +186,114 @@ func BenchmarkLookup(b *testing.B) {
 	}
 	b.StopTimer()
 	require.InDelta(b, b.N/2, blocked, float64(b.N)/100+2)
+}
+
+// TestImportantPrecedence: rules decide by precedence, highest first:
+// @@…$important (and allowlists), …$important, @@…, plain block rules;
+// across lists, and whichever of parent and child each rule names (issue
+// 13 case 10: an exception beat $important). The decision names the
+// rule, list and line that decided, and Explain says what it beat.
+func TestImportantPrecedence(t *testing.T) {
+	type list struct{ name, content string }
+	for _, tc := range []struct {
+		name    string
+		lists   []list
+		allow   string // an allowlist, in domains format
+		q       string
+		blocked bool
+		rule    string
+		list    string
+		line    int
+		explain string
+	}{
+		{"a block rule", []list{{"a", "||x.test^"}}, "", "x.test", true, "||x.test^", "a", 1,
+			"blocked (phishing): rule ||x.test^ in list a, line 1"},
+		{"an exception beats a block rule", []list{{"a", "||x.test^\n@@||x.test^"}}, "", "x.test", false, "@@||x.test^", "a", 2,
+			"allowed: exception @@||x.test^ in list a (line 2) wins over the block rule ||x.test^ in list a (line 1)"},
+		{"$important beats an exception", []list{{"a", "||x.test^$important\n@@||x.test^"}}, "", "x.test", true, "||x.test^$important", "a", 1,
+			"$important rule ||x.test^$important in list a (line 1) wins over the exception @@||x.test^ in list a (line 2)"},
+		{"in either order", []list{{"a", "@@||x.test^\n||x.test^$important"}}, "", "x.test", true, "||x.test^$important", "a", 2,
+			"wins over the exception @@||x.test^ in list a (line 1)"},
+		{"an $important exception beats $important", []list{{"a", "||x.test^$important\n@@||x.test^$important"}}, "", "x.test", false, "@@||x.test^$important", "a", 2,
+			"wins over the block rule ||x.test^$important in list a (line 1); an $important exception wins over every block rule"},
+		{"an $important exception beats a block rule", []list{{"a", "||x.test^\n@@||x.test^$important"}}, "", "x.test", false, "@@||x.test^$important", "a", 2,
+			"an $important exception wins over every block rule"},
+		{"$important across lists", []list{{"ex", "@@||x.test^"}, {"a", "||x.test^$important"}}, "", "x.test", true, "||x.test^$important", "a", 1,
+			"wins over the exception @@||x.test^ in list ex (line 1)"},
+		{"an $important exception across lists", []list{{"a", "||x.test^$important"}, {"ex", "@@||x.test^$important"}}, "", "x.test", false, "@@||x.test^$important", "ex", 1,
+			"wins over the block rule ||x.test^$important in list a (line 1)"},
+		{"$important on the parent beats an exception on the child", []list{{"a", "||x.test^$important\n@@||a.x.test^"}}, "", "a.x.test", true, "||x.test^$important", "a", 1,
+			"wins over the exception @@||a.x.test^ in list a (line 2)"},
+		{"$important on the child beats an exception on the parent", []list{{"a", "@@||x.test^\n||a.x.test^$important"}}, "", "b.a.x.test", true, "||a.x.test^$important", "a", 2,
+			"wins over the exception @@||x.test^ in list a (line 1)"},
+		{"the parent's exception still covers the child's siblings", []list{{"a", "@@||x.test^\n||a.x.test^$important\n||x.test^"}}, "", "b.x.test", false, "@@||x.test^", "a", 1,
+			"exceptions win over block rules that are not $important"},
+		{"an $important exception on the parent beats $important on the child", []list{{"a", "@@||x.test^$important\n||a.x.test^$important"}}, "", "a.x.test", false, "@@||x.test^$important", "a", 1,
+			"wins over the block rule ||a.x.test^$important in list a (line 2)"},
+		{"an exception on the child beats a plain rule on the parent", []list{{"a", "||x.test^\n@@||a.x.test^"}}, "", "a.x.test", false, "@@||a.x.test^", "a", 2, ""},
+		{"the same name plain and $important in one list", []list{{"a", "||x.test^\n||x.test^$important\n@@||x.test^"}}, "", "x.test", true, "||x.test^$important", "a", 2, ""},
+		{"an $important wildcard beats an exception", []list{{"a", "||*.x.test^$important\n@@||a.x.test^"}}, "", "a.x.test", true, "*.x.test$important", "a", 1, ""},
+		{"an $important wildcard does not match its parent", []list{{"a", "||*.x.test^$important\n@@||a.x.test^"}}, "", "x.test", false, "", "", 0, "no rule"},
+		{"an $important regex beats an exception", []list{{"a", "/^ads[0-9]*\\./$important\n@@||ads1.x.test^"}}, "", "ads1.x.test", true, "/^ads[0-9]*\\./$important", "a", 1, ""},
+		{"an allowlist beats $important", []list{{"a", "||x.test^$important"}}, "x.test\n", "x.test", false, "@@||x.test^", "corp-allow", 1,
+			"an allowlist's rules win over every block rule"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg Config
+			for _, l := range tc.lists {
+				cfg.Lists = append(cfg.Lists, ListConfig{Name: l.name, Category: "phishing", Format: "adblock", Path: writeList(t, l.content)})
+			}
+			if tc.allow != "" {
+				cfg.Lists = append(cfg.Lists, ListConfig{Name: "corp-allow", Format: "domains", Allow: true, Path: writeList(t, tc.allow)})
+			}
+			r, err := New(context.Background(), cfg, Options{})
+			require.NoError(t, err)
+			set := r.filter.set.Load()
+			for _, q := range []string{tc.q, strings.ToUpper(tc.q) + "."} {
+				d := set.Lookup(q)
+				assert.Equal(t, tc.blocked, d.Blocked, q)
+				assert.Equal(t, !tc.blocked && tc.rule != "", d.Allowed, q)
+				assert.Equal(t, tc.rule, d.Rule, q)
+				assert.Equal(t, tc.list, d.List, q)
+				assert.Equal(t, tc.line, d.Line, q)
+			}
+			ex, err := r.Explain(tc.q)
+			require.NoError(t, err)
+			assert.Equal(t, set.Lookup(tc.q), ex.Decision, "Explain and Lookup agree")
+			assert.Contains(t, ex.Summary, tc.explain)
+			for _, o := range ex.Overrides {
+				assert.NotEqual(t, ex.Decision.Blocked, o.Blocked, "an override has the other verdict")
+			}
+		})
+	}
+}
+
+// TestImportantOverTheWire: the precedence holds where it matters, in the
+// answers, on both paths, with the deciding rule in the EDE.
+func TestImportantOverTheWire(t *testing.T) {
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast path %v", fast), func(t *testing.T) {
+			tr := newTestResolver(t, Config{DisableFastPath: !fast, Lists: []ListConfig{
+				{Name: "exceptions", Category: "ads", Format: "adblock", Path: writeList(t, "@@||x.test^\n@@||y.test^\n")},
+				{Name: "phish", Category: "phishing", Format: "adblock", Path: writeList(t, "||x.test^$important\n||y.test^\n")},
+			}, LocalZones: []LocalZone{{Name: "y.test", Records: []string{"@ IN A 10.0.0.9"}}}})
+			resp := tr.ask(t, "login.x.test", dns.TypeA, true)
+			assert.Equal(t, dns.RcodeNameError, resp.Rcode, "$important beats the exception")
+			require.NotNil(t, ede(resp))
+			assert.Contains(t, ede(resp).ExtraText, "rule ||x.test^$important, line 1")
+			resp = tr.ask(t, "y.test", dns.TypeA, true)
+			require.Len(t, resp.Answer, 1, "a plain block rule still loses to the exception")
+		})
+	}
+}
+
+// TestLookupAllocs: Lookup allocates nothing, once each matching rule's
+// decision is cached, whatever level decides.
+func TestLookupAllocs(t *testing.T) {
+	s, err := Compile([]ListSpec{strList("a", "ads", FormatAdblock, false, "||x.test^\n||y.test^$important\n@@||z.test^\n@@||w.test^$important\n")})
+	require.NoError(t, err)
+	for _, name := range []string{"www.nothing.example.org.", "a.x.test.", "a.y.test", "q.z.test", "w.test"} {
+		s.Lookup(name)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { s.Lookup(name) }), name)
+	}
 }
