@@ -19,11 +19,16 @@ import (
 // a local name, straight from the wire: recvmmsg and sendmmsg move up to
 // fastBatch packets per system call, the question is parsed in place, and
 // the answer is written into a reused buffer from pre-packed pieces.
-// Anything else (EDNS options it doesn't know, compression in the
-// question, other opcodes, cache and upstream work, oversize answers)
-// goes to miekg/dns and the chain, on a goroutine of its own. The two
-// paths give the same answers; fastpath_test.go checks that query by
-// query.
+//
+// It is not a second chain: it runs the chain's own links (chainLinks),
+// in their order, each in its wire form, and stops at the first link that
+// has none (the cache) or that cannot answer from the wire. The query then
+// goes to miekg/dns and the chain, on a goroutine of its own, and resumes
+// at that same link: the rate limiter, which comes first, charges each
+// query once on either path. A query outside the plain form parseFast
+// reads (EDNS options, compression in the question, other opcodes,
+// malformed packets) goes to the chain whole. The two paths give the same
+// answers; fastpath_test.go checks that query by query.
 const (
 	fastBatch   = 64
 	fastBufSize = 4096
@@ -97,7 +102,7 @@ func (r *Resolver) fastLoop(conn *net.UDPConn, bc batchConn, sem chan struct{}, 
 				continue
 			}
 			start := time.Now()
-			resp, handled := r.fastAnswer(pkt, addr, &fq, obufs[len(out)][:0])
+			resp, from, handled := r.fastAnswer(pkt, addr, &fq, obufs[len(out)][:0])
 			if handled {
 				if resp != nil {
 					obufs[len(out)] = resp
@@ -114,11 +119,12 @@ func (r *Resolver) fastLoop(conn *net.UDPConn, bc batchConn, sem chan struct{}, 
 			}
 			q := append([]byte(nil), pkt...)
 			ua := *addr
+			dec := fq.decision
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				r.serveSlowUDP(conn, q, &ua)
+				r.serveSlowUDP(conn, q, &ua, from, dec)
 			}()
 		}
 		for len(out) > 0 {
@@ -131,8 +137,9 @@ func (r *Resolver) fastLoop(conn *net.UDPConn, bc batchConn, sem chan struct{}, 
 	}
 }
 
-// serveSlowUDP runs one query through miekg's checks and the chain.
-func (r *Resolver) serveSlowUDP(conn *net.UDPConn, pkt []byte, addr *net.UDPAddr) {
+// serveSlowUDP runs one query through miekg's checks and the chain from
+// link from on; dec is the filter's decision when the fast path ran it.
+func (r *Resolver) serveSlowUDP(conn *net.UDPConn, pkt []byte, addr *net.UDPAddr, from int, dec Decision) {
 	if len(pkt) < 12 {
 		return
 	}
@@ -166,7 +173,7 @@ func (r *Resolver) serveSlowUDP(conn *net.UDPConn, pkt []byte, addr *net.UDPAddr
 		_ = w.WriteMsg(x)
 		return
 	}
-	r.ServeDNS(w, m)
+	r.serve(w, m, from, dec)
 }
 
 // udpWriter is the dns.ResponseWriter for slow-path queries.
@@ -197,6 +204,7 @@ type fastQuery struct {
 	nameLen  int
 	qEnd     int // end of the question in the packet
 	qtype    uint16
+	qclass   uint16
 	edns     bool
 	udpSize  uint16
 	do       bool
@@ -207,9 +215,10 @@ type fastQuery struct {
 
 func (q *fastQuery) nameString() string { return b2s(q.name[:q.nameLen]) }
 
-// parseFast parses a plain query: one question with an uncompressed name,
-// class IN, no answer or authority records, and at most an OPT record
-// with no options. It reports false for anything else.
+// parseFast parses a plain query: QUERY, one question with an uncompressed
+// name of plain characters, no answer or authority records, and at most
+// an OPT record of version 0 with no options. It reports false for
+// anything else. It only decodes; what to answer is the links' business.
 func parseFast(pkt []byte, q *fastQuery) bool {
 	if len(pkt) < 12+5 {
 		return false
@@ -262,13 +271,7 @@ func parseFast(pkt []byte, q *fastQuery) bool {
 		return false
 	}
 	q.qtype = binary.BigEndian.Uint16(pkt[off:])
-	if binary.BigEndian.Uint16(pkt[off+2:]) != dns.ClassINET {
-		return false
-	}
-	switch q.qtype {
-	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT:
-		return false
-	}
+	q.qclass = binary.BigEndian.Uint16(pkt[off+2:])
 	off += 4
 	q.qEnd = off
 	q.edns, q.do, q.udpSize = false, false, 0
@@ -293,50 +296,28 @@ func parseFast(pkt []byte, q *fastQuery) bool {
 	return true
 }
 
-// fastAnswer answers pkt if it can. handled=false sends the query to the
-// slow path; handled with a nil answer means drop it (rate limited).
-func (r *Resolver) fastAnswer(pkt []byte, addr *net.UDPAddr, q *fastQuery, buf []byte) (resp []byte, handled bool) {
+// fastAnswer runs the chain's links in wire form on pkt. It reports
+// handled with the answer (nil: drop it), or from, the link the chain
+// resumes at (0 when pkt is not a plain query).
+func (r *Resolver) fastAnswer(pkt []byte, addr *net.UDPAddr, q *fastQuery, buf []byte) (resp []byte, from int, handled bool) {
+	q.decision, q.result = Decision{}, ""
 	if !parseFast(pkt, q) {
-		return nil, false
+		return nil, 0, false
 	}
-	name := q.nameString()
-	if _, ok := dns.IsDomainName(name); !ok {
-		return nil, false
-	}
-	q.decision = Decision{}
 	q.client = addrFromUDP(addr)
-	// Decide first (cheap), then charge the rate limiter only for queries
-	// answered here: the slow path's chain charges its own.
-	d := r.filter.set.Load().Lookup(name)
-	var local packedRRs
-	blocked := d.Blocked && r.filter.blocked[d.Category]
-	if !blocked {
-		z := r.local.find(name)
-		if z == nil {
-			return nil, false
-		}
-		var ok bool
-		if local, ok = z.packed[packedKey{name, q.qtype}]; !ok {
-			return nil, false
-		}
-	}
-	if r.limiter.cfg.QPS > 0 {
-		ok, slip := r.limiter.allow(q.client)
+	for i, l := range r.links {
+		wl, ok := l.(wireLink)
 		if !ok {
-			q.result = "ratelimited"
-			if slip {
-				return r.packHeaderOnly(pkt, q, buf, true), true
-			}
-			return nil, true
+			return nil, i, false
+		}
+		switch resp, step := wl.wire(q, pkt, buf); step {
+		case wireAnswered:
+			return resp, i, true
+		case wireChain:
+			return nil, i, false
 		}
 	}
-	if blocked {
-		q.decision, q.result = d, "blocked"
-		return r.packBlocked(pkt, q, d, buf)
-	}
-	q.decision = Decision{Allowed: d.Allowed, Rule: d.Rule, List: d.List}
-	q.result = "local"
-	return r.packLocal(pkt, q, local, buf)
+	return nil, len(r.links) - 1, false // not reached: the last link has no wire form
 }
 
 func addrFromUDP(a *net.UDPAddr) netip.Addr {
@@ -359,11 +340,10 @@ func header(buf, pkt []byte, aa bool, rcode int, an, ns, ar uint16) []byte {
 	return binary.BigEndian.AppendUint16(buf, ar)
 }
 
-func (r *Resolver) packHeaderOnly(pkt []byte, q *fastQuery, buf []byte, tc bool) []byte {
+// packTruncated is an empty answer with TC set: the rate limiter's slip.
+func packTruncated(pkt []byte, q *fastQuery, buf []byte) []byte {
 	buf = header(buf, pkt, false, dns.RcodeSuccess, 0, 0, 0)
-	if tc {
-		buf[2] |= 0x02
-	}
+	buf[2] |= 0x02
 	return append(buf, pkt[12:q.qEnd]...)
 }
 
@@ -400,10 +380,10 @@ var soaRData = func() []byte {
 	return append([]byte(nil), b[13:n]...)
 }()
 
-func (r *Resolver) packBlocked(pkt []byte, q *fastQuery, d Decision, buf []byte) ([]byte, bool) {
+func (f *filter) packBlocked(pkt []byte, q *fastQuery, d Decision, buf []byte) ([]byte, bool) {
 	var an uint16
 	rcode := dns.RcodeNameError
-	zero := r.filter.mode == BlockZeroIP
+	zero := f.mode == BlockZeroIP
 	if zero {
 		rcode = dns.RcodeSuccess
 		if q.qtype == dns.TypeA || q.qtype == dns.TypeAAAA {
@@ -440,7 +420,7 @@ func (r *Resolver) packBlocked(pkt []byte, q *fastQuery, d Decision, buf []byte)
 		buf = append(buf, soaRData...)
 	}
 	if q.edns {
-		buf = appendOPT(buf, q.do, r.filter.ede, d.edeText())
+		buf = appendOPT(buf, q.do, f.ede, d.edeText())
 	}
 	if len(buf) > clientLimit(q) {
 		return nil, false // let the slow path truncate properly
@@ -455,7 +435,7 @@ func clientLimit(q *fastQuery) int {
 	return max(dns.MinMsgSize, min(int(q.udpSize), ednsSize))
 }
 
-func (r *Resolver) packLocal(pkt []byte, q *fastQuery, rrs packedRRs, buf []byte) ([]byte, bool) {
+func packLocal(pkt []byte, q *fastQuery, rrs packedRRs, buf []byte) ([]byte, bool) {
 	var ar uint16
 	if q.edns {
 		ar = 1

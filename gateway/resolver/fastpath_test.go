@@ -28,7 +28,7 @@ func same(t testing.TB, r *Resolver, pkt []byte) bool {
 	t.Helper()
 	var fq fastQuery
 	addr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 5353}
-	fast, handled := r.fastAnswer(pkt, addr, &fq, nil)
+	fast, _, handled := r.fastAnswer(pkt, addr, &fq, nil)
 	if !handled {
 		return false
 	}
@@ -103,7 +103,7 @@ func TestFastPathDeclines(t *testing.T) {
 		"trailing garbage": append(mk(func(*dns.Msg) {}), 0, 0),
 		"a short packet":   mk(func(*dns.Msg) {})[:14],
 	} {
-		_, handled := r.fastAnswer(pkt, addr, &fq, nil)
+		_, _, handled := r.fastAnswer(pkt, addr, &fq, nil)
 		assert.False(t, handled, name)
 	}
 }

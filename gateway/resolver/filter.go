@@ -34,12 +34,19 @@ type filter struct {
 	ede uint16
 }
 
+// decide is the filter's verdict on name under the block policy: a
+// block rule whose category does not block decides nothing.
+func (f *filter) decide(name string) Decision {
+	d := f.set.Load().Lookup(name)
+	if d.Blocked && !f.blocked[d.Category] {
+		d = Decision{}
+	}
+	return d
+}
+
 func (f *filter) wrap(next Handler) Handler {
 	return HandlerFunc(func(ctx context.Context, req *Request) (*dns.Msg, error) {
-		d := f.set.Load().Lookup(req.Name)
-		if d.Blocked && !f.blocked[d.Category] {
-			d = Decision{}
-		}
+		d := f.decide(req.Name)
 		req.Decision = d
 		if !d.Blocked {
 			return next.Resolve(ctx, req)
@@ -47,6 +54,22 @@ func (f *filter) wrap(next Handler) Handler {
 		req.Result = "blocked"
 		return f.blockedAnswer(req, d), nil
 	})
+}
+
+// wire: the same decision; the blocked answer packed from the wire. One
+// too big for the client goes to the chain, which truncates it.
+func (f *filter) wire(q *fastQuery, pkt, buf []byte) ([]byte, wireStep) {
+	d := f.decide(q.nameString())
+	q.decision = d
+	if !d.Blocked {
+		return nil, wireNext
+	}
+	resp, ok := f.packBlocked(pkt, q, d, buf)
+	if !ok {
+		return nil, wireChain
+	}
+	q.result = "blocked"
+	return resp, wireAnswered
 }
 
 // blockedAnswer answers per the block mode, always with a SOA in the

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func FuzzParseList(f *testing.F) {
@@ -63,12 +64,17 @@ func FuzzParseList(f *testing.F) {
 type fakeWriter struct {
 	out *dns.Msg
 	tcp bool
+	// remote is the client's address; nil means 127.0.0.2.
+	remote net.Addr
 }
 
 func (w *fakeWriter) LocalAddr() net.Addr {
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
 }
 func (w *fakeWriter) RemoteAddr() net.Addr {
+	if w.remote != nil {
+		return w.remote
+	}
 	if w.tcp {
 		return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 5353}
 	}
@@ -100,6 +106,9 @@ func FuzzHandler(f *testing.F) {
 	b, _ = q.Pack()
 	f.Add(b, true)
 	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1}, false)
+	// Counts that claim records the packet lacks (issue 13 case 4).
+	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}, false)
+	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 1, 0, 1, 0, 2}, true)
 	r, err := New(f.Context(), Config{
 		LocalZones: []LocalZone{{Name: "corp.test", Records: []string{"intranet IN A 10.77.0.10"}}},
 		Lists:      []ListConfig{{Name: "p", Category: "phishing", Format: "domains", Path: writeList(f, "phishing.test\n*.ads.test\n/^x+y$/\n")}},
@@ -126,7 +135,11 @@ func FuzzHandler(f *testing.F) {
 			return
 		}
 		w := &fakeWriter{tcp: tcp}
+		panics := testutil.ToFloat64(r.m.panics)
 		r.ServeDNS(w, m)
+		if testutil.ToFloat64(r.m.panics) != panics {
+			t.Fatalf("the chain panicked (recovered as SERVFAIL) on %x", pkt)
+		}
 		if w.out != nil && w.out.Id != m.Id {
 			t.Fatalf("answer ID %d for query %d", w.out.Id, m.Id)
 		}

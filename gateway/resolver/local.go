@@ -156,6 +156,30 @@ func (lz *localZones) wrap(next Handler) Handler {
 	})
 }
 
+// wire answers a name with records of the asked type from the packed
+// records; the rest of a zone (CNAME, NODATA, NXDOMAIN, the zone's SOA)
+// goes to the chain, and a name in no zone goes on.
+func (lz *localZones) wire(q *fastQuery, pkt, buf []byte) ([]byte, wireStep) {
+	if len(lz.zones) == 0 {
+		return nil, wireNext
+	}
+	name := q.nameString()
+	z := lz.find(name)
+	if z == nil {
+		return nil, wireNext
+	}
+	rrs, ok := z.packed[packedKey{name, q.qtype}]
+	if !ok {
+		return nil, wireChain
+	}
+	resp, ok := packLocal(pkt, q, rrs, buf)
+	if !ok {
+		return nil, wireChain
+	}
+	q.result = "local"
+	return resp, wireAnswered
+}
+
 // hasBelow reports whether name is an empty non-terminal (a name with
 // records below it), which exists with no data (RFC 8020).
 func (z *zone) hasBelow(name string) bool {

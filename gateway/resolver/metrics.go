@@ -7,6 +7,7 @@ type metrics struct {
 	latency   *prometheus.HistogramVec
 	listRules *prometheus.GaugeVec
 	reloads   *prometheus.CounterVec
+	panics    prometheus.Counter
 }
 
 // newMetrics creates the resolver's metrics and registers them with reg
@@ -30,9 +31,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "tether", Subsystem: "dns", Name: "list_reloads_total",
 			Help: "List reloads by result (ok, partial, failed).",
 		}, []string{"result"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "tether", Subsystem: "dns", Name: "panics_total",
+			Help: "Panics recovered in the DNS chain (each answered SERVFAIL; their log is rate-limited).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.queries, m.latency, m.listRules, m.reloads)
+		reg.MustRegister(m.queries, m.latency, m.listRules, m.reloads, m.panics)
 	}
 	return m
 }

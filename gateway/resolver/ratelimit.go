@@ -87,8 +87,10 @@ func (l *limiter) allow(client netip.Addr) (ok, slip bool) {
 	return false, l.cfg.Slip > 0 && b.limited%l.cfg.Slip == 0
 }
 
+func (l *limiter) on() bool { return l.cfg.QPS > 0 }
+
 func (l *limiter) wrap(next Handler) Handler {
-	if l.cfg.QPS <= 0 {
+	if !l.on() {
 		return next
 	}
 	return HandlerFunc(func(ctx context.Context, req *Request) (*dns.Msg, error) {
@@ -104,4 +106,21 @@ func (l *limiter) wrap(next Handler) Handler {
 		}
 		return nil, errDrop
 	})
+}
+
+// wire: the same bucket and slip as the chain form; a slip is the
+// header and question with TC set.
+func (l *limiter) wire(q *fastQuery, pkt, buf []byte) ([]byte, wireStep) {
+	if !l.on() {
+		return nil, wireNext
+	}
+	ok, slip := l.allow(q.client)
+	if ok {
+		return nil, wireNext
+	}
+	q.result = "ratelimited"
+	if slip {
+		return packTruncated(pkt, q, buf), wireAnswered
+	}
+	return nil, wireAnswered
 }

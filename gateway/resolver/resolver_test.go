@@ -2,7 +2,9 @@ package resolver
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -88,8 +90,16 @@ type testResolver struct {
 
 func newTestResolver(t testing.TB, cfg Config) *testResolver {
 	t.Helper()
+	return newTestResolverWith(t, cfg, Options{})
+}
+
+// newTestResolverWith serves cfg on a loopback port with opts and a
+// frozen clock of the test's own.
+func newTestResolverWith(t testing.TB, cfg Config, opts Options) *testResolver {
+	t.Helper()
 	clk := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	r, err := New(context.Background(), cfg, Options{Now: clk.Now})
+	opts.Now = clk.Now
+	r, err := New(context.Background(), cfg, opts)
 	require.NoError(t, err)
 	pc, ln := listenPair(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -354,11 +364,11 @@ func TestSpoofedAnswersAreIgnored(t *testing.T) {
 
 func TestRefusesANYAndRateLimits(t *testing.T) {
 	up := startUpstream(t, answerA)
-	tr := newTestResolver(t, Config{Upstreams: []UpstreamConfig{{Addr: up.addr}}, RateLimit: RateLimitConfig{QPS: 1, Burst: 3, Slip: 2}})
+	tr := newTestResolver(t, Config{Upstreams: []UpstreamConfig{{Addr: up.addr}}, RateLimit: RateLimitConfig{QPS: 1, Burst: 4, Slip: 2}})
 	resp := tr.ask(t, "example.com", dns.TypeANY, true)
 	assert.Equal(t, dns.RcodeRefused, resp.Rcode)
-	// The clock is frozen: a, b and the first c spend the burst of 3
-	// (validation refused the ANY before the limiter saw it).
+	// The clock is frozen: the ANY, a, b and the first c spend the burst
+	// of 4 (the limiter comes first, so a refused query costs a token too).
 	tr.ask(t, "a.example", dns.TypeA, true)
 	tr.ask(t, "b.example", dns.TypeA, true)
 	c := &dns.Client{Timeout: 300 * time.Millisecond}
@@ -384,29 +394,52 @@ func TestRefusesANYAndRateLimits(t *testing.T) {
 	assert.Equal(t, dns.RcodeSuccess, resp.Rcode, "tokens refill")
 }
 
-// TestMalformedPacketsOverTheWire sends broken packets to the UDP port;
-// each gets FORMERR, NOTIMP or nothing, and the server keeps answering.
+// TestMalformedPacketsOverTheWire sends broken packets to the UDP port,
+// on the fast path and with it off; each gets FORMERR, NOTIMP, BADVERS or
+// nothing, no packet makes the chain panic (issue 13 case 4: a 12-byte
+// header claiming a question panicked in validate and logged a stack
+// per packet), and the server keeps answering.
 func TestMalformedPacketsOverTheWire(t *testing.T) {
-	tr := newTestResolver(t, Config{LocalZones: []LocalZone{{Name: "corp.test", Records: []string{"a IN A 10.0.0.1"}}}})
 	valid := new(dns.Msg)
 	valid.SetQuestion("a.corp.test.", dns.TypeA)
 	vb, err := valid.Pack()
 	require.NoError(t, err)
-	two := valid.Copy()
-	two.Question = append(two.Question, two.Question[0])
-	twob, _ := two.Pack()
-	zero := valid.Copy()
-	zero.Question = nil
-	zerob, _ := zero.Pack()
-	qr := valid.Copy()
-	qr.Response = true
-	qrb, _ := qr.Pack()
-	upd := valid.Copy()
-	upd.Opcode = dns.OpcodeUpdate
-	updb, _ := upd.Pack()
+	pack := func(f func(m *dns.Msg)) []byte {
+		m := valid.Copy()
+		f(m)
+		b, err := m.Pack()
+		require.NoError(t, err)
+		return b
+	}
+	twob := pack(func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) })
+	zerob := pack(func(m *dns.Msg) { m.Question = nil })
+	qrb := pack(func(m *dns.Msg) { m.Response = true })
+	updb := pack(func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate })
 	// A compression pointer that points at itself.
 	loop := append([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}, 0xc0, 12, 0, 1, 0, 1)
-	for _, tc := range []struct {
+	// Headers whose counts claim records the packet lacks: miekg's accept
+	// rules pass them (they read the header), and unpacking them yields
+	// fewer records than claimed, here no question at all.
+	headerOnly := []byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
+	headerAn := []byte{0x12, 0x35, 0x01, 0x00, 0, 1, 0, 1, 0, 0, 0, 2}
+	ednsV1 := pack(func(m *dns.Msg) { m.SetEdns0(1232, true); m.IsEdns0().SetVersion(1) })
+	ednsV255ANY := pack(func(m *dns.Msg) {
+		m.SetEdns0(1232, false)
+		m.IsEdns0().SetVersion(255)
+		m.Question[0].Qtype = dns.TypeANY
+	})
+	twoOPT := pack(func(m *dns.Msg) {
+		m.SetEdns0(1232, false)
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		o.SetUDPSize(4096)
+		m.Extra = append(m.Extra, o)
+	})
+	optInAnswer := pack(func(m *dns.Msg) {
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		o.SetUDPSize(1232)
+		m.Answer = []dns.RR{o}
+	})
+	cases := []struct {
 		name  string
 		pkt   []byte
 		rcode int // -1: no reply expected
@@ -419,33 +452,145 @@ func TestMalformedPacketsOverTheWire(t *testing.T) {
 		{"compression loop", loop, dns.RcodeFormatError},
 		{"question cut short", vb[:len(vb)-3], dns.RcodeFormatError},
 		{"empty", []byte{}, -1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("udp", tr.addr)
-			require.NoError(t, err)
-			defer c.Close()
-			_, err = c.Write(tc.pkt)
-			require.NoError(t, err)
-			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			buf := make([]byte, 4096)
-			n, err := c.Read(buf)
-			if tc.rcode < 0 {
-				assert.Error(t, err, "no reply")
-			} else {
-				require.NoError(t, err)
-				m := new(dns.Msg)
-				if uerr := m.Unpack(buf[:n]); uerr != nil {
-					// The header is enough to read the rcode.
-					require.GreaterOrEqual(t, n, 12)
-					assert.Equal(t, tc.rcode, int(buf[3]&0x0f))
-				} else {
-					assert.Equal(t, tc.rcode, m.Rcode)
-				}
+		{"qdcount 1, no question", headerOnly, dns.RcodeFormatError},
+		{"counts claim an answer and two additional, none there", headerAn, dns.RcodeFormatError},
+		{"EDNS version 1", ednsV1, dns.RcodeBadVers},
+		{"EDNS version 255 with ANY", ednsV255ANY, dns.RcodeBadVers},
+		{"two OPT records", twoOPT, dns.RcodeFormatError},
+		{"OPT in the answer section", optInAnswer, dns.RcodeFormatError},
+	}
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast path %v", fast), func(t *testing.T) {
+			logs := &logRecorder{}
+			tr := newTestResolverWith(t, Config{DisableFastPath: !fast, LocalZones: []LocalZone{{Name: "corp.test", Records: []string{"a IN A 10.0.0.1"}}}},
+				Options{Logger: slog.New(logs)})
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					buf, n, err := exchangeRaw(t, tr.addr, "", tc.pkt)
+					if tc.rcode < 0 {
+						assert.Error(t, err, "no reply")
+					} else {
+						require.NoError(t, err)
+						m := new(dns.Msg)
+						if uerr := m.Unpack(buf[:n]); uerr != nil {
+							// The header is enough to read the rcode.
+							require.GreaterOrEqual(t, n, 12)
+							assert.Equal(t, tc.rcode, int(buf[3]&0x0f))
+						} else {
+							assert.Equal(t, tc.rcode, m.Rcode, dns.RcodeToString[m.Rcode])
+							assert.Equal(t, binary.BigEndian.Uint16(tc.pkt), m.Id)
+							if tc.rcode == dns.RcodeBadVers {
+								opt := m.IsEdns0()
+								require.NotNil(t, opt, "BADVERS comes in an OPT (RFC 6891 section 6.1.3)")
+								assert.Zero(t, opt.Version(), "with the version we speak")
+								assert.True(t, opt.Do() == (tc.name == "EDNS version 1"), "and the query's DO bit")
+							}
+						}
+					}
+					resp := tr.ask(t, "a.corp.test", dns.TypeA, false)
+					require.Len(t, resp.Answer, 1, "still serving")
+				})
 			}
-			resp := tr.ask(t, "a.corp.test", dns.TypeA, false)
-			require.Len(t, resp.Answer, 1, "still serving")
+			assert.Zero(t, logs.count(slog.LevelError), "no packet made the chain fail: %v", logs.messages())
+			assert.Zero(t, testutil.ToFloat64(tr.m.panics), "nor panic")
 		})
 	}
+}
+
+// exchangeRaw sends pkt over UDP to addr, from the address src ("" for
+// any), and reads one reply within noReplyWait.
+func exchangeRaw(t testing.TB, addr, src string, pkt []byte) ([]byte, int, error) {
+	t.Helper()
+	d := net.Dialer{}
+	if src != "" {
+		d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("udp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write(pkt)
+	require.NoError(t, err)
+	_ = c.SetReadDeadline(time.Now().Add(noReplyWait))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	return buf, n, err
+}
+
+// noReplyWait is how long a test waits before it counts a query as
+// unanswered: loopback answers take well under a millisecond, so this
+// only makes a test slower, never flaky.
+const noReplyWait = 300 * time.Millisecond
+
+// logRecorder is a slog.Handler that keeps every record, so tests can
+// count what the resolver logs.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []slog.Record
+	shared  *logRecorder // set on the handlers WithAttrs and WithGroup return
+}
+
+func (l *logRecorder) root() *logRecorder {
+	if l.shared != nil {
+		return l.shared
+	}
+	return l
+}
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	root := l.root()
+	root.mu.Lock()
+	defer root.mu.Unlock()
+	root.records = append(root.records, r.Clone())
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return &logRecorder{shared: l.root()} }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return &logRecorder{shared: l.root()} }
+
+func (l *logRecorder) count(level slog.Level) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.records {
+		if r.Level == level {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *logRecorder) messages() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.records {
+		out = append(out, r.Message)
+	}
+	return out
+}
+
+// attr returns the value of key in the i-th record at level.
+func (l *logRecorder) attr(level slog.Level, i int, key string) (slog.Value, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.records {
+		if r.Level != level {
+			continue
+		}
+		if i--; i >= 0 {
+			continue
+		}
+		var v slog.Value
+		found := false
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == key {
+				v, found = a.Value, true
+				return false
+			}
+			return true
+		})
+		return v, found
+	}
+	return slog.Value{}, false
 }
 
 // TestQueryLogOffByDefault: the log is off unless configured, and when on

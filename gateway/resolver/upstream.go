@@ -120,6 +120,10 @@ func newUpstreams(cfgs []UpstreamConfig, strategy Strategy, now clock) (*upstrea
 	return u, nil
 }
 
+// wrap makes the upstreams the chain's last link: they answer or fail,
+// and never pass a query on.
+func (u *upstreams) wrap(Handler) Handler { return u }
+
 // Resolve forwards the query. Errors mean no upstream gave a usable
 // answer; the edge turns them into SERVFAIL.
 func (u *upstreams) Resolve(ctx context.Context, req *Request) (*dns.Msg, error) {
