@@ -68,7 +68,8 @@ func ParsePrivateKey(s string) (PrivateKey, error) {
 	return k, nil
 }
 
-// ParsePublicKey decodes a base64 public key.
+// ParsePublicKey decodes a base64 public key, refusing a low-order point
+// (see CheckPublicKey): no real key is one.
 func ParsePublicKey(s string) (PublicKey, error) {
 	b, err := decodeKey(s)
 	if err != nil {
@@ -76,7 +77,30 @@ func ParsePublicKey(s string) (PublicKey, error) {
 	}
 	var k PublicKey
 	copy(k[:], b)
+	if err := CheckPublicKey(k); err != nil {
+		return PublicKey{}, err
+	}
 	return k, nil
+}
+
+// lowOrderProbe is a clamped scalar: clamping makes it a multiple of the
+// curve's cofactor 8, so it sends every point of small order (and only
+// those) to zero.
+var lowOrderProbe = [KeyLen]byte{8: 1, 31: 64}
+
+// ErrLowOrderKey means a public key is a point of small order, such as
+// all zeros: Diffie-Hellman with it yields a known value whatever the
+// private key, so it can never complete a WireGuard handshake.
+var ErrLowOrderKey = errors.New("public key: a point of small order (such as all zeros), which no real key is")
+
+// CheckPublicKey reports whether k can be a peer's key: not a point of
+// small order, in any of its encodings (the top bit is ignored, as
+// X25519 does).
+func CheckPublicKey(k PublicKey) error {
+	if _, err := curve25519.X25519(lowOrderProbe[:], k[:]); err != nil {
+		return ErrLowOrderKey
+	}
+	return nil
 }
 
 // ParsePresharedKey decodes a base64 preshared key. Errors never quote the

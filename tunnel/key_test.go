@@ -1,7 +1,9 @@
 package tunnel
 
 import (
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,4 +79,44 @@ func TestKeyFile(t *testing.T) {
 	assert.NotContains(t, err.Error(), k2.secretBase64())
 
 	assert.Error(t, WriteKeyFile(filepath.Join(dir, "zero"), PrivateKey{}))
+}
+
+// TestLowOrderPublicKeys: the gateway spent a token use and an address on
+// a low-order key, and answered 500 for all zeros. Every encoding of a
+// small-order point, with and without the ignored top bit, is refused.
+func TestLowOrderPublicKeys(t *testing.T) {
+	hexes := []string{
+		"0000000000000000000000000000000000000000000000000000000000000000", // 0
+		"0100000000000000000000000000000000000000000000000000000000000000", // 1
+		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", // order 8
+		"5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157", // order 8
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p-1
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // p+1
+		"0000000000000000000000000000000000000000000000000000000000000080", // 0, top bit set
+		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880", // order 8, top bit set
+	}
+	for _, h := range hexes {
+		var k PublicKey
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(k[:], b)
+		if err := CheckPublicKey(k); !errors.Is(err, ErrLowOrderKey) {
+			t.Errorf("%s: CheckPublicKey = %v, want ErrLowOrderKey", h, err)
+		}
+		if _, err := ParsePublicKey(k.String()); !errors.Is(err, ErrLowOrderKey) {
+			t.Errorf("%s: ParsePublicKey = %v, want ErrLowOrderKey", h, err)
+		}
+	}
+	for range 100 {
+		k, err := GeneratePrivateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckPublicKey(k.Public()); err != nil {
+			t.Fatalf("a real key refused: %v", err)
+		}
+	}
 }

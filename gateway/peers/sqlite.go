@@ -12,8 +12,6 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
-
-	"github.com/tetherwfh/tether/tunnel"
 )
 
 // schema is the store's tables. Addresses are unique among live peers
@@ -34,7 +32,8 @@ CREATE TABLE IF NOT EXISTS peers (
 	label      TEXT NOT NULL,
 	created    INTEGER NOT NULL,
 	last_seen  INTEGER NOT NULL DEFAULT 0,
-	revoked_at INTEGER NOT NULL DEFAULT 0
+	revoked_at INTEGER NOT NULL DEFAULT 0,
+	token_id   TEXT NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX IF NOT EXISTS peers_live_address ON peers(address) WHERE revoked_at = 0;
 CREATE UNIQUE INDEX IF NOT EXISTS peers_live_key ON peers(public_key) WHERE revoked_at = 0;
@@ -72,7 +71,39 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		db.Close()
 		return nil, fmt.Errorf("peers: creating the schema in %s: %w", path, err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("peers: upgrading the schema in %s: %w", path, err)
+	}
 	return &SQLite{db: db}, nil
+}
+
+// migrate brings a database written by an earlier version up to schema:
+// peers gained token_id (for idempotent enrollment).
+func migrate(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('peers')`)
+	if err != nil {
+		return err
+	}
+	has := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		has[n] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if !has["token_id"] {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE peers ADD COLUMN token_id TEXT NOT NULL DEFAULT ''`); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *SQLite) Close() error { return s.db.Close() }
@@ -119,17 +150,21 @@ func (s *SQLite) CreateToken(ctx context.Context, label string, ttl time.Duratio
 	return t, secret, nil
 }
 
-func (s *SQLite) Enroll(ctx context.Context, secret string, key tunnel.PublicKey, label string, pool netip.Prefix, reserved []netip.Addr, now time.Time) (Peer, error) {
-	id, h, err := parseTokenSecret(secret)
+func (s *SQLite) Enroll(ctx context.Context, req EnrollRequest) (Peer, bool, error) {
+	id, h, err := parseTokenSecret(req.Secret)
 	if err != nil {
-		return Peer{}, err
+		return Peer{}, false, err
 	}
-	if key.IsZero() {
-		return Peer{}, errors.New("peers: an all-zero public key")
+	if req.Key.IsZero() {
+		return Peer{}, false, errors.New("peers: an all-zero public key")
+	}
+	quarantine := req.Quarantine
+	if quarantine == 0 {
+		quarantine = DefaultQuarantine
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Peer{}, fmt.Errorf("peers: %w", err)
+		return Peer{}, false, fmt.Errorf("peers: %w", err)
 	}
 	defer tx.Rollback()
 	var stored []byte
@@ -137,70 +172,95 @@ func (s *SQLite) Enroll(ctx context.Context, secret string, key tunnel.PublicKey
 	var uses int
 	err = tx.QueryRowContext(ctx, `SELECT hash, expires, uses_left FROM tokens WHERE id = ?`, id).Scan(&stored, &expires, &uses)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(stored, h[:]) != 1) {
-		return Peer{}, ErrTokenUnknown
+		return Peer{}, false, ErrTokenUnknown
 	}
 	if err != nil {
-		return Peer{}, fmt.Errorf("peers: %w", err)
+		return Peer{}, false, fmt.Errorf("peers: %w", err)
+	}
+	// A retry of an enrollment that committed: the same key with the
+	// same token gets its peer back, whatever the token has left.
+	existing, err := scanPeer(tx.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM peers WHERE public_key = ? AND revoked_at = 0`, req.Key[:]))
+	switch {
+	case err == nil && existing.TokenID == id:
+		return existing, true, nil
+	case err == nil:
+		return Peer{}, false, ErrKeyEnrolled
+	case !errors.Is(err, sql.ErrNoRows):
+		return Peer{}, false, fmt.Errorf("peers: %w", err)
 	}
 	switch {
-	case now.UnixNano() >= expires:
-		return Peer{}, ErrTokenExpired
+	case req.Now.UnixNano() >= expires:
+		return Peer{}, false, ErrTokenExpired
 	case uses <= 0:
-		return Peer{}, ErrTokenUsedUp
+		return Peer{}, false, ErrTokenUsedUp
 	}
-	var dup int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM peers WHERE public_key = ? AND revoked_at = 0`, key[:]).Scan(&dup); err != nil {
-		return Peer{}, fmt.Errorf("peers: %w", err)
-	}
-	if dup > 0 {
-		return Peer{}, ErrKeyEnrolled
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT address FROM peers WHERE revoked_at = 0`)
+	live, released, err := addressUse(ctx, tx)
 	if err != nil {
-		return Peer{}, fmt.Errorf("peers: %w", err)
+		return Peer{}, false, err
 	}
-	used := map[netip.Addr]bool{}
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			rows.Close()
-			return Peer{}, fmt.Errorf("peers: %w", err)
-		}
-		if ad, err := netip.ParseAddr(a); err == nil {
-			used[ad] = true
-		}
+	quarantineEnd := req.Now.Add(-quarantine)
+	if quarantine < 0 {
+		quarantineEnd = req.Now.Add(time.Nanosecond)
 	}
-	rows.Close()
-	addr, err := nextFree(pool, used, reserved)
+	addr, err := pickAddress(req.Pool, live, released, req.Reserved, quarantineEnd)
 	if err != nil {
-		return Peer{}, err
+		return Peer{}, false, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
-		return Peer{}, fmt.Errorf("peers: %w", err)
+		return Peer{}, false, fmt.Errorf("peers: %w", err)
 	}
-	p := Peer{PublicKey: key, Address: addr, Label: label, Created: now.UTC()}
-	res, err := tx.ExecContext(ctx, `INSERT INTO peers(public_key, address, label, created) VALUES (?, ?, ?, ?)`,
-		key[:], addr.String(), label, unix(p.Created))
+	p := Peer{PublicKey: req.Key, Address: addr, Label: req.Label, Created: req.Now.UTC(), TokenID: id}
+	res, err := tx.ExecContext(ctx, `INSERT INTO peers(public_key, address, label, created, token_id) VALUES (?, ?, ?, ?, ?)`,
+		req.Key[:], addr.String(), req.Label, unix(p.Created), id)
 	if err != nil {
-		return Peer{}, fmt.Errorf("peers: %w", err)
+		return Peer{}, false, fmt.Errorf("peers: %w", err)
 	}
 	if p.ID, err = res.LastInsertId(); err != nil {
-		return Peer{}, fmt.Errorf("peers: %w", err)
+		return Peer{}, false, fmt.Errorf("peers: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return Peer{}, fmt.Errorf("peers: %w", err)
+		return Peer{}, false, fmt.Errorf("peers: %w", err)
 	}
-	return p, nil
+	return p, false, nil
 }
 
-const peerColumns = `id, public_key, address, label, created, last_seen, revoked_at`
+// addressUse reads which addresses live peers hold, and when each other
+// address that was ever handed out was last released.
+func addressUse(ctx context.Context, tx *sql.Tx) (live map[netip.Addr]bool, released map[netip.Addr]time.Time, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT address, MAX(revoked_at = 0), MAX(revoked_at) FROM peers GROUP BY address`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("peers: %w", err)
+	}
+	defer rows.Close()
+	live, released = map[netip.Addr]bool{}, map[netip.Addr]time.Time{}
+	for rows.Next() {
+		var a string
+		var anyLive bool
+		var lastRevoked int64
+		if err := rows.Scan(&a, &anyLive, &lastRevoked); err != nil {
+			return nil, nil, fmt.Errorf("peers: %w", err)
+		}
+		ad, err := netip.ParseAddr(a)
+		if err != nil {
+			continue
+		}
+		if anyLive {
+			live[ad] = true
+		} else {
+			released[ad] = fromUnix(lastRevoked)
+		}
+	}
+	return live, released, rows.Err()
+}
+
+const peerColumns = `id, public_key, address, label, created, last_seen, revoked_at, token_id`
 
 func scanPeer(sc interface{ Scan(...any) error }) (Peer, error) {
 	var p Peer
 	var key []byte
 	var addr string
 	var created, seen, revoked int64
-	if err := sc.Scan(&p.ID, &key, &addr, &p.Label, &created, &seen, &revoked); err != nil {
+	if err := sc.Scan(&p.ID, &key, &addr, &p.Label, &created, &seen, &revoked, &p.TokenID); err != nil {
 		return Peer{}, err
 	}
 	if len(key) != len(p.PublicKey) {

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"go4.org/netipx"
+
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -30,6 +32,29 @@ var (
 	ErrPeerUnknown   = errors.New("unknown peer")
 )
 
+// DefaultQuarantine is how long a revoked peer's address stays out of
+// use. Whatever of the old session survives revocation in the network
+// (a TCP endpoint in TIME_WAIT, 60 s on Linux; UDP conntrack, 120 s for a
+// stream; a WireGuard session, at most Reject-After-Time, 180 s) is gone
+// long before, so a new peer never receives a byte meant for the old one.
+const DefaultQuarantine = 15 * time.Minute
+
+// EnrollRequest is one enrollment.
+type EnrollRequest struct {
+	// Secret is the token as the client sent it.
+	Secret string
+	Key    tunnel.PublicKey
+	Label  string
+	// Pool is the prefix tunnel addresses come from; Reserved are never
+	// handed out (the gateway's own).
+	Pool     netip.Prefix
+	Reserved []netip.Addr
+	// Quarantine keeps an address unused this long after its peer was
+	// revoked; zero means DefaultQuarantine, negative none.
+	Quarantine time.Duration
+	Now        time.Time
+}
+
 // Peer is an enrolled client.
 type Peer struct {
 	ID        int64            `json:"id"`
@@ -40,6 +65,8 @@ type Peer struct {
 	LastSeen  time.Time        `json:"last_seen,omitzero"`
 	Revoked   bool             `json:"revoked"`
 	RevokedAt time.Time        `json:"revoked_at,omitzero"`
+	// TokenID is the token the peer enrolled with.
+	TokenID string `json:"token_id,omitempty"`
 }
 
 // Token is an enrollment token as stored: only a hash of its secret.
@@ -58,12 +85,17 @@ type Store interface {
 	// CreateToken stores a new token and returns it with its secret,
 	// which is shown once and never stored.
 	CreateToken(ctx context.Context, label string, ttl time.Duration, uses int, now time.Time) (Token, string, error)
-	// Enroll spends one use of the token named by secret and adds a peer
-	// for key with the lowest free address in pool, in one transaction.
-	Enroll(ctx context.Context, secret string, key tunnel.PublicKey, label string, pool netip.Prefix, reserved []netip.Addr, now time.Time) (Peer, error)
+	// Enroll spends one use of the token and adds a peer for the key, in
+	// one transaction. The address is the lowest never-used one of the
+	// pool, else the one whose peer was revoked longest ago, and never one
+	// revoked within the quarantine. Enroll is idempotent: a key already
+	// enrolled with this very token gets its peer back (replayed is true)
+	// and spends nothing, so a client whose answer was lost can retry.
+	Enroll(ctx context.Context, req EnrollRequest) (p Peer, replayed bool, err error)
 	Peers(ctx context.Context) ([]Peer, error)
 	Peer(ctx context.Context, id int64) (Peer, error)
-	// Revoke marks the peer revoked and frees its address for reuse.
+	// Revoke marks the peer revoked; its address is free again once the
+	// quarantine has passed.
 	Revoke(ctx context.Context, id int64, now time.Time) (Peer, error)
 	// Seen records a handshake time.
 	Seen(ctx context.Context, id int64, at time.Time) error
@@ -99,31 +131,43 @@ func parseTokenSecret(secret string) (string, [sha256.Size]byte, error) {
 	return rest[:8], sha256.Sum256([]byte(secret)), nil
 }
 
-// hosts returns the usable host addresses of pool in order: not the
-// network address, not the broadcast address (IPv4), not reserved ones.
-func nextFree(pool netip.Prefix, used map[netip.Addr]bool, reserved []netip.Addr) (netip.Addr, error) {
+// pickAddress chooses a peer's address: the lowest host address of pool
+// never handed out (not the network address, not the IPv4 broadcast, not
+// reserved, not live), else the free one whose peer was revoked longest
+// ago, as long as that was before quarantineEnd. released maps addresses
+// with no live peer to their latest revocation.
+func pickAddress(pool netip.Prefix, live map[netip.Addr]bool, released map[netip.Addr]time.Time, reserved []netip.Addr, quarantineEnd time.Time) (netip.Addr, error) {
 	pool = pool.Masked()
 	skip := map[netip.Addr]bool{}
 	for _, r := range reserved {
 		skip[r] = true
 	}
-	last := lastAddr(pool)
+	last := netipx.PrefixLastIP(pool)
 	for a := pool.Addr().Next(); a.IsValid() && pool.Contains(a); a = a.Next() {
 		if pool.Addr().Is4() && a == last {
 			break // broadcast
 		}
-		if !used[a] && !skip[a] {
+		if _, used := released[a]; !live[a] && !used && !skip[a] {
 			return a, nil
 		}
 	}
-	return netip.Addr{}, ErrPoolExhausted
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 1 << (7 - i%8)
+	var best netip.Addr
+	var bestAt time.Time
+	quarantined := 0
+	for a, at := range released {
+		switch {
+		case live[a] || skip[a] || !pool.Contains(a):
+		case !at.Before(quarantineEnd):
+			quarantined++
+		case !best.IsValid() || at.Before(bestAt) || (at.Equal(bestAt) && a.Less(best)):
+			best, bestAt = a, at
+		}
 	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
+	if best.IsValid() {
+		return best, nil
+	}
+	if quarantined > 0 {
+		return netip.Addr{}, fmt.Errorf("%w (%d addresses are held back after revocations; they become free again after the quarantine)", ErrPoolExhausted, quarantined)
+	}
+	return netip.Addr{}, ErrPoolExhausted
 }

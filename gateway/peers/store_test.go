@@ -2,6 +2,7 @@ package peers
 
 import (
 	"context"
+	"database/sql"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -29,6 +30,13 @@ func open(t *testing.T) *SQLite {
 	return s
 }
 
+// enroll is Enroll with the default quarantine, dropping "replayed".
+func enroll(t *testing.T, s Store, secret string, k tunnel.PublicKey, label string, pool netip.Prefix, reserved []netip.Addr, now time.Time) (Peer, error) {
+	t.Helper()
+	p, _, err := s.Enroll(context.Background(), EnrollRequest{Secret: secret, Key: k, Label: label, Pool: pool, Reserved: reserved, Now: now})
+	return p, err
+}
+
 func key(t *testing.T) tunnel.PublicKey {
 	t.Helper()
 	k, err := tunnel.GeneratePrivateKey()
@@ -44,22 +52,22 @@ func TestTokenLifecycle(t *testing.T) {
 	assert.Regexp(t, `^tten_[A-Za-z0-9_-]{8}_[A-Za-z0-9_-]{24}$`, secret)
 	assert.Equal(t, t0.Add(time.Hour), tok.Expires)
 
-	p1, err := s.Enroll(ctx, secret, key(t), "alice", pool, []netip.Addr{gatewayA}, t0)
+	p1, err := enroll(t, s, secret, key(t), "alice", pool, []netip.Addr{gatewayA}, t0)
 	require.NoError(t, err)
 	assert.Equal(t, "10.99.0.2", p1.Address.String(), "the gateway's own address is reserved")
-	p2, err := s.Enroll(ctx, secret, key(t), "bob", pool, []netip.Addr{gatewayA}, t0.Add(time.Minute))
+	p2, err := enroll(t, s, secret, key(t), "bob", pool, []netip.Addr{gatewayA}, t0.Add(time.Minute))
 	require.NoError(t, err)
 	assert.Equal(t, "10.99.0.3", p2.Address.String())
-	_, err = s.Enroll(ctx, secret, key(t), "carol", pool, nil, t0.Add(2*time.Minute))
+	_, err = enroll(t, s, secret, key(t), "carol", pool, nil, t0.Add(2*time.Minute))
 	assert.ErrorIs(t, err, ErrTokenUsedUp)
 
 	_, secret2, err := s.CreateToken(ctx, "", time.Hour, 1, t0)
 	require.NoError(t, err)
-	_, err = s.Enroll(ctx, secret2, key(t), "late", pool, nil, t0.Add(time.Hour))
+	_, err = enroll(t, s, secret2, key(t), "late", pool, nil, t0.Add(time.Hour))
 	assert.ErrorIs(t, err, ErrTokenExpired, "a token expires at its TTL exactly")
 
 	for _, bad := range []string{"", "tten_", "nonsense", secret2[:len(secret2)-1] + "x", "tten_AAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAA"} {
-		_, err = s.Enroll(ctx, bad, key(t), "x", pool, nil, t0)
+		_, err = enroll(t, s, bad, key(t), "x", pool, nil, t0)
 		assert.ErrorIs(t, err, ErrTokenUnknown, "%q", bad)
 	}
 	toks, err := s.Tokens(ctx)
@@ -75,22 +83,22 @@ func TestEnrollFailureSpendsNothing(t *testing.T) {
 	require.NoError(t, err)
 	k := key(t)
 	tiny := netip.MustParsePrefix("10.99.0.0/30") // .1 and .2 usable; .1 reserved
-	_, err = s.Enroll(ctx, secret, k, "a", tiny, []netip.Addr{gatewayA, netip.MustParseAddr("10.99.0.2")}, t0)
+	_, err = enroll(t, s, secret, k, "a", tiny, []netip.Addr{gatewayA, netip.MustParseAddr("10.99.0.2")}, t0)
 	require.ErrorIs(t, err, ErrPoolExhausted)
 	// The token survived the failed enrollment.
-	p, err := s.Enroll(ctx, secret, k, "a", pool, []netip.Addr{gatewayA}, t0)
+	p, err := enroll(t, s, secret, k, "a", pool, []netip.Addr{gatewayA}, t0)
 	require.NoError(t, err)
 	// The same key can't enroll twice while live.
 	_, secret2, _ := s.CreateToken(ctx, "", time.Hour, 1, t0)
-	_, err = s.Enroll(ctx, secret2, k, "again", pool, nil, t0)
+	_, err = enroll(t, s, secret2, k, "again", pool, nil, t0)
 	require.ErrorIs(t, err, ErrKeyEnrolled)
-	// Revoking frees the key and the address.
+	// Revoking frees the key; the address waits out its quarantine.
 	rp, err := s.Revoke(ctx, p.ID, t0.Add(time.Minute))
 	require.NoError(t, err)
 	assert.True(t, rp.Revoked)
-	p2, err := s.Enroll(ctx, secret2, k, "again", pool, []netip.Addr{gatewayA}, t0)
+	p2, err := enroll(t, s, secret2, k, "again", pool, []netip.Addr{gatewayA}, t0.Add(2*time.Minute))
 	require.NoError(t, err)
-	assert.Equal(t, p.Address, p2.Address, "a revoked peer's address is free again")
+	assert.NotEqual(t, p.Address, p2.Address, "a revoked peer's address is quarantined")
 	_, err = s.Revoke(ctx, 999, t0)
 	assert.ErrorIs(t, err, ErrPeerUnknown)
 	_, err = s.Revoke(ctx, p.ID, t0.Add(time.Hour))
@@ -111,7 +119,7 @@ func TestConcurrentEnrollmentGetsDistinctAddresses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := s.Enroll(ctx, secret, key(t), "x", small, []netip.Addr{gatewayA}, t0)
+			p, err := enroll(t, s, secret, key(t), "x", small, []netip.Addr{gatewayA}, t0)
 			if err != nil {
 				errs <- err
 				return
@@ -141,13 +149,13 @@ func TestPoolExhaustion(t *testing.T) {
 	_, secret, _ := s.CreateToken(ctx, "", time.Hour, 10, t0)
 	p29 := netip.MustParsePrefix("10.99.0.0/29") // .1-.6 usable, .1 reserved: 5
 	for i := range 5 {
-		_, err := s.Enroll(ctx, secret, key(t), "x", p29, []netip.Addr{gatewayA}, t0)
+		_, err := enroll(t, s, secret, key(t), "x", p29, []netip.Addr{gatewayA}, t0)
 		require.NoError(t, err, "peer %d", i)
 	}
-	_, err := s.Enroll(ctx, secret, key(t), "x", p29, []netip.Addr{gatewayA}, t0)
+	_, err := enroll(t, s, secret, key(t), "x", p29, []netip.Addr{gatewayA}, t0)
 	assert.ErrorIs(t, err, ErrPoolExhausted)
 	// IPv6 pools work too.
-	p6, err := s.Enroll(ctx, secret, key(t), "v6", netip.MustParsePrefix("fd00:99::/120"), nil, t0)
+	p6, err := enroll(t, s, secret, key(t), "v6", netip.MustParsePrefix("fd00:99::/120"), nil, t0)
 	require.NoError(t, err)
 	assert.Equal(t, "fd00:99::1", p6.Address.String())
 }
@@ -160,7 +168,7 @@ func TestStoreRoundTripAndPersistence(t *testing.T) {
 	require.NoError(t, err)
 	_, secret, _ := s.CreateToken(ctx, "", time.Hour, 1, t0)
 	k := key(t)
-	p, err := s.Enroll(ctx, secret, k, "alice's laptop", pool, []netip.Addr{gatewayA}, t0)
+	p, err := enroll(t, s, secret, k, "alice's laptop", pool, []netip.Addr{gatewayA}, t0)
 	require.NoError(t, err)
 	require.NoError(t, s.Seen(ctx, p.ID, t0.Add(5*time.Minute)))
 	require.NoError(t, s.Seen(ctx, p.ID, t0.Add(time.Minute)), "an older handshake doesn't move last_seen back")
@@ -182,4 +190,113 @@ func TestStoreRoundTripAndPersistence(t *testing.T) {
 	all, err := s.Peers(ctx)
 	require.NoError(t, err)
 	assert.Len(t, all, 1)
+}
+
+// TestRevokedAddressQuarantine: the probe saw a peer enrolled right after
+// a revocation get the revoked peer's address, and with it segments of
+// that peer's open download. Freed addresses now wait out a quarantine
+// and are reused least recently released first.
+func TestRevokedAddressQuarantine(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	_, secret, _ := s.CreateToken(ctx, "", time.Hour, 20, t0)
+	p29 := netip.MustParsePrefix("10.99.0.0/29") // .2-.6 usable: 5
+	var ps []Peer
+	for range 5 {
+		p, err := enroll(t, s, secret, key(t), "x", p29, []netip.Addr{gatewayA}, t0)
+		require.NoError(t, err)
+		ps = append(ps, p)
+	}
+	// Revoke .4 first, then .2.
+	_, err := s.Revoke(ctx, ps[2].ID, t0.Add(time.Minute))
+	require.NoError(t, err)
+	_, err = s.Revoke(ctx, ps[0].ID, t0.Add(2*time.Minute))
+	require.NoError(t, err)
+
+	// Right after: both are quarantined, so the pool is exhausted, and
+	// the error says why.
+	_, err = enroll(t, s, secret, key(t), "new", p29, []netip.Addr{gatewayA}, t0.Add(3*time.Minute))
+	require.ErrorIs(t, err, ErrPoolExhausted)
+	assert.Contains(t, err.Error(), "quarantine")
+
+	// After the quarantine, the one released longest ago comes first,
+	// though it is not the lowest.
+	after := t0.Add(2*time.Minute + DefaultQuarantine + time.Second)
+	p, err := enroll(t, s, secret, key(t), "new", p29, []netip.Addr{gatewayA}, after)
+	require.NoError(t, err)
+	assert.Equal(t, ps[2].Address, p.Address, "least recently released first")
+	p, err = enroll(t, s, secret, key(t), "new2", p29, []netip.Addr{gatewayA}, after)
+	require.NoError(t, err)
+	assert.Equal(t, ps[0].Address, p.Address)
+
+	// A never-used address beats any released one.
+	_, secret2, _ := s.CreateToken(ctx, "", time.Hour, 5, t0)
+	big := netip.MustParsePrefix("10.99.0.0/28")
+	_, err = s.Revoke(ctx, p.ID, after)
+	require.NoError(t, err)
+	later := after.Add(DefaultQuarantine + time.Second)
+	p, err = enroll(t, s, secret2, key(t), "fresh", big, []netip.Addr{gatewayA}, later)
+	require.NoError(t, err)
+	assert.Equal(t, "10.99.0.7", p.Address.String(), "the lowest never-used address")
+
+	// A negative quarantine turns it off.
+	_, err = s.Revoke(ctx, p.ID, later)
+	require.NoError(t, err)
+	p2, _, err := s.Enroll(ctx, EnrollRequest{Secret: secret2, Key: key(t), Pool: netip.MustParsePrefix("10.99.0.0/29"), Reserved: []netip.Addr{gatewayA}, Quarantine: -1, Now: later})
+	require.NoError(t, err)
+	assert.Equal(t, ps[0].Address.String(), p2.Address.String(), "without quarantine the oldest release is reused at once")
+}
+
+// TestEnrollRetryIsIdempotent: a crash between commit and answer used to
+// leave the client with 409 and the token's use spent.
+func TestEnrollRetryIsIdempotent(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	_, secret, _ := s.CreateToken(ctx, "", time.Hour, 1, t0)
+	k := key(t)
+	req := EnrollRequest{Secret: secret, Key: k, Label: "a", Pool: pool, Reserved: []netip.Addr{gatewayA}, Now: t0}
+	p, replayed, err := s.Enroll(ctx, req)
+	require.NoError(t, err)
+	assert.False(t, replayed)
+	again, replayed, err := s.Enroll(ctx, req)
+	require.NoError(t, err, "a retry with the same key and token succeeds although the token is used up")
+	assert.True(t, replayed)
+	assert.Equal(t, p, again)
+	// Another token for the same key is still a conflict.
+	_, secret2, _ := s.CreateToken(ctx, "", time.Hour, 1, t0)
+	_, _, err = s.Enroll(ctx, EnrollRequest{Secret: secret2, Key: k, Pool: pool, Now: t0})
+	assert.ErrorIs(t, err, ErrKeyEnrolled)
+	// A wrong secret with a known ID replays nothing.
+	bad := secret[:len(secret)-1] + map[bool]string{true: "A", false: "B"}[secret[len(secret)-1] != 'A']
+	_, _, err = s.Enroll(ctx, EnrollRequest{Secret: bad, Key: k, Pool: pool, Now: t0})
+	assert.ErrorIs(t, err, ErrTokenUnknown)
+	// After revocation the key is no longer enrolled: no replay.
+	_, err = s.Revoke(ctx, p.ID, t0)
+	require.NoError(t, err)
+	_, _, err = s.Enroll(ctx, req)
+	assert.ErrorIs(t, err, ErrTokenUsedUp)
+}
+
+// TestOpenUpgradesOldSchema: a store written before token_id existed
+// opens, keeps its peers, and enrolls.
+func TestOpenUpgradesOldSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TABLE tokens (id TEXT PRIMARY KEY, hash BLOB NOT NULL, label TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, uses_left INTEGER NOT NULL CHECK (uses_left >= 0));
+CREATE TABLE peers (id INTEGER PRIMARY KEY AUTOINCREMENT, public_key BLOB NOT NULL, address TEXT NOT NULL, label TEXT NOT NULL, created INTEGER NOT NULL, last_seen INTEGER NOT NULL DEFAULT 0, revoked_at INTEGER NOT NULL DEFAULT 0);
+INSERT INTO peers(public_key, address, label, created) VALUES (zeroblob(32), '10.99.0.2', 'old', 1);`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	s, err := OpenSQLite(context.Background(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	ps, err := s.Peers(context.Background())
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	assert.Equal(t, "old", ps[0].Label)
+	_, secret, _ := s.CreateToken(context.Background(), "", time.Hour, 1, t0)
+	p, err := enroll(t, s, secret, key(t), "new", pool, []netip.Addr{gatewayA}, t0)
+	require.NoError(t, err)
+	assert.Equal(t, "10.99.0.3", p.Address.String())
 }
