@@ -75,6 +75,13 @@ type APIConfig struct {
 	// AdminTokenFile holds the admin API's bearer token (0600); empty
 	// turns the admin API off.
 	AdminTokenFile string `yaml:"admin_token_file,omitempty"`
+	// MetricsTokenFile holds a bearer token (0600) that may read
+	// /metrics and nothing else, for Prometheus; the admin token may too.
+	// With neither, /metrics is off.
+	MetricsTokenFile string `yaml:"metrics_token_file,omitempty"`
+	// IdleTimeout closes a keep-alive connection (HTTP/1.1 or HTTP/2)
+	// with no request in flight for this long; zero means 60 s.
+	IdleTimeout time.Duration `yaml:"idle_timeout,omitempty"`
 	// TLSCertFile and TLSKeyFile serve the API over HTTPS; init writes a
 	// self-signed pair, whose fingerprint clients pin. Both empty serve
 	// plain HTTP (with h2c), for loopback and tests only.
@@ -106,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if err := validateListen(c.API.Listen); err != nil {
 		return fmt.Errorf("api.listen: %w", err)
+	}
+	if c.API.IdleTimeout < 0 {
+		return errors.New("api.idle_timeout: must not be negative")
 	}
 	if (c.API.TLSCertFile == "") != (c.API.TLSKeyFile == "") {
 		return errors.New("api.tls_cert_file and api.tls_key_file: set both, or neither for plain HTTP")
@@ -174,6 +184,7 @@ var configComments = map[string]string{
 	"api":                         "the HTTPS API: health, enrollment, admin, metrics, measurement service",
 	"api.listen":                  "host:port; 0.0.0.0:8443 to serve clients",
 	"api.admin_token_file":        "bearer token of the admin API (tether-gateway token/peer use it)",
+	"api.metrics_token_file":      "bearer token that may read /metrics (for Prometheus' credentials_file)",
 	"api.tls_cert_file":           "self-signed by init; clients pin it (tether-gateway fingerprint)",
 	"measure":                     "the measurement service; optional: max_mbps (bandwidth guard), max_transfers_per_client, max_transfers, max_bytes_per_request",
 	"measure.stamp_listen":        "UDP STAMP reflector (RFC 8762); 0.0.0.0:862 to serve clients",
@@ -186,7 +197,7 @@ var configComments = map[string]string{
 	"wireguard.company_prefixes":  "routed through the tunnel in split mode, e.g. [10.77.0.0/16]",
 	"wireguard.allowed_modes":     "the company policy: full, split or both",
 	"wireguard.store":             "SQLite peer database",
-	"wireguard.enroll_per_minute": "enrollment attempts per client address",
+	"wireguard.enroll_per_minute": "enrollment attempts per client address (IPv6: per /64)",
 	"log_level":                   "debug, info, warn or error",
 }
 
@@ -214,6 +225,27 @@ func commentedYAML(cfg Config) ([]byte, error) {
 	return yaml.Marshal(&doc)
 }
 
+// writeNewToken writes a fresh random bearer token to path (0600),
+// refusing to replace a file.
+func writeNewToken(path string) error {
+	var tok [24]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	_, err = fmt.Fprintln(f, hex.EncodeToString(tok[:]))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
 // InitFiles writes a starting configuration at path with a WireGuard
 // endpoint: the config (0600), the gateway's private key, an admin token
 // and the API's self-signed TLS certificate with its key beside it (keys
@@ -222,9 +254,9 @@ func commentedYAML(cfg Config) ([]byte, error) {
 func InitFiles(path string, cfg *Config, endpoint string) ([]string, string, error) {
 	dir := filepath.Dir(path)
 	keyFile := filepath.Join(dir, "gateway.key")
-	tokenFile := filepath.Join(dir, "admin.token")
+	tokenFile, metricsFile := filepath.Join(dir, "admin.token"), filepath.Join(dir, "metrics.token")
 	certFile, certKey := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
-	for _, f := range []string{path, keyFile, tokenFile, certFile, certKey} {
+	for _, f := range []string{path, keyFile, tokenFile, metricsFile, certFile, certKey} {
 		if _, err := os.Stat(f); err == nil {
 			return nil, "", fmt.Errorf("%s exists; init never replaces a file", f)
 		}
@@ -236,11 +268,7 @@ func InitFiles(path string, cfg *Config, endpoint string) ([]string, string, err
 	if err != nil {
 		return nil, "", err
 	}
-	var tok [24]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		return nil, "", fmt.Errorf("config: %w", err)
-	}
-	cfg.API.AdminTokenFile = tokenFile
+	cfg.API.AdminTokenFile, cfg.API.MetricsTokenFile = tokenFile, metricsFile
 	cfg.API.TLSCertFile, cfg.API.TLSKeyFile = certFile, certKey
 	cfg.WireGuard = &WireGuardConfig{Mode: ModeUserspace, EnrollPerMinute: 10, ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: keyFile,
 		Endpoint: endpoint, Store: filepath.Join(dir, "peers.db"), AllowedModes: []string{"full", "split"}}
@@ -250,16 +278,10 @@ func InitFiles(path string, cfg *Config, endpoint string) ([]string, string, err
 	if err := tunnel.WriteKeyFile(keyFile, k); err != nil {
 		return nil, "", err
 	}
-	f, err := os.OpenFile(tokenFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, "", fmt.Errorf("config: %w", err)
-	}
-	_, err = fmt.Fprintln(f, hex.EncodeToString(tok[:]))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("config: %w", err)
+	for _, f := range []string{tokenFile, metricsFile} {
+		if err := writeNewToken(f); err != nil {
+			return nil, "", err
+		}
 	}
 	host, _, _ := net.SplitHostPort(endpoint)
 	pin, err := GenerateCert(certFile, certKey, []string{host, "localhost", "127.0.0.1", "::1"}, time.Now())
@@ -269,5 +291,5 @@ func InitFiles(path string, cfg *Config, endpoint string) ([]string, string, err
 	if err := WriteConfig(path, *cfg); err != nil {
 		return nil, "", err
 	}
-	return []string{path, keyFile + " (public key " + k.Public().String() + ")", tokenFile, certFile, certKey}, pin, nil
+	return []string{path, keyFile + " (public key " + k.Public().String() + ")", tokenFile, metricsFile, certFile, certKey}, pin, nil
 }

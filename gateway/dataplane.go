@@ -26,8 +26,13 @@ const (
 // listen on its tunnel address.
 type dataPlane interface {
 	SetPeer(ctx context.Context, p tunnel.Peer) error
-	// RemovePeer ends the peer's sessions at once.
+	// RemovePeer drops the peer's keys and sessions at once: its next
+	// packet is ignored.
 	RemovePeer(pk tunnel.PublicKey) error
+	// endSessions ends what the data plane still holds for a, once its
+	// peer is removed, and returns how many sessions that was: nothing
+	// queued or tracked for the address may reach a later peer given it.
+	endSessions(a netip.Addr) (int, error)
 	PeerStats() ([]tunnel.PeerStats, error)
 	ListenPort() uint16
 	// listenTCP and listenUDP open sockets on the gateway's tunnel address.
@@ -52,6 +57,10 @@ func (u userspacePlane) listenUDP(ap netip.AddrPort) (net.PacketConn, error) {
 
 func (u userspacePlane) forwardStats() tunnel.ForwardStats { return u.ForwardStats() }
 
+func (u userspacePlane) endSessions(a netip.Addr) (int, error) {
+	return u.EndSessions(netip.PrefixFrom(a, a.BitLen()))
+}
+
 func (u userspacePlane) close() { _ = u.Down(context.Background()) }
 
 // forwardPolicy is what peers may reach through the gateway, shared by
@@ -69,8 +78,8 @@ func policyOf(cfg WireGuardConfig) forwardPolicy {
 }
 
 // startUserspacePlane brings the userspace data plane up with wc's peers.
-func startUserspacePlane(ctx context.Context, wc *tunnel.Config, pol forwardPolicy, log *slog.Logger) (dataPlane, error) {
-	fwd := &tunnel.Forward{Allow: pol.company, Logger: log,
+func startUserspacePlane(ctx context.Context, wc *tunnel.Config, pol forwardPolicy, dial func(ctx context.Context, network, addr string) (net.Conn, error), log *slog.Logger) (dataPlane, error) {
+	fwd := &tunnel.Forward{Allow: pol.company, Logger: log, Dial: dial,
 		Deny: []netip.Prefix{pol.pool, netip.PrefixFrom(pol.gateway, pol.gateway.BitLen())}}
 	if pol.internet {
 		fwd.Allow = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
@@ -97,6 +106,7 @@ var nonGlobal = []netip.Prefix{
 	netip.MustParsePrefix("169.254.0.0/16"),
 	netip.MustParsePrefix("224.0.0.0/4"),
 	netip.MustParsePrefix("255.255.255.255/32"),
+	netip.MustParsePrefix("::/128"), // unspecified: a dial to it reaches the host's own sockets
 	netip.MustParsePrefix("::1/128"),
 	netip.MustParsePrefix("fe80::/10"),
 	netip.MustParsePrefix("ff00::/8"),

@@ -12,6 +12,9 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -64,6 +67,34 @@ func (p *tunPlane) listenTCP(ap netip.AddrPort) (net.Listener, error) {
 
 func (p *tunPlane) listenUDP(ap netip.AddrPort) (net.PacketConn, error) {
 	return net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+}
+
+// endSessions deletes the kernel's connection tracking entries of a, in
+// both directions. The table lets only tracked replies into the tunnel,
+// so once they are gone a company server still answering the revoked
+// peer's flow is dropped at the gateway instead of reaching the next
+// peer with that address. (The gateway's own services' sockets are
+// closed by their listeners' guards.)
+func (p *tunPlane) endSessions(a netip.Addr) (int, error) {
+	family := netlink.InetFamily(unix.AF_INET)
+	if a.Is6() {
+		family = unix.AF_INET6
+	}
+	total := uint(0)
+	var errs []error
+	for _, dir := range []netlink.ConntrackFilterType{netlink.ConntrackOrigSrcIP, netlink.ConntrackOrigDstIP} {
+		f := &netlink.ConntrackFilter{}
+		if err := f.AddIP(dir, net.IP(a.AsSlice())); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n, err := netlink.ConntrackDeleteFilter(netlink.ConntrackTable, family, f)
+		total += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("conntrack: %w", err))
+		}
+	}
+	return int(total), errors.Join(errs...)
 }
 
 // forwardStats is zero: the kernel forwards, and nft's counters in the

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +36,7 @@ dns:
 	require.NoError(t, err)
 	require.NotNil(t, cfg.DNS)
 	assert.Equal(t, time.Hour, cfg.DNS.Cache.MaxTTL)
+	_, cfg.API.MetricsTokenFile = writeSecrets(t, dir)
 	s, base := startServer(t, cfg)
 
 	ask := func(name string) *dns.Msg {
@@ -60,10 +60,8 @@ dns:
 	assert.Equal(t, http.StatusBadRequest, getJSON(t, base+gwapi.PathDNSExplain+"?name=bad..name", &e))
 	assert.NotEmpty(t, e.Error)
 
-	mresp, err := http.Get(base + "/metrics")
-	require.NoError(t, err)
-	body, _ := io.ReadAll(mresp.Body)
-	mresp.Body.Close()
+	code, body := call(t, "GET", base+"/metrics", testAdminToken, nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
 	assert.Contains(t, string(body), `tether_dns_queries_total{result="blocked",type="A"} 1`)
 	assert.Contains(t, string(body), `tether_dns_list_rules{category="phishing",list="phish"} 1`)
 }

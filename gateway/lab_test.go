@@ -107,7 +107,10 @@ func startLabGateway(t *testing.T, l *netlab.Lab, mode string) *labGateway {
 // metric reads one unlabelled sample from the gateway's /metrics.
 func (g *labGateway) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	resp, err := g.hc.Get(g.base + "/metrics")
+	req, err := http.NewRequest("GET", g.base+"/metrics", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+g.admin)
+	resp, err := g.hc.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

@@ -27,8 +27,16 @@ import (
 // Timeouts of the HTTP API.
 const (
 	// readHeaderTimeout stops a client that opens a connection and sends
-	// nothing from holding it (slowloris).
+	// nothing from holding it (slowloris); net/http applies it to the TLS
+	// handshake too.
 	readHeaderTimeout = 10 * time.Second
+	// defaultIdleTimeout closes a keep-alive connection, HTTP/1.1 or
+	// HTTP/2, with no request in flight for this long (api.idle_timeout). Without it, an HTTP/2
+	// connection that finished its handshake was kept for ever: 20,000
+	// of them exhausted the gateway's file descriptors. Browsers and Go
+	// clients keep idle connections 90 s at most, and reconnecting costs
+	// one handshake.
+	defaultIdleTimeout = 60 * time.Second
 	// shutdownGrace is how long Run waits for requests in flight once its
 	// context is done.
 	shutdownGrace = 5 * time.Second
@@ -40,6 +48,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ForwardDial, in the userspace data plane, connects peers' flows on
+	// the host; nil means the host's network. Tests and the lab point it
+	// at their own "company" servers.
+	ForwardDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Server is a running gateway. Create it with New, then call Run once.
@@ -53,9 +65,13 @@ type Server struct {
 	metrics *prometheus.Registry
 	wg      *wgEndpoint
 	admin   string
-	opts    Options
-	tls     *tls.Config // nil: plain HTTP
-	pin     string      // the API certificate's pin
+	// metricsToken, with the admin token, may read /metrics.
+	metricsToken string
+	// apiConns and dnsConns guard the API's and host DNS's listeners.
+	apiConns, dnsConns *connGuard
+	opts               Options
+	tls                *tls.Config // nil: plain HTTP
+	pin                string      // the API certificate's pin
 
 	mu        sync.Mutex
 	addr      net.Addr      // set once listening
@@ -85,9 +101,14 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.opts = opts
-	if s.admin, err = readAdminToken(cfg.API.AdminTokenFile); err != nil {
+	if s.admin, err = readToken("api.admin_token_file", cfg.API.AdminTokenFile); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	if s.metricsToken, err = readToken("api.metrics_token_file", cfg.API.MetricsTokenFile); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.apiConns = newConnGuard(apiConnsPerClient, 0)
+	s.dnsConns = newConnGuard(dnsConnsPerClient, 0)
 	if cfg.API.TLSCertFile != "" {
 		cert, pin, err := loadCert(cfg.API.TLSCertFile, cfg.API.TLSKeyFile)
 		if err != nil {
@@ -123,8 +144,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("gateway: API cannot listen on %s: %w (is another gateway running? change api.listen)", s.cfg.API.Listen, err)
 	}
 	// The API speaks HTTP/1.1 and h2c, as the measurement service needs.
+	ln = s.apiConns.wrap(ln)
 	srv := measureserver.NewHTTPServer(s.Handler())
 	srv.ReadHeaderTimeout = readHeaderTimeout
+	srv.IdleTimeout = s.idleTimeout()
 	// Speed tests never end by themselves; shutting down ends them, and
 	// everything else (enrollments, admin calls) drains.
 	srv.RegisterOnShutdown(s.measure.Stop)
@@ -174,6 +197,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Lock()
 		s.dnsAddr = pc.LocalAddr()
 		s.mu.Unlock()
+		tln = s.dnsConns.wrap(tln)
 		go func() { dnsDone <- s.dns.Serve(ctx, pc, tln) }()
 	} else {
 		close(dnsDone)
@@ -220,6 +244,13 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("gateway: shutdown: %w", err)
 	}
 	return nil
+}
+
+func (s *Server) idleTimeout() time.Duration {
+	if s.cfg.API.IdleTimeout > 0 {
+		return s.cfg.API.IdleTimeout
+	}
+	return defaultIdleTimeout
 }
 
 // URL is the API's base URL, empty before Ready.
@@ -280,7 +311,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, gwapi.Health{Status: "ok"})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
+	// Metrics name peers' traffic and handshake times (when employees are
+	// online) and the company's lists: the admin or the metrics token.
+	mux.Handle("GET /metrics", bearerAuth("metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}).ServeHTTP, s.metricsToken, s.admin))
 	mux.HandleFunc("GET "+gwapi.PathDNSExplain, s.handleExplain)
 	wg := func(h func(*wgEndpoint, http.ResponseWriter, *http.Request)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {

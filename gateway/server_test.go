@@ -24,10 +24,20 @@ import (
 // ends, and returns its base URL.
 func startServer(tb testing.TB, cfg Config) (*Server, string) {
 	tb.Helper()
+	return startServerWith(tb, cfg, Options{})
+}
+
+// startServerWith is startServer with opts; a nil clock is frozen at a
+// fixed time.
+func startServerWith(tb testing.TB, cfg Config, opts Options) (*Server, string) {
+	tb.Helper()
 	cfg.API.Listen = "127.0.0.1:0"
 	cfg.Measure.STAMPListen = "127.0.0.1:0"
-	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	s, err := New(cfg, Options{Now: func() time.Time { return now }})
+	if opts.Now == nil {
+		now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+		opts.Now = func() time.Time { return now }
+	}
+	s, err := New(cfg, opts)
 	require.NoError(tb, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/peers"
+	"github.com/tetherwfh/tether/internal/keyrate"
+	"github.com/tetherwfh/tether/internal/termsafe"
 	"github.com/tetherwfh/tether/netdiag/measureserver"
 	"github.com/tetherwfh/tether/netdiag/stamp"
 	"github.com/tetherwfh/tether/tunnel"
@@ -46,8 +48,12 @@ type WireGuardConfig struct {
 	AllowedModes []string `yaml:"allowed_modes"`
 	// Store is the SQLite peer database.
 	Store string `yaml:"store"`
-	// EnrollPerMinute bounds enrollment attempts per client address.
+	// EnrollPerMinute bounds enrollment attempts per client address (an
+	// IPv6 /64 counts as one address).
 	EnrollPerMinute int `yaml:"enroll_per_minute"`
+	// AddressQuarantine keeps a revoked peer's tunnel address unused this
+	// long; zero means peers.DefaultQuarantine, negative none (tests).
+	AddressQuarantine time.Duration `yaml:"address_quarantine,omitempty"`
 	// ForwardInternet lets full-tunnel peers reach the internet through
 	// the gateway; unset means yes when full is an allowed mode.
 	ForwardInternet *bool `yaml:"forward_internet,omitempty"`
@@ -93,13 +99,21 @@ func (w *WireGuardConfig) validate() error {
 			return fmt.Errorf("wireguard.allowed_modes: %q is neither full nor split", m)
 		}
 	}
+	if w.EnrollPerMinute < 0 {
+		return fmt.Errorf("wireguard.enroll_per_minute: %d is negative", w.EnrollPerMinute)
+	}
 	return nil
 }
 
-// enrollment limits.
+// Enrollment and token limits.
 const (
 	maxEnrollBody = 4 << 10
-	maxLabelLen   = 128
+	// maxTokenTTL: an enrollment token is for onboarding a device, and
+	// one that outlives a year is a standing password. It also keeps the
+	// expiry far from int64 nanoseconds' end (year 2262).
+	maxTokenTTL = 366 * 24 * time.Hour
+	// maxTokenUses bounds a batch token: a whole office, not unbounded.
+	maxTokenUses = 10000
 )
 
 // wgEndpoint is the running WireGuard side of the gateway.
@@ -109,10 +123,13 @@ type wgEndpoint struct {
 	store peers.Store
 	dev   dataPlane
 	now   func() time.Time
+	log   *slog.Logger
 
-	mu       sync.Mutex
-	attempts map[netip.Addr][]time.Time
-	metrics  *wgMetrics
+	enrollLimit *keyrate.Limiter
+	metrics     *wgMetrics
+	// services are the guards of the gateway's own in-tunnel listeners,
+	// whose connections a revocation closes.
+	services []*connGuard
 }
 
 func startWireGuard(ctx context.Context, cfg WireGuardConfig, opts Options, now func() time.Time) (*wgEndpoint, error) {
@@ -155,38 +172,20 @@ func startWireGuard(ctx context.Context, cfg WireGuardConfig, opts Options, now 
 		}
 		dev, err = startTUNPlane(ctx, wc, cfg.Interface, policyOf(cfg), cfg.MasqueradeCompany, log)
 	} else {
-		dev, err = startUserspacePlane(ctx, wc, policyOf(cfg), log)
+		dev, err = startUserspacePlane(ctx, wc, policyOf(cfg), opts.ForwardDial, log)
 	}
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
-	return &wgEndpoint{cfg: cfg, key: key, store: store, dev: dev, now: now, attempts: map[netip.Addr][]time.Time{}}, nil
+	perMin := float64(cfg.EnrollPerMinute)
+	return &wgEndpoint{cfg: cfg, key: key, store: store, dev: dev, now: now, log: log,
+		enrollLimit: keyrate.New(keyrate.Config{Rate: perMin / 60, Burst: perMin, Now: now})}, nil
 }
 
 func (e *wgEndpoint) close() {
 	e.dev.close()
 	_ = e.store.Close()
-}
-
-// allowEnroll is a sliding-window limit per client address.
-func (e *wgEndpoint) allowEnroll(client netip.Addr) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	now := e.now()
-	cut := now.Add(-time.Minute)
-	recent := e.attempts[client][:0]
-	for _, t := range e.attempts[client] {
-		if t.After(cut) {
-			recent = append(recent, t)
-		}
-	}
-	if len(recent) >= e.cfg.EnrollPerMinute {
-		e.attempts[client] = recent
-		return false
-	}
-	e.attempts[client] = append(recent, now)
-	return true
 }
 
 func (e *wgEndpoint) count(result string) {
@@ -204,7 +203,7 @@ func clientAddr(r *http.Request) netip.Addr {
 }
 
 func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
-	if !e.allowEnroll(clientAddr(r)) {
+	if !e.enrollLimit.Allow(keyrate.Key(clientAddr(r), 0, 0)) {
 		e.count("limited")
 		w.Header().Set("Retry-After", "60")
 		writeJSON(w, http.StatusTooManyRequests, gwapi.Error{Error: "too many enrollment attempts from this address; wait a minute"})
@@ -223,39 +222,54 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, err := tunnel.ParsePublicKey(req.PublicKey)
+	if err == nil && key == e.key.Public() {
+		err = errors.New("public key: this is the gateway's own key")
+	}
 	if err != nil {
 		e.count("invalid")
 		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "public_key: " + err.Error()})
 		return
 	}
-	if len(req.Label) > maxLabelLen {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: fmt.Sprintf("label: over %d bytes", maxLabelLen)})
+	if err := gwapi.CheckLabel(req.Label); err != nil {
+		e.count("invalid")
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: err.Error()})
 		return
 	}
-	p, err := e.store.Enroll(r.Context(), req.Token, key, req.Label, e.cfg.Address.Masked(), []netip.Addr{e.cfg.Address.Addr()}, e.now())
+	p, replayed, err := e.store.Enroll(r.Context(), peers.EnrollRequest{Secret: req.Token, Key: key, Label: req.Label,
+		Pool: e.cfg.Address.Masked(), Reserved: []netip.Addr{e.cfg.Address.Addr()}, Quarantine: e.cfg.AddressQuarantine, Now: e.now()})
 	switch {
 	case errors.Is(err, peers.ErrTokenUnknown), errors.Is(err, peers.ErrTokenExpired), errors.Is(err, peers.ErrTokenUsedUp):
 		e.count("refused")
 		writeJSON(w, http.StatusForbidden, gwapi.Error{Error: err.Error()})
 		return
 	case errors.Is(err, peers.ErrKeyEnrolled):
+		e.count("refused")
 		writeJSON(w, http.StatusConflict, gwapi.Error{Error: err.Error()})
 		return
 	case errors.Is(err, peers.ErrPoolExhausted):
+		e.count("failed")
 		writeJSON(w, http.StatusServiceUnavailable, gwapi.Error{Error: err.Error()})
 		return
 	case err != nil:
 		e.count("failed")
+		e.log.Error("enrollment failed", "err", err)
 		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "enrollment failed; see the gateway log"})
 		return
 	}
 	host := netip.PrefixFrom(p.Address, p.Address.BitLen())
+	// A replay sets the peer again: the first attempt may have died
+	// before the live device had it.
 	if err := e.dev.SetPeer(r.Context(), tunnel.Peer{PublicKey: key, AllowedIPs: []netip.Prefix{host}}); err != nil {
 		// The store has the peer; the next start loads it. Say so.
+		e.log.Error("enrolled, but the live device refused the peer", "peer", p.ID, "err", err)
 		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "enrolled, but the live device refused the peer: " + err.Error()})
 		return
 	}
-	e.count("ok")
+	if replayed {
+		e.count("replayed")
+	} else {
+		e.count("ok")
+	}
 	en := gwapi.Enrollment{
 		PeerID: p.ID, Address: netip.PrefixFrom(p.Address, e.cfg.Address.Bits()).String(),
 		GatewayPublicKey: e.key.Public().String(), Endpoint: e.cfg.Endpoint,
@@ -268,18 +282,35 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, en)
 }
 
-// adminAuth wraps admin handlers: a bearer token compared in constant
-// time. With no admin token configured, the admin API is off.
+// adminAuth wraps admin handlers: the admin token, as a bearer token.
+// With no admin token configured, the admin API is off.
 func adminAuth(token string, h http.HandlerFunc) http.HandlerFunc {
+	return bearerAuth("admin", h, token)
+}
+
+// bearerAuth wraps h: the request must carry one of tokens as a bearer
+// token, compared in constant time. Empty tokens never match; with none
+// set, what h serves is off (404, saying how to turn it on).
+func bearerAuth(what string, h http.HandlerFunc, tokens ...string) http.HandlerFunc {
+	var set []string
+	for _, t := range tokens {
+		if t != "" {
+			set = append(set, t)
+		}
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if token == "" {
-			writeJSON(w, http.StatusNotFound, gwapi.Error{Error: "the admin API is off: set api.admin_token_file"})
+		if len(set) == 0 {
+			writeJSON(w, http.StatusNotFound, gwapi.Error{Error: fmt.Sprintf("the %s endpoints are off: set api.%s_token_file", what, what)})
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		match := 0
+		for _, t := range set {
+			match |= subtle.ConstantTimeCompare([]byte(got), []byte(t))
+		}
+		if !ok || match != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tether-gateway"`)
-			writeJSON(w, http.StatusUnauthorized, gwapi.Error{Error: "a valid admin token is required"})
+			writeJSON(w, http.StatusUnauthorized, gwapi.Error{Error: fmt.Sprintf("a valid %s token is required", what)})
 			return
 		}
 		h(w, r)
@@ -293,8 +324,16 @@ func (e *wgEndpoint) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ttl, err := time.ParseDuration(req.TTL)
-	if err != nil || ttl <= 0 {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: fmt.Sprintf("ttl %q: want a positive duration such as 24h", req.TTL)})
+	if err != nil || ttl <= 0 || ttl > maxTokenTTL {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: fmt.Sprintf("ttl %q: want a positive duration of at most %s, such as 24h", termsafe.String(req.TTL), maxTokenTTL)})
+		return
+	}
+	if req.Uses < 1 || req.Uses > maxTokenUses {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: fmt.Sprintf("uses %d: want 1 to %d", req.Uses, maxTokenUses)})
+		return
+	}
+	if err := gwapi.CheckLabel(req.Label); err != nil {
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: err.Error()})
 		return
 	}
 	t, secret, err := e.store.CreateToken(r.Context(), req.Label, ttl, req.Uses, e.now())
@@ -336,8 +375,10 @@ func (e *wgEndpoint) handlePeers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ps)
 }
 
-// handleRevoke removes the peer from the live device first, then records
-// it: access ends before the call returns.
+// handleRevoke removes the peer from the live device first, then ends
+// every session of its address, then records it: access ends before the
+// call returns, and nothing the gateway still holds for the address can
+// reach whichever peer is given it next.
 func (e *wgEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
@@ -358,6 +399,7 @@ func (e *wgEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	took := time.Since(start)
+	ended := e.endSessions(p.Address)
 	if e.metrics != nil {
 		e.metrics.revocations.Inc()
 	}
@@ -366,28 +408,45 @@ func (e *wgEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "removed from the device, but not recorded: " + err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, gwapi.Revoked{RemovedInMS: float64(took.Microseconds()) / 1000, Peer: gwapi.PeerInfo{ID: p.ID, PublicKey: p.PublicKey.String(),
-		Address: p.Address.String(), Label: p.Label, Created: p.Created, Revoked: p.Revoked, RevokedAt: p.RevokedAt}})
+	writeJSON(w, http.StatusOK, gwapi.Revoked{RemovedInMS: float64(took.Microseconds()) / 1000, SessionsEnded: ended,
+		Peer: gwapi.PeerInfo{ID: p.ID, PublicKey: p.PublicKey.String(), Address: p.Address.String(), Label: p.Label,
+			Created: p.Created, Revoked: p.Revoked, RevokedAt: p.RevokedAt}})
 }
 
-func readAdminToken(path string) (string, error) {
+// endSessions ends every session of a, once its peer is gone: the data
+// plane's state (netstack endpoints and forwarded flows, or conntrack
+// entries) and the connections of the gateway's own services.
+func (e *wgEndpoint) endSessions(a netip.Addr) int {
+	n, err := e.dev.endSessions(a)
+	if err != nil {
+		e.log.Error("ending a revoked peer's sessions", "address", a, "err", err)
+	}
+	for _, g := range e.services {
+		n += g.closeFrom(a)
+	}
+	return n
+}
+
+// readToken reads a bearer token from the file that setting names; an
+// empty path is no token.
+func readToken(setting, path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
 	st, err := os.Stat(path)
 	if err != nil {
-		return "", fmt.Errorf("api.admin_token_file: %w", err)
+		return "", fmt.Errorf("%s: %w", setting, err)
 	}
 	if st.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("api.admin_token_file %s has mode %04o; it must be 0600", path, st.Mode().Perm())
+		return "", fmt.Errorf("%s %s has mode %04o; it must be 0600", setting, path, st.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("api.admin_token_file: %w", err)
+		return "", fmt.Errorf("%s: %w", setting, err)
 	}
 	t := strings.TrimSpace(string(b))
 	if len(t) < 16 {
-		return "", fmt.Errorf("api.admin_token_file %s: the token is shorter than 16 characters", path)
+		return "", fmt.Errorf("%s %s: the token is shorter than 16 characters", setting, path)
 	}
 	return t, nil
 }
@@ -418,28 +477,34 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) (stop func(),
 		wg.Wait()
 		return nil, fmt.Errorf("gateway: serving inside the tunnel: %w", err)
 	}
+	// Every peer has an address of its own inside the tunnel, so these
+	// guards count per peer, and outsiders never share them.
+	webConns, dnsConns := newConnGuard(apiConnsPerClient, 0), newConnGuard(dnsConnsPerClient, 0)
+	e.services = []*connGuard{webConns, dnsConns}
 	if s.dns != nil {
 		pc, err := e.dev.listenUDP(netip.AddrPortFrom(gw, 53))
 		if err != nil {
 			return fail(err)
 		}
-		ln, err := e.dev.listenTCP(netip.AddrPortFrom(gw, 53))
+		tln, err := e.dev.listenTCP(netip.AddrPortFrom(gw, 53))
 		if err != nil {
 			pc.Close()
 			return fail(err)
 		}
-		closers = append(closers, pc, ln)
+		closers = append(closers, pc, tln)
+		ln := dnsConns.wrap(tln)
 		wg.Go(func() {
 			if err := s.dns.Serve(ctx, pc, ln); err != nil {
 				s.logger.Error("DNS inside the tunnel stopped", "err", err)
 			}
 		})
 	}
-	ln, err := e.dev.listenTCP(netip.AddrPortFrom(gw, 80))
+	webLn, err := e.dev.listenTCP(netip.AddrPortFrom(gw, 80))
 	if err != nil {
 		return fail(err)
 	}
-	closers = append(closers, ln)
+	closers = append(closers, webLn)
+	ln := webConns.wrap(webLn)
 	mux := http.NewServeMux()
 	mh := s.measure.Handler()
 	for _, p := range measureserver.Paths {
@@ -449,7 +514,7 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) (stop func(),
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, intranetPage, s.cfg.Name, gw)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: s.idleTimeout()}
 	srv.RegisterOnShutdown(s.measure.Stop)
 	wg.Go(func() { _ = srv.Serve(ln) })
 	pc, err := e.dev.listenUDP(netip.AddrPortFrom(gw, 862))

@@ -55,6 +55,12 @@ func writeSecrets(t *testing.T, dir string) (keyFile, adminFile string) {
 // wgGatewayWith is wgGateway with a change to its config.
 func wgGatewayWith(t *testing.T, change func(*Config)) (*Server, string) {
 	t.Helper()
+	return wgGatewayOpts(t, change, Options{})
+}
+
+// wgGatewayOpts is wgGatewayWith with the server's options.
+func wgGatewayOpts(t *testing.T, change func(*Config), opts Options) (*Server, string) {
+	t.Helper()
 	dir := t.TempDir()
 	keyFile, adminFile := writeSecrets(t, dir)
 	port := freeUDP(t)
@@ -66,7 +72,7 @@ func wgGatewayWith(t *testing.T, change func(*Config)) (*Server, string) {
 	if change != nil {
 		change(&cfg)
 	}
-	return startServer(t, cfg)
+	return startServerWith(t, cfg, opts)
 }
 
 func call(t *testing.T, method, url, token string, body any) (int, []byte) {
@@ -163,11 +169,9 @@ func TestEnrollConnectRevoke(t *testing.T) {
 	assert.Eventually(t, func() bool { return reachable(b, gw, time.Second) }, 10*time.Second, 10*time.Millisecond, "the other peer keeps working")
 	t.Logf("RESULT revocation: removed from the live device in %.2f ms; the API call returned in %.1f ms", rv.RemovedInMS, float64(cut.Microseconds())/1000)
 
-	resp, err := http.Get(base + "/metrics")
-	require.NoError(t, err)
-	var mb bytes.Buffer
-	_, _ = mb.ReadFrom(resp.Body)
-	resp.Body.Close()
+	code, metrics := call(t, "GET", base+"/metrics", testAdminToken, nil)
+	require.Equal(t, http.StatusOK, code)
+	mb := bytes.NewBuffer(metrics)
 	assert.Contains(t, mb.String(), `tether_wireguard_enrollments_total{result="ok"} 2`)
 	assert.Contains(t, mb.String(), `tether_wireguard_revocations_total 1`)
 	assert.Contains(t, mb.String(), `tether_wireguard_peers{state="revoked"} 1`)
@@ -285,12 +289,12 @@ func TestInitFiles(t *testing.T) {
 	cfg := DefaultConfig()
 	wrote, pin, err := InitFiles(path, &cfg, "gw.example.com:51820")
 	require.NoError(t, err)
-	require.Len(t, wrote, 5)
+	require.Len(t, wrote, 6)
 	assert.Regexp(t, `^sha256:[0-9a-f]{64}$`, pin)
 	filePin, err := CertPin(filepath.Join(dir, "etc", "api.crt"))
 	require.NoError(t, err)
 	assert.Equal(t, pin, filePin)
-	for _, f := range []string{path, filepath.Join(dir, "etc", "gateway.key"), filepath.Join(dir, "etc", "admin.token"), filepath.Join(dir, "etc", "api.key")} {
+	for _, f := range []string{path, filepath.Join(dir, "etc", "gateway.key"), filepath.Join(dir, "etc", "admin.token"), filepath.Join(dir, "etc", "metrics.token"), filepath.Join(dir, "etc", "api.key")} {
 		st, err := os.Stat(f)
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), f)

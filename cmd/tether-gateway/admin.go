@@ -16,6 +16,7 @@ import (
 	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/internal/termsafe"
 )
 
 // runAdmin is `tether-gateway token create` and `peer list|revoke`: they
@@ -76,8 +77,10 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	do := func(method, path string, in, out any) error {
 		return enroll.Call(context.Background(), hc, method, base+path, bearer, in, out)
 	}
+	// What the gateway sends (labels, error texts) is printed escaped:
+	// a label must not be able to forge a row or drive the terminal.
 	fail := func(err error) int {
-		fmt.Fprintf(stderr, "tether-gateway %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "tether-gateway %s: %s\n", cmd, termsafe.String(err.Error()))
 		return 1
 	}
 	switch cmd {
@@ -110,7 +113,8 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 			if !p.LastHandshake.IsZero() {
 				hs = time.Since(p.LastHandshake).Round(time.Second).String() + " ago"
 			}
-			fmt.Fprintf(stdout, "%-4d %-15s %-10s %-20s %-9s %12d %12d  %s\n", p.ID, p.Address, p.PublicKey[:8]+"…", p.Label, state, p.RxBytes, p.TxBytes, hs)
+			fmt.Fprintf(stdout, "%-4d %-15s %-10s %-20s %-9s %12d %12d  %s\n", p.ID, termsafe.String(p.Address), shortKey(p.PublicKey),
+				termsafe.String(p.Label), state, p.RxBytes, p.TxBytes, hs)
 		}
 		return 0
 	case "peer revoke":
@@ -126,9 +130,19 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 		if err := do("POST", fmt.Sprintf("/v1/admin/peers/%d/revoke", id), nil, &rv); err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(stdout, "revoked peer %d (%s, %s): removed from the live device in %.2f ms\n", rv.Peer.ID, rv.Peer.Address, rv.Peer.Label, rv.RemovedInMS)
+		fmt.Fprintf(stdout, "revoked peer %d (%s, %s): removed from the live device in %.2f ms, %d sessions ended\n",
+			rv.Peer.ID, termsafe.String(rv.Peer.Address), termsafe.String(rv.Peer.Label), rv.RemovedInMS, rv.SessionsEnded)
 		return 0
 	}
 	fmt.Fprint(stderr, usage)
 	return 2
+}
+
+// shortKey is a key's first 8 characters, as wg shows peers.
+func shortKey(k string) string {
+	r := []rune(termsafe.String(k))
+	if len(r) > 8 {
+		return string(r[:8]) + "…"
+	}
+	return string(r)
 }

@@ -76,6 +76,10 @@ type PeerInfo struct {
 type Revoked struct {
 	Peer        PeerInfo `json:"peer"`
 	RemovedInMS float64  `json:"removed_in_ms"`
+	// SessionsEnded counts the connections and flows of the peer's
+	// address that the revocation ended (netstack endpoints, forwarded
+	// flows, conntrack entries, the gateway's own services').
+	SessionsEnded int `json:"sessions_ended"`
 }
 
 // Health is the body of PathHealth and PathReady.

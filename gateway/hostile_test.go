@@ -1,0 +1,180 @@
+package gateway
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/tunnel"
+)
+
+// keyFromHex is a public key from its bytes, for keys no private key
+// makes.
+func keyFromHex(t *testing.T, h string) string {
+	t.Helper()
+	b, err := hex.DecodeString(h)
+	require.NoError(t, err)
+	var k tunnel.PublicKey
+	copy(k[:], b)
+	return k.String()
+}
+
+// TestHostileInput sends the gateway's API what a hostile client would:
+// each request gets a clear 4xx, and none of them stores anything or
+// spends a token's use.
+func TestHostileInput(t *testing.T) {
+	s, base := wgGateway(t)
+	token := newToken(t, base, 1)
+	fresh := func() string {
+		k, err := tunnel.GeneratePrivateKey()
+		require.NoError(t, err)
+		return k.Public().String()
+	}
+	gwKey := s.wg.key.Public().String()
+	const metricsToken = "metrics-token-not-configured-here"
+	for _, tc := range []struct {
+		name, method, path, bearer string
+		body                       any
+		code                       int
+		want                       string
+	}{
+		// Enrollment: keys.
+		{"all-zero key", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: strings.Repeat("A", 43) + "="}, 400, "small order"},
+		{"low-order key", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token,
+			PublicKey: keyFromHex(t, "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")}, 400, "small order"},
+		{"low-order key, top bit set", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token,
+			PublicKey: keyFromHex(t, "0100000000000000000000000000000000000000000000000000000000000080")}, 400, "small order"},
+		{"the gateway's own key", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: gwKey}, 400, "gateway's own key"},
+		{"key too short", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: "AAAA"}, 400, "public_key"},
+		// Enrollment: labels that would drive a terminal or forge a row.
+		{"label: clear screen", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: fresh(), Label: "\x1b[2J"}, 400, "control"},
+		{"label: OSC title", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: fresh(), Label: "\x1b]0;pwned\x07"}, 400, "control"},
+		{"label: forged row", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: fresh(),
+			Label: "a\r\n9    10.99.0.9       AAAAAAAA…  admin"}, 400, "control"},
+		{"label: right-to-left override", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: fresh(), Label: "evil\u202etxt.exe"}, 400, "formatting"},
+		{"label: C1 CSI", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: fresh(), Label: "x\u009b2J"}, 400, "control"},
+		{"label: invalid UTF-8", "POST", gwapi.PathEnroll, "", []byte(`{"token":"` + token + `","public_key":"` + fresh() + `","label":"a` + "\xff" + `"}`), 400, "label"},
+		{"label: too long", "POST", gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: fresh(), Label: strings.Repeat("x", 129)}, 400, "over 128"},
+		// Enrollment: bodies.
+		{"JSON array", "POST", gwapi.PathEnroll, "", []byte(`[1,2]`), 400, "not an enrollment request"},
+		{"JSON null", "POST", gwapi.PathEnroll, "", []byte(`null`), 400, "public_key"},
+		{"wrong type", "POST", gwapi.PathEnroll, "", []byte(`{"token":1}`), 400, "not an enrollment request"},
+		{"huge body", "POST", gwapi.PathEnroll, "", []byte(`{"label":"` + strings.Repeat("x", 1<<20) + `"}`), 413, "over"},
+		// Tokens.
+		{"token: TTL past 2262", "POST", gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "2562047h", Uses: 1}, 400, "at most"},
+		{"token: TTL of 2 years", "POST", gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "17520h", Uses: 1}, 400, "at most"},
+		{"token: TTL overflow", "POST", gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "99999999999999h", Uses: 1}, 400, "ttl"},
+		{"token: negative TTL", "POST", gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "-1h", Uses: 1}, 400, "ttl"},
+		{"token: TTL with escapes", "POST", gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "\x1b[2J", Uses: 1}, 400, `\x1b[2J`},
+		{"token: no uses", "POST", gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "1h", Uses: 0}, 400, "uses"},
+		{"token: a billion uses", "POST", gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "1h", Uses: 1e9}, 400, "uses"},
+		{"token: label with escapes", "POST", gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "1h", Uses: 1, Label: "\x1b[31mred"}, 400, "control"},
+		{"token: no auth", "POST", gwapi.PathAdminTokens, "", gwapi.TokenRequest{TTL: "1h", Uses: 1}, 401, "admin token"},
+		// Revocation.
+		{"revoke: not a number", "POST", "/v1/admin/peers/abc/revoke", testAdminToken, nil, 400, "not a number"},
+		{"revoke: overflow", "POST", "/v1/admin/peers/99999999999999999999/revoke", testAdminToken, nil, 400, "not a number"},
+		{"revoke: unknown", "POST", "/v1/admin/peers/-1/revoke", testAdminToken, nil, 404, "unknown peer"},
+		{"revoke: wrong token", "POST", "/v1/admin/peers/1/revoke", "Bearer", nil, 401, "admin token"},
+		// Metrics name peers and lists: never without a token.
+		{"metrics: no token", "GET", "/metrics", "", nil, 401, "metrics token"},
+		{"metrics: wrong token", "GET", "/metrics", metricsToken, nil, 401, "metrics token"},
+		{"admin with an empty bearer", "GET", gwapi.PathAdminPeers, " ", nil, 401, "admin token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := call(t, tc.method, base+tc.path, tc.bearer, tc.body)
+			assert.Equal(t, tc.code, code, "%s", body)
+			var e gwapi.Error
+			require.NoError(t, json.Unmarshal(body, &e), "every error is the JSON envelope: %s", body)
+			assert.Contains(t, e.Error, tc.want)
+			for _, r := range e.Error {
+				assert.False(t, r == 0x1b || r == '\r' || r == '\n', "the error quotes a control character: %q", e.Error)
+			}
+		})
+	}
+	// Nothing was stored, and the token still has its use.
+	code, body := call(t, "GET", base+gwapi.PathAdminPeers, testAdminToken, nil)
+	require.Equal(t, http.StatusOK, code)
+	var ps []gwapi.PeerInfo
+	require.NoError(t, json.Unmarshal(body, &ps))
+	assert.Empty(t, ps, "no hostile request stored a peer")
+	code, body = call(t, "POST", base+gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: fresh(), Label: "Zoë's laptop 👩‍💻"})
+	assert.Equal(t, http.StatusOK, code, "the token kept its use, and a plain Unicode label is fine: %s", body)
+}
+
+// TestEnrollRetryGetsTheSameEnrollment: a client whose answer was lost
+// (a crash between the commit and the reply) retries with the same key
+// and token and gets its enrollment back, where it used to get 409 with
+// the token's use gone.
+func TestEnrollRetryGetsTheSameEnrollment(t *testing.T) {
+	_, base := wgGateway(t)
+	token := newToken(t, base, 1)
+	k, err := tunnel.GeneratePrivateKey()
+	require.NoError(t, err)
+	req := gwapi.EnrollRequest{Token: token, PublicKey: k.Public().String(), Label: "retry"}
+	code, first := call(t, "POST", base+gwapi.PathEnroll, "", req)
+	require.Equal(t, http.StatusOK, code, "%s", first)
+	code, again := call(t, "POST", base+gwapi.PathEnroll, "", req)
+	require.Equal(t, http.StatusOK, code, "%s", again)
+	assert.JSONEq(t, string(first), string(again))
+	code, body := call(t, "GET", base+gwapi.PathAdminPeers, testAdminToken, nil)
+	require.Equal(t, http.StatusOK, code)
+	var ps []gwapi.PeerInfo
+	require.NoError(t, json.Unmarshal(body, &ps))
+	assert.Len(t, ps, 1, "one peer, not two")
+	// Another key with the spent token is still refused.
+	k2, _ := tunnel.GeneratePrivateKey()
+	code, _ = call(t, "POST", base+gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: k2.Public().String()})
+	assert.Equal(t, http.StatusForbidden, code)
+}
+
+// TestRevokedAddressIsQuarantined: with the default quarantine, the
+// address of a peer revoked a moment ago is not given to the next one.
+func TestRevokedAddressIsQuarantined(t *testing.T) {
+	_, base := wgGatewayWith(t, func(c *Config) { c.WireGuard.Address = netip.MustParsePrefix("10.99.0.1/29") })
+	token := newToken(t, base, 3)
+	enroll := func() (int, gwapi.Enrollment, string) {
+		k, _ := tunnel.GeneratePrivateKey()
+		code, body := call(t, "POST", base+gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: k.Public().String()})
+		var en gwapi.Enrollment
+		_ = json.Unmarshal(body, &en)
+		return code, en, string(body)
+	}
+	code, a, body := enroll()
+	require.Equal(t, http.StatusOK, code, body)
+	code, body2 := call(t, "POST", base+"/v1/admin/peers/1/revoke", testAdminToken, nil)
+	require.Equal(t, http.StatusOK, code, "%s", body2)
+	code, b, body := enroll()
+	require.Equal(t, http.StatusOK, code, body)
+	assert.NotEqual(t, a.Address, b.Address, "the revoked address is quarantined")
+}
+
+// TestMetricsNeedAToken: /metrics names peers' traffic and handshake
+// times; the admin token or the metrics token reads it, nothing else.
+func TestMetricsNeedAToken(t *testing.T) {
+	_, base := wgGatewayWith(t, func(c *Config) {
+		_, c.API.MetricsTokenFile = writeSecrets(t, t.TempDir())
+	})
+	code, body := call(t, "GET", base+"/metrics", "", nil)
+	assert.Equal(t, http.StatusUnauthorized, code, "%s", body)
+	code, _ = call(t, "GET", base+"/metrics", testAdminToken, nil)
+	assert.Equal(t, http.StatusOK, code, "the admin token reads metrics")
+	// writeSecrets wrote the same test token as the metrics token; a
+	// gateway with only a metrics token still refuses admin calls.
+	_, base2 := startServer(t, func() Config {
+		c := DefaultConfig()
+		_, c.API.MetricsTokenFile = writeSecrets(t, t.TempDir())
+		return c
+	}())
+	code, body = call(t, "GET", base2+"/metrics", testAdminToken, nil)
+	assert.Equal(t, http.StatusOK, code, "%s", body)
+	assert.Contains(t, string(body), "go_goroutines")
+	code, _ = call(t, "POST", base2+gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "1h", Uses: 1})
+	assert.Equal(t, http.StatusNotFound, code, "the metrics token is no admin token")
+}
