@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -169,4 +171,90 @@ func TestPathsAgree(t *testing.T) {
 	assert.Equal(t, len(pkts)-burst, silent+slipped)
 	assert.Positive(t, silent)
 	assert.Positive(t, slipped)
+}
+
+// TestRateLimitKeys: inside the peer prefixes (the tunnel pool) each
+// address has its own bucket, so one peer's flood does not limit
+// another (issue 13 case 5: the pool's /24 was one bucket); outside them
+// a network shares one, by the configured prefix lengths. The same on
+// the fast path and the chain.
+func TestRateLimitKeys(t *testing.T) {
+	const burst = 3
+	pool := netip.MustParsePrefix("10.99.0.0/24")
+	for _, tc := range []struct {
+		name       string
+		rl         RateLimitConfig
+		flood      string
+		others     []string // after flood has emptied its bucket
+		wantLimits []bool
+	}{
+		{"a peer floods", RateLimitConfig{}, "10.99.0.2", []string{"10.99.0.3", "10.99.0.254", "10.99.0.2"}, []bool{false, false, true}},
+		{"an outsider floods its /24", RateLimitConfig{}, "192.0.2.10", []string{"192.0.2.200", "192.0.3.1", "10.99.1.2"}, []bool{true, false, false}},
+		{"a pool's neighbour is an outsider", RateLimitConfig{}, "10.99.1.2", []string{"10.99.1.3", "10.99.0.3"}, []bool{true, false}},
+		{"IPv6 by /56", RateLimitConfig{}, "2001:db8:1:100::1", []string{"2001:db8:1:1ff::2", "2001:db8:1:200::1"}, []bool{true, false}},
+		{"IPv6 by /64, IPv4 by /32", RateLimitConfig{IPv4Prefix: 32, IPv6Prefix: 64}, "2001:db8:1:100::1", []string{"2001:db8:1:100:ffff::2", "2001:db8:1:101::1"}, []bool{true, false}},
+		{"IPv4 by /32", RateLimitConfig{IPv4Prefix: 32, IPv6Prefix: 64}, "192.0.2.10", []string{"192.0.2.11", "192.0.2.10"}, []bool{false, true}},
+	} {
+		for _, fast := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, fast path %v", tc.name, fast), func(t *testing.T) {
+				rl := tc.rl
+				rl.QPS, rl.Burst, rl.Slip = 1, burst, -1
+				clk := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+				r, err := New(context.Background(), Config{RateLimit: rl,
+					LocalZones: []LocalZone{{Name: "corp.test", Records: []string{"a IN A 10.0.0.1"}}}},
+					Options{Now: clk.Now, PeerPrefixes: []netip.Prefix{pool}})
+				require.NoError(t, err)
+				pkt := queryPacket(t, "a.corp.test.", dns.TypeA, nil)
+				limited := func(client string) bool {
+					ua := &net.UDPAddr{IP: net.ParseIP(client), Port: 5353}
+					if fast {
+						var fq fastQuery
+						resp, _, handled := r.fastAnswer(pkt, ua, &fq, nil)
+						require.True(t, handled, "the fast path answers a local name")
+						return resp == nil
+					}
+					q := new(dns.Msg)
+					require.NoError(t, q.Unpack(pkt))
+					w := &fakeWriter{remote: ua}
+					r.ServeDNS(w, q)
+					return w.out == nil
+				}
+				for i := range 10 {
+					assert.Equal(t, i >= burst, limited(tc.flood), "%s, query %d", tc.flood, i)
+				}
+				for i, c := range tc.others {
+					assert.Equal(t, tc.wantLimits[i], limited(c), c)
+				}
+			})
+		}
+	}
+}
+
+// TestRateLimitPerPeerOverTheWire is TestRateLimitKeys with real sockets
+// on both paths. Loopback stands in for the tunnel: the test can bind any
+// address of 127.0.0.0/8, so 127.99.0.0/24 plays the pool and 127.98.0.0/24
+// an outside network.
+func TestRateLimitPerPeerOverTheWire(t *testing.T) {
+	const burst = 3
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("fast path %v", fast), func(t *testing.T) {
+			tr := newTestResolverWith(t, Config{DisableFastPath: !fast,
+				LocalZones: []LocalZone{{Name: "corp.test", Records: []string{"a IN A 10.0.0.1"}}},
+				RateLimit:  RateLimitConfig{QPS: 1, Burst: burst, Slip: -1}},
+				Options{PeerPrefixes: []netip.Prefix{netip.MustParsePrefix("127.99.0.0/24")}})
+			pkt := queryPacket(t, "a.corp.test.", dns.TypeA, nil)
+			answered := func(src string) bool {
+				_, _, err := exchangeRaw(t, tr.addr, src, pkt)
+				return err == nil
+			}
+			for i := range burst + 2 {
+				assert.Equal(t, i < burst, answered("127.99.0.2"), "peer 127.99.0.2, query %d", i)
+			}
+			assert.True(t, answered("127.99.0.3"), "another peer has its own bucket")
+			for i := range burst + 1 {
+				assert.Equal(t, i < burst, answered("127.98.0.2"), "outsider 127.98.0.2, query %d", i)
+			}
+			assert.False(t, answered("127.98.0.3"), "its /24 shares the bucket")
+		})
+	}
 }

@@ -663,6 +663,10 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Lists: []ListConfig{{Name: "x", Category: "ads", Format: "domains", URL: "http://x"}}}, "list_dir"},
 		{Config{Upstreams: []UpstreamConfig{{Addr: "1.1.1.1", Proto: "quic"}}}, "proto"},
 		{Config{LocalZones: []LocalZone{{Name: "corp.test", Records: []string{"a IN A notanip"}}}}, "record 1"},
+		{Config{RateLimit: RateLimitConfig{QPS: 10, IPv6Prefix: 72}}, "rate_limit.ipv6_prefix 72: want 32 to 64"},
+		{Config{RateLimit: RateLimitConfig{QPS: 10, IPv6Prefix: 16}}, "rate_limit.ipv6_prefix 16"},
+		{Config{RateLimit: RateLimitConfig{QPS: 10, IPv4Prefix: 33}}, "rate_limit.ipv4_prefix 33: want 16 to 32"},
+		{Config{RateLimit: RateLimitConfig{IPv4Prefix: 8}}, "rate_limit.ipv4_prefix 8"},
 	} {
 		_, err := New(context.Background(), tc.cfg, Options{})
 		require.Error(t, err)

@@ -60,6 +60,12 @@ type Options struct {
 	// Dial reaches the upstreams; nil means the host's network. The
 	// gateway's userspace mode dials from its netstack.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// PeerPrefixes are the tunnel's address pools (the gateway passes
+	// wireguard.address). The rate limit keys a client inside one of them
+	// by its own address, since WireGuard binds each peer to its
+	// addresses; clients elsewhere share a bucket per network
+	// (rate_limit.ipv4_prefix, .ipv6_prefix).
+	PeerPrefixes []netip.Prefix
 }
 
 // Resolver is the filtering resolver. It implements dns.Handler.
@@ -151,7 +157,20 @@ func New(ctx context.Context, cfg Config, opts Options) (*Resolver, error) {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
 	r.cache = newCache(cfg.Cache, r.now)
-	r.limiter = newLimiter(cfg.RateLimit, r.now)
+	if err := r.cfg.RateLimit.defaults(); err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	var peers []netip.Prefix
+	for _, p := range opts.PeerPrefixes {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("dns: peer prefix %v is not a prefix", p)
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		peers = append(peers, p.Masked())
+	}
+	r.limiter = newLimiter(r.cfg.RateLimit, peers, r.now)
 	r.panicLog = rate.NewLimiter(rate.Every(panicLogInterval/panicLogBurst), panicLogBurst)
 	if r.upstream, err = newUpstreams(cfg.Upstreams, cfg.Strategy, r.now); err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
