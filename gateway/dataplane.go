@@ -77,16 +77,22 @@ func policyOf(cfg WireGuardConfig) forwardPolicy {
 	return forwardPolicy{pool: cfg.Address.Masked(), gateway: cfg.Address.Addr(), company: cfg.CompanyPrefixes, internet: cfg.internet()}
 }
 
-// startUserspacePlane brings the userspace data plane up with wc's peers.
-func startUserspacePlane(ctx context.Context, wc *tunnel.Config, pol forwardPolicy, dial func(ctx context.Context, network, addr string) (net.Conn, error), log *slog.Logger) (dataPlane, error) {
-	fwd := &tunnel.Forward{Allow: pol.company, Logger: log, Dial: dial,
-		Deny: []netip.Prefix{pol.pool, netip.PrefixFrom(pol.gateway, pol.gateway.BitLen())}}
+// forward is what the userspace subnet router relays: the company
+// prefixes, or with internet forwarding everything but the host's own
+// networks; never the pool or the gateway's own address.
+func (pol forwardPolicy) forward() *tunnel.Forward {
+	fwd := &tunnel.Forward{Allow: pol.company, Deny: []netip.Prefix{pol.pool, netip.PrefixFrom(pol.gateway, pol.gateway.BitLen())}}
 	if pol.internet {
 		fwd.Allow = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
-		// The gateway host's own networks stay closed unless they are
-		// company prefixes: loopback, link-local, and the like.
 		fwd.Deny = append(fwd.Deny, nonGlobal...)
 	}
+	return fwd
+}
+
+// startUserspacePlane brings the userspace data plane up with wc's peers.
+func startUserspacePlane(ctx context.Context, wc *tunnel.Config, pol forwardPolicy, dial func(ctx context.Context, network, addr string) (net.Conn, error), log *slog.Logger) (dataPlane, error) {
+	fwd := pol.forward()
+	fwd.Logger, fwd.Dial = log, dial
 	dev, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: wc, Logger: log, AnswerProbes: true}, Forward: fwd})
 	if err != nil {
 		return nil, err

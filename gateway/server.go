@@ -123,7 +123,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if cfg.DNS != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		r, err := resolver.New(ctx, *cfg.DNS, resolver.Options{Logger: s.logger, Registerer: s.metrics, Now: opts.Now})
+		// Inside the tunnel every peer has an address of its own, so the
+		// rate limit counts per peer there, not per /24 of the pool.
+		var peers []netip.Prefix
+		if cfg.WireGuard != nil {
+			peers = []netip.Prefix{cfg.WireGuard.Address.Masked()}
+		}
+		r, err := resolver.New(ctx, *cfg.DNS, resolver.Options{Logger: s.logger, Registerer: s.metrics, Now: opts.Now, PeerPrefixes: peers})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}

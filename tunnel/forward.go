@@ -148,14 +148,17 @@ func startForwarder(tnet *netstack.Net, local []netip.Addr, cfg Forward, log *sl
 	return f, nil
 }
 
-func (f *forwarder) allowed(a netip.Addr) bool {
+func (f *forwarder) allowed(a netip.Addr) bool { return f.cfg.Allowed(a) }
+
+// Allowed reports whether peers may reach a: in Allow and not in Deny.
+func (f *Forward) Allowed(a netip.Addr) bool {
 	a = a.Unmap()
-	for _, p := range f.cfg.Deny {
+	for _, p := range f.Deny {
 		if p.Contains(a) {
 			return false
 		}
 	}
-	for _, p := range f.cfg.Allow {
+	for _, p := range f.Allow {
 		if p.Contains(a) {
 			return true
 		}
