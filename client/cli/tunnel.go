@@ -158,12 +158,18 @@ func runTunnelPlanUp(ctx context.Context, env Env, sub string, args []string) er
 		return errors.Join(err, t.Down(context.WithoutCancel(ctx)))
 	}
 	fmt.Fprintf(env.Stdout, "tunnel up (%s, %s mode, %d routes); Ctrl-C to take it down\n", *engine, plan.Mode, len(plan.Routes))
+	if u, ok := t.(*tunnel.Userspace); ok {
+		printProxies(env, u)
+	}
 	last := tunnel.Health("")
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			fmt.Fprintln(env.Stdout, "taking the tunnel down")
+			// The engine bounds its own Down, so a peer that vanished
+			// mid-transfer cannot keep the command from exiting.
 			err := t.Down(context.WithoutCancel(ctx))
 			fmt.Fprintln(env.Stdout, "tunnel down")
 			return err
@@ -174,5 +180,20 @@ func runTunnelPlanUp(ctx context.Context, env Env, sub string, args []string) er
 				last = st.Health
 			}
 		}
+	}
+}
+
+// printProxies says where the userspace engine's proxies listen, which
+// matters when their flags asked for port 0.
+func printProxies(env Env, u *tunnel.Userspace) {
+	var parts []string
+	if a := u.SOCKSAddr(); a != nil {
+		parts = append(parts, "SOCKS5 proxy on "+a.String())
+	}
+	if a := u.HTTPAddr(); a != nil {
+		parts = append(parts, "HTTP proxy on "+a.String())
+	}
+	if len(parts) > 0 {
+		fmt.Fprintln(env.Stdout, "  "+strings.Join(parts, ", "))
 	}
 }
