@@ -90,8 +90,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
-	ms, err := measureserver.New(measureserver.Config{Logger: s.logger, Now: opts.Now, MaxMbps: cfg.Measure.MaxMbps,
-		MaxConcurrentPerClient: cfg.Measure.MaxTransfersPerClient, MaxConcurrent: cfg.Measure.MaxTransfers,
+	// One pool with today's limits for every client, until the API's
+	// public pool and the in-tunnel service's own server are wired.
+	ms, err := measureserver.New(measureserver.Config{Logger: s.logger, Now: opts.Now, TrustAll: true,
+		Trusted: measureserver.Limits{MaxMbps: cfg.Measure.MaxMbps,
+			MaxConcurrentPerClient: cfg.Measure.MaxTransfersPerClient, MaxConcurrent: cfg.Measure.MaxTransfers},
 		MaxDownBytes: cfg.Measure.MaxBytesPerRequest, MaxUpBytes: cfg.Measure.MaxBytesPerRequest})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -11,6 +11,7 @@
 package measureserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,30 +30,54 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/tetherwfh/tether/internal/keyrate"
 )
 
 // Defaults of Config.
 const (
-	// DefaultMaxDownBytes caps one /down request: 1 GiB is 8 s at 1 Gbit/s,
-	// more than any single test needs.
+	// DefaultMaxDownBytes caps one /down or /large response: 1 GiB is 8 s
+	// at 1 Gbit/s, more than any single test needs; clients fetch again.
 	DefaultMaxDownBytes = 1 << 30
 	// DefaultMaxUpBytes caps one upload for the same reason.
 	DefaultMaxUpBytes = 1 << 30
-	// DefaultLargeObjectBytes is the large download's size. The draft asks
-	// for an object large enough that a test never finishes it; 8 GiB is
-	// what its reference servers advertise.
+	// DefaultLargeObjectBytes is the large download's size before the
+	// per-request cap (MaxDownBytes). The draft asks for an object large
+	// enough that a test never finishes it; 8 GiB is what its reference
+	// servers advertise.
 	DefaultLargeObjectBytes = 8 << 30
-	// DefaultMaxConcurrentPerClient bounds transfers per client IP: a test
-	// uses up to 16 streams per direction plus probes; 32 leaves room and
-	// stops one client from exhausting the gateway.
-	DefaultMaxConcurrentPerClient = 32
-	// DefaultMaxConcurrent bounds transfers from all clients together:
-	// four full tests at once. Beyond it clients get 429 and retry.
-	DefaultMaxConcurrent = 128
-	// guardChunk is the write and read size while the bandwidth guard is
-	// on: small enough that the guard paces smoothly rather than in
-	// 256 KiB bursts that would fill the gateway's own queues.
+	// DefaultStallTimeout ends a transfer that moves no byte for this
+	// long, in either direction, so a client that stops reading (or
+	// sending) cannot hold its slot. Progress is a write that completes
+	// or a read that returns data. A live download's writes complete at
+	// least every couple of loaded round trips (the kernel wakes a
+	// blocked writer once a third of its send buffer, sized from the
+	// congestion window, has drained); 10 s outlasts that on the worst
+	// bloated line, TCP's back-off through five losses in a row (0.2 s
+	// doubling: 6.2 s) and a Wi-Fi roam, and frees a stalled slot within
+	// seconds.
+	DefaultStallTimeout = 10 * time.Second
+	// DefaultClientBytesPeriod is how long a client's byte budget takes
+	// to refill when Limits set a budget but no period.
+	DefaultClientBytesPeriod = time.Hour
+	// NoLimit, in a Limits field that allows it (MaxMbps, ClientBytes),
+	// turns that limit off.
+	NoLimit = -1
+	// stallRearm: the stall deadline is pushed back once an eighth of
+	// StallTimeout has passed since it was last set, not on every write,
+	// so a stall ends after 7/8 to 8/8 of StallTimeout.
+	stallRearm = 8
+	// writeChunk is the write size: the guard paces in it, and a stream
+	// as slow as writeChunk per StallTimeout (26 kbit/s at the default)
+	// still counts as moving. Writes cycle through the 256 KiB random
+	// block, so the body repeats only beyond deflate's 32 KiB window.
+	writeChunk = 32 << 10
+	// guardChunk is the read size while the bandwidth guard is on: small
+	// enough that the guard paces smoothly rather than in 64 KiB bursts
+	// that would fill the gateway's own queues.
 	guardChunk = 32 << 10
+	// readChunk is the read size of an unguarded upload.
+	readChunk = 64 << 10
 	// readHeaderTimeout stops idle connections that never send a request.
 	readHeaderTimeout = 10 * time.Second
 	// fillBlock is the size of the random block streamed repeatedly.
@@ -81,31 +107,97 @@ const (
 // in a larger mux.
 var Paths = []string{PathConfig, PathSmall, PathLarge, PathUpload, PathDown, PathUp, PathGenerate, PathIP}
 
+// Limits bound one pool of transfers (see Config). A client is its
+// address grouped by keyrate.Key: an IPv4 address, an IPv6 /64 (V6Bits),
+// since one host can rotate through the addresses of its /64 at will.
+// Zero fields mean the pool's default (DefaultPublicLimits,
+// DefaultTrustedLimits).
+type Limits struct {
+	// MaxConcurrentPerClient bounds one client's concurrent transfers.
+	MaxConcurrentPerClient int
+	// MaxConcurrent bounds the pool's concurrent transfers.
+	MaxConcurrent int
+	// MaxMbps is the bandwidth guard: each direction's transfers in the
+	// pool, together, are paced to at most this many Mbit/s, so speed
+	// tests leave the gateway's link to WireGuard and DNS. NoLimit turns
+	// it off. The pools' guards add up.
+	MaxMbps float64
+	// ClientBytes is one client's byte budget, both directions together:
+	// a token bucket of this many bytes that refills over
+	// ClientBytesPeriod. A transfer the budget cannot pay for is refused
+	// (429) or, under way, ends short. NoLimit turns it off.
+	ClientBytes       int64
+	ClientBytesPeriod time.Duration
+	// V6Bits is the prefix length that groups IPv6 clients; zero means
+	// keyrate.DefaultV6Bits (64). Inside a tunnel whose peers share a
+	// /64, 128 keys each peer apart.
+	V6Bits int
+}
+
+// DefaultPublicLimits serve clients that did not authenticate. They make
+// the gateway no free bandwidth source and keep one tether diag full run
+// from a home line whole: a run uses up to 16 streams per direction, one
+// direction after the other, for at most 4 s each (netdiag's
+// directionBudget), and reports a capped figure as capped
+// (tether_rate_cap_mbps).
+var DefaultPublicLimits = Limits{
+	// 32: a run's 16 streams while the last direction's still end, or a
+	// draft client (networkQuality) running both directions at once.
+	MaxConcurrentPerClient: 32,
+	// 64: two such clients at once; the pool is the outsiders', so
+	// filling it locks out no enrolled device.
+	MaxConcurrent: 64,
+	// 100 Mbit/s per direction: a tenth of a 1 Gbit/s gateway link. A
+	// faster line measures at the cap and is reported as capped.
+	MaxMbps: 100,
+	// 256 MiB an hour: a full run at the cap moves at most 2 x 4 s x
+	// 12.5 MB/s = 100 MB, so two runs in a row fit, and the gateway
+	// feeds one client network no more than about 0.6 Mbit/s sustained.
+	ClientBytes:       256 << 20,
+	ClientBytesPeriod: time.Hour,
+}
+
+// DefaultTrustedLimits serve enrolled devices: the full service, with
+// only the concurrency bounds of old, so a device measures its line as
+// it is.
+var DefaultTrustedLimits = Limits{
+	// 32: a full test uses up to 16 streams per direction plus probes.
+	MaxConcurrentPerClient: 32,
+	// 128: four full tests at once. Beyond it clients get 429 and retry.
+	MaxConcurrent: 128,
+	MaxMbps:       NoLimit,
+	ClientBytes:   NoLimit,
+}
+
 // Config configures a Server. Zero values mean the defaults.
 type Config struct {
 	// BaseURL is the public base URL written into the config document,
-	// e.g. https://gw.example.com:8443. Empty: derived from each request's
-	// Host and TLS state.
+	// e.g. https://gw.example.com:8443. Empty: derived from the
+	// connection's local address and TLS state, never from the request's
+	// Host header, which the client writes.
 	BaseURL string
-	// MaxDownBytes caps /down; zero means DefaultMaxDownBytes.
+	// MaxDownBytes caps one /down or /large response; zero means
+	// DefaultMaxDownBytes.
 	MaxDownBytes int64
 	// MaxUpBytes caps /upload and /up; zero means DefaultMaxUpBytes.
 	MaxUpBytes int64
-	// LargeObjectBytes is the size of /large; zero means
-	// DefaultLargeObjectBytes.
+	// LargeObjectBytes is the size of /large before MaxDownBytes caps
+	// it; zero means DefaultLargeObjectBytes.
 	LargeObjectBytes int64
-	// MaxConcurrentPerClient bounds concurrent transfers per client IP
-	// (inside the tunnel, per peer); zero means
-	// DefaultMaxConcurrentPerClient.
-	MaxConcurrentPerClient int
-	// MaxConcurrent bounds concurrent transfers from everyone; zero means
-	// DefaultMaxConcurrent.
-	MaxConcurrent int
-	// MaxMbps is the bandwidth guard: each direction's transfers, from
-	// all clients together, are paced to at most this many Mbit/s, so
-	// speed tests leave the gateway's link to WireGuard and DNS. Zero
-	// turns the guard off.
-	MaxMbps float64
+	// StallTimeout ends a transfer that moves no byte for this long;
+	// zero means DefaultStallTimeout.
+	StallTimeout time.Duration
+	// Public bounds the transfers of clients that did not authenticate,
+	// Trusted those of enrolled devices. The pools are apart (their own
+	// counts, guards and budgets), so outsiders never lock devices out.
+	Public, Trusted Limits
+	// Authenticate reports whether a request comes from an enrolled
+	// device, to be served from the Trusted pool. Nil: nobody is.
+	Authenticate func(*http.Request) bool
+	// TrustAll serves every request from the Trusted pool: the service
+	// inside the tunnel, where every client is an enrolled peer. Set it
+	// or Authenticate, not both.
+	TrustAll bool
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -114,7 +206,16 @@ type Config struct {
 
 // Stats are the service's counters.
 type Stats struct {
-	BytesDown, BytesUp, Rejected int64
+	BytesDown, BytesUp int64
+	// Rejected counts transfers refused (429) by a concurrency limit or
+	// a spent byte budget.
+	Rejected int64
+	// Stalled counts transfers ended for moving nothing for StallTimeout.
+	Stalled int64
+	// BudgetCut counts transfers ended short by a spent byte budget.
+	BudgetCut int64
+	// ActivePublic and ActiveTrusted are the transfers running now.
+	ActivePublic, ActiveTrusted int
 }
 
 // Server is the measurement service.
@@ -124,9 +225,9 @@ type Server struct {
 	now    func() time.Time
 	block  []byte
 
-	mu     sync.Mutex
-	active map[netip.Addr]int
-	total  int
+	public, trusted *pool
+
+	mu sync.Mutex
 	// running holds each transfer's controller, so Stop can unblock a
 	// write to a client that stopped reading.
 	running map[*http.ResponseController]struct{}
@@ -135,10 +236,22 @@ type Server struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 
+	bytesDown, bytesUp, rejected, stalled, budgetCut atomic.Int64
+}
+
+// pool is one set of Limits in force: its own counts, guards and budget.
+type pool struct {
+	name string
+	lim  Limits
+
+	mu     sync.Mutex
+	active map[netip.Prefix]int
+	total  int
+
 	// downGuard and upGuard pace each direction; nil when unguarded.
 	downGuard, upGuard *rate.Limiter
-
-	bytesDown, bytesUp, rejected atomic.Int64
+	// budget holds each client's bytes; nil when unlimited.
+	budget *keyrate.Limiter
 }
 
 // New validates cfg and returns a server.
@@ -152,19 +265,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LargeObjectBytes == 0 {
 		cfg.LargeObjectBytes = DefaultLargeObjectBytes
 	}
-	if cfg.MaxConcurrentPerClient == 0 {
-		cfg.MaxConcurrentPerClient = DefaultMaxConcurrentPerClient
+	if cfg.StallTimeout == 0 {
+		cfg.StallTimeout = DefaultStallTimeout
 	}
-	if cfg.MaxConcurrent == 0 {
-		cfg.MaxConcurrent = DefaultMaxConcurrent
-	}
-	if cfg.MaxDownBytes < 0 || cfg.MaxUpBytes < 0 || cfg.LargeObjectBytes < 0 || cfg.MaxConcurrentPerClient < 0 || cfg.MaxConcurrent < 0 || cfg.MaxMbps < 0 {
-		return nil, errors.New("measureserver: limits must not be negative")
+	if cfg.MaxDownBytes < 0 || cfg.MaxUpBytes < 0 || cfg.LargeObjectBytes < 0 || cfg.StallTimeout < 0 {
+		return nil, errors.New("measureserver: byte caps and the stall timeout must not be negative")
 	}
 	if cfg.BaseURL != "" && !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 		return nil, fmt.Errorf("measureserver: base URL %q must start with http:// or https://", cfg.BaseURL)
 	}
-	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now, active: make(map[netip.Addr]int), block: make([]byte, fillBlock), stop: make(chan struct{}),
+	if cfg.TrustAll && cfg.Authenticate != nil {
+		return nil, errors.New("measureserver: set TrustAll or Authenticate, not both")
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger, now: cfg.Now, block: make([]byte, fillBlock), stop: make(chan struct{}),
 		running: make(map[*http.ResponseController]struct{})}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -172,16 +285,66 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	_, _ = rand.Read(s.block) // incompressible, so no middlebox inflates the figures
-	if cfg.MaxMbps > 0 {
-		bps := cfg.MaxMbps * 1e6 / 8
-		// A burst of 10 ms at the guard's rate, and never below one chunk.
-		burst := max(int(bps/100), guardChunk)
-		s.downGuard = rate.NewLimiter(rate.Limit(bps), burst)
-		s.upGuard = rate.NewLimiter(rate.Limit(bps), burst)
+	var err error
+	if s.public, err = newPool("public", cfg.Public, DefaultPublicLimits, s.now); err != nil {
+		return nil, err
 	}
+	if s.trusted, err = newPool("trusted", cfg.Trusted, DefaultTrustedLimits, s.now); err != nil {
+		return nil, err
+	}
+	_, _ = rand.Read(s.block) // incompressible, so no middlebox inflates the figures
 	return s, nil
 }
+
+func newPool(name string, l, def Limits, now func() time.Time) (*pool, error) {
+	if l.MaxConcurrentPerClient == 0 {
+		l.MaxConcurrentPerClient = def.MaxConcurrentPerClient
+	}
+	if l.MaxConcurrent == 0 {
+		l.MaxConcurrent = def.MaxConcurrent
+	}
+	if l.MaxMbps == 0 {
+		l.MaxMbps = def.MaxMbps
+	}
+	if l.ClientBytes == 0 {
+		l.ClientBytes, l.ClientBytesPeriod = def.ClientBytes, cmp.Or(l.ClientBytesPeriod, def.ClientBytesPeriod)
+	}
+	if l.ClientBytesPeriod == 0 {
+		l.ClientBytesPeriod = DefaultClientBytesPeriod
+	}
+	if l.V6Bits == 0 {
+		l.V6Bits = def.V6Bits
+	}
+	switch {
+	case l.MaxConcurrentPerClient < 0 || l.MaxConcurrent < 0:
+		return nil, fmt.Errorf("measureserver: %s limits: concurrency must not be negative", name)
+	case l.MaxMbps < 0 && l.MaxMbps != NoLimit:
+		return nil, fmt.Errorf("measureserver: %s limits: max Mbit/s must be positive or NoLimit", name)
+	case l.ClientBytes != NoLimit && l.ClientBytes < readChunk:
+		return nil, fmt.Errorf("measureserver: %s limits: a client's byte budget must be at least %d bytes, one read, or NoLimit", name, readChunk)
+	case l.ClientBytesPeriod < 0:
+		return nil, fmt.Errorf("measureserver: %s limits: the budget period must not be negative", name)
+	case l.V6Bits < 0 || l.V6Bits > 128:
+		return nil, fmt.Errorf("measureserver: %s limits: IPv6 prefix length %d is not 0 to 128", name, l.V6Bits)
+	}
+	p := &pool{name: name, lim: l, active: make(map[netip.Prefix]int)}
+	if l.MaxMbps > 0 {
+		bps := l.MaxMbps * 1e6 / 8
+		// A burst of 10 ms at the guard's rate, and never below one chunk.
+		burst := max(int(bps/100), writeChunk)
+		p.downGuard = rate.NewLimiter(rate.Limit(bps), burst)
+		p.upGuard = rate.NewLimiter(rate.Limit(bps), burst)
+	}
+	if l.ClientBytes > 0 {
+		p.budget = keyrate.New(keyrate.Config{Rate: float64(l.ClientBytes) / l.ClientBytesPeriod.Seconds(),
+			Burst: float64(l.ClientBytes), Now: now})
+	}
+	return p, nil
+}
+
+// capMbps is the guard a client of the pool meets, for the config
+// document; zero when there is none.
+func (p *pool) capMbps() float64 { return max(p.lim.MaxMbps, 0) }
 
 // Stop ends every transfer in progress and refuses new ones (503). A
 // speed test is open-ended, so a graceful shutdown would otherwise wait
@@ -210,12 +373,22 @@ func (s *Server) stopped() bool {
 
 // Stats returns the counters. Safe for concurrent use.
 func (s *Server) Stats() Stats {
-	return Stats{BytesDown: s.bytesDown.Load(), BytesUp: s.bytesUp.Load(), Rejected: s.rejected.Load()}
+	st := Stats{BytesDown: s.bytesDown.Load(), BytesUp: s.bytesUp.Load(), Rejected: s.rejected.Load(),
+		Stalled: s.stalled.Load(), BudgetCut: s.budgetCut.Load()}
+	st.ActivePublic, st.ActiveTrusted = s.public.running(), s.trusted.running()
+	return st
+}
+
+func (p *pool) running() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total
 }
 
 // NewHTTPServer returns an http.Server for h that speaks HTTP/1.1 and
 // HTTP/2, including HTTP/2 without TLS (h2c). It sets no write timeout:
-// large transfers run as long as the client wants.
+// large transfers run as long as the client keeps them moving (see
+// Config.StallTimeout).
 func NewHTTPServer(h http.Handler) *http.Server {
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
@@ -244,8 +417,8 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Length", "1")
 		_, _ = w.Write([]byte{'x'})
 	})
-	mux.HandleFunc("GET "+PathLarge, s.limited(func(w http.ResponseWriter, r *http.Request) {
-		s.stream(w, r, s.cfg.LargeObjectBytes)
+	mux.HandleFunc("GET "+PathLarge, s.limited(func(w http.ResponseWriter, r *http.Request, t *transfer) {
+		s.stream(w, r, t, min(s.cfg.LargeObjectBytes, s.cfg.MaxDownBytes))
 	}))
 	mux.HandleFunc("GET "+PathDown, s.limited(s.down))
 	mux.HandleFunc("POST "+PathUpload, s.limited(s.up))
@@ -284,42 +457,91 @@ type configDoc struct {
 }
 
 func (s *Server) config(w http.ResponseWriter, r *http.Request) {
-	base := s.cfg.BaseURL
-	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
+	base, err := s.baseURL(r)
+	if err != nil {
+		s.logger.Warn("measureserver: no base URL for the config document", "err", err)
+		http.Error(w, "the server cannot tell its own address; configure its base URL", http.StatusInternalServerError)
+		return
 	}
-	base = strings.TrimSuffix(base, "/")
 	var doc configDoc
 	doc.Version = 1
 	doc.URLs.Small, doc.URLs.Large, doc.URLs.Upload = base+PathSmall, base+PathLarge, base+PathUpload
 	doc.URLs.SmallHTTP, doc.URLs.LargeHTTP, doc.URLs.UploadOld = doc.URLs.Small, doc.URLs.Large, doc.URLs.Upload
-	doc.RateCapMbps = s.cfg.MaxMbps
+	doc.RateCapMbps = s.poolFor(r).capMbps()
 	noStore(w)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)
 }
 
-// limited applies the per-client concurrency limit.
-func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
+// baseURL is the configured base URL or, when there is none, the one the
+// connection itself was made to: its local address and whether it is
+// TLS. The Host header is the client's to write, so a forged one would
+// send other clients' tests elsewhere through a cache or a shared link.
+func (s *Server) baseURL(r *http.Request) (string, error) {
+	if s.cfg.BaseURL != "" {
+		return strings.TrimSuffix(s.cfg.BaseURL, "/"), nil
+	}
+	la, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if la == nil {
+		return "", errors.New("the request carries no local address")
+	}
+	ap, err := netip.ParseAddrPort(la.String())
+	if err != nil {
+		return "", fmt.Errorf("local address %q: %w", la, err)
+	}
+	a := ap.Addr().Unmap()
+	host := a.WithZone("").String()
+	if a.Is6() {
+		if z := a.Zone(); z != "" {
+			host += "%25" + url.PathEscape(z) // RFC 6874
+		}
+		host = "[" + host + "]"
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + host + ":" + strconv.Itoa(int(ap.Port())), nil
+}
+
+// poolFor is the pool a request is served from.
+func (s *Server) poolFor(r *http.Request) *pool {
+	if s.cfg.TrustAll || (s.cfg.Authenticate != nil && s.cfg.Authenticate(r)) {
+		return s.trusted
+	}
+	return s.public
+}
+
+// transfer is one admitted download or upload.
+type transfer struct {
+	s    *Server
+	pool *pool
+	key  netip.Prefix
+	rc   *http.ResponseController
+	// armed is when the stall deadline was last pushed back; moved is
+	// when a byte last moved.
+	armed, moved time.Time
+}
+
+// limited admits a transfer into its pool, within the pool's concurrency
+// limits, and releases it when h returns.
+func (s *Server) limited(h func(http.ResponseWriter, *http.Request, *transfer)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ip := clientIP(r)
-		rc := http.NewResponseController(w)
-		s.mu.Lock()
+		p := s.poolFor(r)
+		key := keyrate.Key(clientIP(r), 0, p.lim.V6Bits)
+		t := &transfer{s: s, pool: p, key: key, rc: http.NewResponseController(w), moved: time.Now()}
+		p.mu.Lock()
 		var refuse string
 		switch {
 		case s.stopped():
 			refuse = "the gateway is shutting down"
-		case s.active[ip] >= s.cfg.MaxConcurrentPerClient:
-			refuse = fmt.Sprintf("more than %d concurrent transfers from %v", s.cfg.MaxConcurrentPerClient, ip)
-		case s.total >= s.cfg.MaxConcurrent:
-			refuse = fmt.Sprintf("the gateway is running %d transfers, its limit; try again shortly", s.cfg.MaxConcurrent)
+		case p.active[key] >= p.lim.MaxConcurrentPerClient:
+			refuse = fmt.Sprintf("more than %d concurrent transfers from %v", p.lim.MaxConcurrentPerClient, key)
+		case p.total >= p.lim.MaxConcurrent:
+			refuse = fmt.Sprintf("the gateway is running %d %s transfers, its limit; try again shortly", p.lim.MaxConcurrent, p.name)
 		}
 		if refuse != "" {
-			s.mu.Unlock()
+			p.mu.Unlock()
 			code := http.StatusTooManyRequests
 			if s.stopped() {
 				code = http.StatusServiceUnavailable
@@ -330,21 +552,73 @@ func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 			http.Error(w, refuse, code)
 			return
 		}
-		s.active[ip]++
-		s.total++
-		s.running[rc] = struct{}{}
+		p.active[key]++
+		p.total++
+		p.mu.Unlock()
+		s.mu.Lock()
+		s.running[t.rc] = struct{}{}
 		s.mu.Unlock()
 		defer func() {
 			s.mu.Lock()
-			if s.active[ip]--; s.active[ip] <= 0 {
-				delete(s.active, ip)
-			}
-			s.total--
-			delete(s.running, rc)
+			delete(s.running, t.rc)
 			s.mu.Unlock()
+			p.mu.Lock()
+			if p.active[key]--; p.active[key] <= 0 {
+				delete(p.active, key)
+			}
+			p.total--
+			p.mu.Unlock()
+			// A keep-alive connection's next response must not inherit
+			// this transfer's deadlines.
+			_ = t.rc.SetWriteDeadline(time.Time{})
+			_ = t.rc.SetReadDeadline(time.Time{})
 		}()
-		h(w, r)
+		h(w, r, t)
 	}
+}
+
+// arm pushes the stall deadline of one direction back to StallTimeout
+// from now, at most once per StallTimeout/stallRearm. It returns an
+// error when the connection cannot take deadlines.
+func (t *transfer) arm(set func(time.Time) error) error {
+	now := time.Now()
+	if !t.armed.IsZero() && now.Sub(t.armed) < t.s.cfg.StallTimeout/stallRearm {
+		return nil
+	}
+	t.armed = now
+	return set(now.Add(t.s.cfg.StallTimeout))
+}
+
+// ended accounts for a transfer whose read or write failed and reports
+// whether it stalled: nothing moved for (nearly) StallTimeout. Otherwise
+// the client left.
+func (t *transfer) ended(err error) bool {
+	quiet := time.Since(t.moved)
+	if quiet < t.s.cfg.StallTimeout-t.s.cfg.StallTimeout/stallRearm || t.s.stopped() {
+		return false
+	}
+	t.s.stalled.Add(1)
+	t.s.logger.Debug("measureserver: ended a stalled transfer", "client", t.key, "quiet", quiet.Round(time.Millisecond), "err", err)
+	return true
+}
+
+// spend takes n bytes from the client's budget.
+func (t *transfer) spend(n int) bool {
+	return t.pool.budget == nil || t.pool.budget.AllowN(t.key, float64(n))
+}
+
+// refuseSpent answers a transfer whose client's budget is spent.
+func (t *transfer) refuseSpent(w http.ResponseWriter) {
+	t.s.rejected.Add(1)
+	l := t.pool.lim
+	w.Header().Set("Retry-After", strconv.Itoa(int(l.ClientBytesPeriod.Seconds())))
+	http.Error(w, fmt.Sprintf("%v spent its budget of %d bytes per %v; try again later", t.key, l.ClientBytes, l.ClientBytesPeriod), http.StatusTooManyRequests)
+}
+
+// noDeadlines answers a transfer the connection cannot bound.
+func (t *transfer) noDeadlines(w http.ResponseWriter, err error) {
+	t.s.logger.Error("measureserver: the connection takes no deadlines, so a stalled transfer could not end; refusing", "err", err)
+	http.Error(w, "this server cannot bound a stalled transfer", http.StatusInternalServerError)
 }
 
 func clientIP(r *http.Request) netip.Addr {
@@ -355,39 +629,64 @@ func clientIP(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-func (s *Server) down(w http.ResponseWriter, r *http.Request) {
+func (s *Server) down(w http.ResponseWriter, r *http.Request, t *transfer) {
 	n, err := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
 	if err != nil || n < 0 || n > s.cfg.MaxDownBytes {
 		http.Error(w, fmt.Sprintf("bytes must be an integer from 0 to %d", s.cfg.MaxDownBytes), http.StatusBadRequest)
 		return
 	}
-	s.stream(w, r, n)
+	s.stream(w, r, t, n)
 }
 
 // stream writes n bytes of the random block, stopping when the client
-// goes away.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, n int64) {
+// goes away, stops reading for StallTimeout, or spends its budget.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, t *transfer, n int64) {
+	guard := t.pool.downGuard
+	first := min(n, writeChunk)
+	if !t.spend(int(first)) {
+		t.refuseSpent(w)
+		return
+	}
+	if err := t.arm(t.rc.SetWriteDeadline); err != nil {
+		t.noDeadlines(w, err)
+		return
+	}
 	noStore(w)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
-	block := s.block
-	if s.downGuard != nil {
-		block = block[:guardChunk]
+	if n == 0 {
+		w.WriteHeader(http.StatusOK)
 	}
+	off, paid := 0, first
 	for n > 0 {
-		chunk := block
+		chunk := s.block[off : off+writeChunk]
 		if int64(len(chunk)) > n {
 			chunk = chunk[:n]
 		}
-		if s.downGuard != nil && s.downGuard.WaitN(r.Context(), len(chunk)) != nil {
+		if paid == 0 && !t.spend(len(chunk)) {
+			s.budgetCut.Add(1)
+			return // the body ends short: the client sees it cut
+		}
+		paid = 0
+		if guard != nil && guard.WaitN(r.Context(), len(chunk)) != nil {
 			return // the client went away while waiting
+		}
+		_ = t.arm(t.rc.SetWriteDeadline)
+		if s.stopped() {
+			return
 		}
 		m, err := w.Write(chunk)
 		s.bytesDown.Add(int64(m))
 		n -= int64(m)
-		if err != nil || r.Context().Err() != nil || s.stopped() {
+		if err != nil {
+			t.ended(err)
 			return
 		}
+		t.moved = time.Now()
+		if r.Context().Err() != nil {
+			return
+		}
+		off = (off + writeChunk) % fillBlock
 	}
 }
 
@@ -397,21 +696,39 @@ type upResult struct {
 	DurationMS int64 `json:"duration_ms"` // first byte to last, server-side
 }
 
-func (s *Server) up(w http.ResponseWriter, r *http.Request) {
+func (s *Server) up(w http.ResponseWriter, r *http.Request, t *transfer) {
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUpBytes)
-	buf := make([]byte, 64<<10)
-	if s.upGuard != nil {
+	guard := t.pool.upGuard
+	buf := make([]byte, readChunk)
+	if guard != nil {
 		buf = buf[:guardChunk]
+	}
+	if err := t.arm(t.rc.SetReadDeadline); err != nil {
+		t.noDeadlines(w, err)
+		return
 	}
 	var total int64
 	var first time.Time
 	for {
+		_ = t.arm(t.rc.SetReadDeadline)
 		n, err := body.Read(buf)
-		if n > 0 && first.IsZero() {
-			first = s.now()
-		}
-		if n > 0 && s.upGuard != nil && s.upGuard.WaitN(r.Context(), n) != nil {
-			return // the client went away while waiting
+		if n > 0 {
+			t.moved = time.Now()
+			if first.IsZero() {
+				first = s.now()
+			}
+			if !t.spend(n) {
+				if total == 0 {
+					t.refuseSpent(w)
+				} else {
+					s.budgetCut.Add(1)
+					http.Error(w, fmt.Sprintf("%v spent its byte budget after %d bytes", t.key, total), http.StatusTooManyRequests)
+				}
+				return
+			}
+			if guard != nil && guard.WaitN(r.Context(), n) != nil {
+				return // the client went away while waiting
+			}
 		}
 		if s.stopped() {
 			return
@@ -427,7 +744,10 @@ func (s *Server) up(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, fmt.Sprintf("upload larger than %d bytes", s.cfg.MaxUpBytes), http.StatusRequestEntityTooLarge)
 				return
 			}
-			return // the client went away
+			if t.ended(err) {
+				http.Error(w, fmt.Sprintf("no upload bytes for %v", s.cfg.StallTimeout), http.StatusRequestTimeout)
+			}
+			return // the client went away or stalled
 		}
 	}
 	res := upResult{Bytes: total}
