@@ -20,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
 
 	"github.com/tetherwfh/tether/client/enroll"
@@ -374,6 +376,27 @@ func testTwoClients(t *testing.T, mode string) {
 	assert.Positive(t, before, "the full client worked before the revocation")
 	assert.Positive(t, after)
 	assert.Zero(t, afterOK, "the revoked client still reached the gateway")
+	assert.Positive(t, rv.SessionsEnded, "the revocation ended the full client's sessions")
+	if mode == ModeTUN {
+		// Its UDP echo and TCP fetches left conntrack entries; they are
+		// gone, so a late reply from corp is dropped at the gateway rather
+		// than routed to the next peer given the address.
+		fullAddr := netip.MustParsePrefix(full.en.Address).Addr()
+		var left []string
+		require.NoError(t, l.Gateway.Do(func() error {
+			flows, err := netlink.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
+			for _, f := range flows {
+				for _, ip := range []net.IP{f.Forward.SrcIP, f.Forward.DstIP, f.Reverse.SrcIP, f.Reverse.DstIP} {
+					if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap() == fullAddr {
+						left = append(left, f.String())
+						break
+					}
+				}
+			}
+			return err
+		}))
+		assert.Empty(t, left, "conntrack entries of the revoked peer")
+	}
 	assert.Less(t, returned.Sub(called), time.Second, "revocation must cut within 1 s")
 	_, err = full.get(corpURL)
 	assert.Error(t, err, "the revoked client still reached corp")
