@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -88,7 +85,7 @@ func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 // shuts down, removes its socket and returns nil. It returns an error if
 // the daemon cannot start.
 func (d *Daemon) Run(ctx context.Context) error {
-	ln, err := listenSocket(d.cfg.Socket)
+	sock, err := listenSocket(d.cfg.Socket)
 	if err != nil {
 		return err
 	}
@@ -98,7 +95,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(sock) }()
 	close(d.ready)
 	d.logger.Info("tetherd running", "socket", d.cfg.Socket, "gateway", d.cfg.Gateway, "version", version.Version)
 
@@ -119,33 +116,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		<-errc
 	}
 	wg.Wait()
-	_ = os.Remove(d.cfg.Socket)
+	if err := sock.remove(); err != nil {
+		d.logger.Warn("socket left behind", "socket", d.cfg.Socket, "err", err)
+	}
 	d.logger.Info("tetherd stopped")
 	return runErr
-}
-
-// listenSocket listens on a unix socket, replacing a stale socket file left
-// by a daemon that died, but never one a live daemon still serves.
-func listenSocket(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("tetherd: socket directory: %w", err)
-	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("tetherd: another tetherd already serves %s; stop it first", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("tetherd: removing stale socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("tetherd: local API: %w", err)
-	}
-	if err := os.Chmod(path, socketMode); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("tetherd: local API: %w", err)
-	}
-	return ln, nil
 }
 
 func (d *Daemon) checkLoop(ctx context.Context) {
