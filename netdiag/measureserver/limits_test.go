@@ -151,6 +151,20 @@ func TestSlowTransfersAreNotStalls(t *testing.T) {
 	assert.Zero(t, s.Stats().Stalled)
 }
 
+// TestGuardWaitsLongerThanStallTimeoutAreNotStalls: under HTTP/2 a
+// stream's deadline fires even while the handler waits on the guard, so
+// a guard shared by many streams (here: one slow enough that each chunk
+// waits 0.5 s) would reset healthy streams.
+func TestGuardWaitsLongerThanStallTimeoutAreNotStalls(t *testing.T) {
+	const size = 3 * writeChunk
+	s, base := start(t, Config{StallTimeout: testStall, Public: Limits{MaxMbps: 0.5}})
+	resp := get(t, h2cClientFrom("127.0.0.1"), fmt.Sprintf("%s%s?bytes=%d", base, PathDown, size))
+	require.Equal(t, 2, resp.ProtoMajor)
+	n, err := io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err, "the download was not cut: %+v", s.Stats())
+	assert.EqualValues(t, size, n)
+}
+
 // TestTrustedPoolIsUntouchedByAPublicFlood: outsiders who fill the public
 // pool's slots and spend their byte budget change nothing for enrolled
 // devices, who also see their own (absent) bandwidth cap.

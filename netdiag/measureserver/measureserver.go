@@ -8,6 +8,12 @@
 // Serve the handler with HTTP/2 enabled, over TLS or, for plain HTTP, as
 // h2c: clients multiplex latency probes on loaded connections, which needs
 // HTTP/2. NewHTTPServer returns a server configured that way.
+//
+// Transfers are served from two pools with their own limits (Limits):
+// the public one, for clients that did not authenticate, conservative by
+// default, and the trusted one, for enrolled devices. Clients are counted
+// by network (keyrate.Key), and a transfer that stops moving ends
+// (Config.StallTimeout), so no client holds a slot it does not use.
 package measureserver
 
 import (
@@ -518,8 +524,8 @@ type transfer struct {
 	pool *pool
 	key  netip.Prefix
 	rc   *http.ResponseController
-	// armed is when the stall deadline was last pushed back; moved is
-	// when a byte last moved.
+	// armed is when the stall deadline's countdown last started; moved
+	// is when a byte last moved, or the guard last let one go.
 	armed, moved time.Time
 }
 
@@ -587,6 +593,31 @@ func (t *transfer) arm(set func(time.Time) error) error {
 	}
 	t.armed = now
 	return set(now.Add(t.s.cfg.StallTimeout))
+}
+
+// pace waits for the guard to let n bytes go. An HTTP/2 stream's
+// deadline fires even while no write is under way, so the deadline set
+// by set is pushed past the wait first.
+func (t *transfer) pace(ctx context.Context, guard *rate.Limiter, n int, set func(time.Time) error) error {
+	now := time.Now()
+	res := guard.ReserveN(now, n)
+	if !res.OK() {
+		return fmt.Errorf("measureserver: %d bytes exceed the guard's burst", n)
+	}
+	if d := res.DelayFrom(now); d > 0 {
+		t.armed = now.Add(d)
+		_ = set(t.armed.Add(t.s.cfg.StallTimeout))
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		select {
+		case <-ctx.Done():
+			res.Cancel()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
+	t.moved = time.Now()
+	return nil
 }
 
 // ended accounts for a transfer whose read or write failed and reports
@@ -668,7 +699,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, t *transfer, n i
 			return // the body ends short: the client sees it cut
 		}
 		paid = 0
-		if guard != nil && guard.WaitN(r.Context(), len(chunk)) != nil {
+		if guard != nil && t.pace(r.Context(), guard, len(chunk), t.rc.SetWriteDeadline) != nil {
 			return // the client went away while waiting
 		}
 		_ = t.arm(t.rc.SetWriteDeadline)
@@ -726,7 +757,7 @@ func (s *Server) up(w http.ResponseWriter, r *http.Request, t *transfer) {
 				}
 				return
 			}
-			if guard != nil && guard.WaitN(r.Context(), n) != nil {
+			if guard != nil && t.pace(r.Context(), guard, n, t.rc.SetReadDeadline) != nil {
 				return // the client went away while waiting
 			}
 		}
