@@ -57,10 +57,10 @@ func (l *Lab) startServices(ctx context.Context) error {
 	if err := l.dns.add(BigName + " 300 IN TXT " + strings.Join(txt, " ")); err != nil {
 		return err
 	}
-	if err := l.serveDNS(l.Internet, netip.AddrPortFrom(DNSAddr, 53), l.dns); err != nil {
+	if err := l.serveDNS(ctx, l.Internet, netip.AddrPortFrom(DNSAddr, 53), l.dns); err != nil {
 		return err
 	}
-	if err := l.serveDNS(l.ISP, netip.AddrPortFrom(HomeRouterAddr, 53), l.homeRouterResolver()); err != nil {
+	if err := l.serveDNS(ctx, l.ISP, netip.AddrPortFrom(HomeRouterAddr, 53), l.homeRouterResolver()); err != nil {
 		return err
 	}
 	if err := l.serveHTTP(l.Internet, netip.AddrPortFrom(WebAddr, WebPort), internetWeb()); err != nil {
@@ -205,7 +205,10 @@ func (l *Lab) forwardDNS(ctx context.Context, network string, r *dns.Msg) (*dns.
 	return resp, err
 }
 
-func (l *Lab) serveDNS(ns *Namespace, addr netip.AddrPort, h dns.Handler) error {
+// serveDNS serves h on addr over UDP and TCP, and returns once both
+// servers run: miekg/dns refuses to shut down a server that has not
+// started yet, so a lab closed at once would wait on it for ever.
+func (l *Lab) serveDNS(ctx context.Context, ns *Namespace, addr netip.AddrPort, h dns.Handler) error {
 	pc, err := ns.ListenPacket("udp", addr.String())
 	if err != nil {
 		return err
@@ -216,9 +219,21 @@ func (l *Lab) serveDNS(ns *Namespace, addr netip.AddrPort, h dns.Handler) error 
 		return err
 	}
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		srv := srv
-		l.addCloser(closerFunc(srv.Shutdown))
-		l.Go(func(context.Context) { _ = srv.ActivateAndServe() })
+		started, failed := make(chan struct{}), make(chan error, 1)
+		srv.NotifyStartedFunc = func() { close(started) }
+		l.Go(func(context.Context) { failed <- srv.ActivateAndServe() })
+		select {
+		case <-started:
+			l.addCloser(closerFunc(srv.Shutdown))
+		case err := <-failed:
+			pc.Close()
+			ln.Close()
+			return fmt.Errorf("netlab: dns on %s: %w", addr, err)
+		case <-ctx.Done():
+			pc.Close()
+			ln.Close()
+			return fmt.Errorf("netlab: dns on %s did not start: %w", addr, ctx.Err())
+		}
 	}
 	return nil
 }
