@@ -280,6 +280,11 @@ func (l *Lab) ispRuleset() string {
 	if l.Profile.CaptivePortal {
 		fmt.Fprintf(&b, "    iifname %q tcp dport 80 dnat to %s:%d\n", IfISPHome, HomeRouterAddr, PortalPort)
 	}
+	if l.Profile.DNSIntercept {
+		for _, proto := range []string{"udp", "tcp"} {
+			fmt.Fprintf(&b, "    iifname %q %s dport 53 dnat to %s:53\n", IfISPHome, proto, HomeRouterAddr)
+		}
+	}
 	fmt.Fprintf(&b, "  }\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n")
 	for _, p := range l.Profile.BlockUDPPorts {
 		fmt.Fprintf(&b, "    iifname %q udp dport %d counter drop\n", IfISPHome, p)

@@ -218,6 +218,37 @@ func TestDNSHijackProfile(t *testing.T) {
 	assert.Equal(t, dns.RcodeNameError, r.Rcode)
 }
 
+// TestDNSInterceptProfile: the intercepting router answers, over UDP and
+// TCP, for an address where no DNS server is (TEST-NET-1, RFC 5737),
+// with the answer coming back from that address; an honest line's router
+// passes the query on, and nothing answers.
+func TestDNSInterceptProfile(t *testing.T) {
+	nowhere := netip.MustParseAddrPort("192.0.2.1:53")
+	exchange := func(ns *Namespace, network string) (*dns.Msg, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c, err := ns.DialContext(ctx, network, nowhere.String())
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		resp, _, err := (&dns.Client{Net: network}).ExchangeWithConnContext(ctx, new(dns.Msg).SetQuestion(WebName, dns.TypeA), &dns.Conn{Conn: c})
+		return resp, err
+	}
+	l := New(t, Profiles["dns_intercept"])
+	for _, network := range []string{"udp", "tcp"} {
+		resp, err := exchange(l.Home, network)
+		require.NoError(t, err, network)
+		require.Len(t, resp.Answer, 1, network)
+		assert.Equal(t, WebAddr.String(), resp.Answer[0].(*dns.A).A.String(), network)
+	}
+	honest := New(t, Profiles["fiber"])
+	for _, network := range []string{"udp", "tcp"} {
+		_, err := exchange(honest.Home, network)
+		assert.Error(t, err, "%s: nothing answers DNS at a documentation address", network)
+	}
+}
+
 func TestCaptivePortalProfile(t *testing.T) {
 	l := New(t, Profiles["captive_portal"])
 	resp, _ := httpGet(t, l.Home, "http://"+WebAddr.String()+"/generate_204")

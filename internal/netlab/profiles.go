@@ -82,6 +82,13 @@ type Profile struct {
 	// into an address of an "assist" page, as some ISPs do.
 	DNSHijack bool
 
+	// DNSIntercept makes the ISP router redirect every DNS query from
+	// home, UDP and TCP port 53 to any address, to its own resolver
+	// (nftables DNAT), as some ISPs' routers do: answers come back from
+	// the address asked, so only a query to an address with no DNS server
+	// shows it.
+	DNSIntercept bool
+
 	// CaptivePortal makes the ISP router redirect all HTTP to a login page
 	// and drop all other forwarded traffic, as an unauthenticated hotspot
 	// does. DNS to the home router still works.
@@ -137,6 +144,13 @@ var Profiles = map[string]Profile{
 		Down:        Link{Rate: 100 * Mbps, Queue: 20 * time.Millisecond},
 		Up:          Link{Rate: 20 * Mbps, Queue: 20 * time.Millisecond},
 		DNSHijack:   true,
+	},
+	"dns_intercept": {
+		Name:         "dns_intercept",
+		Description:  "a home router that answers every port-53 packet itself, whatever address it was sent to",
+		Down:         Link{Rate: 100 * Mbps, Queue: 20 * time.Millisecond},
+		Up:           Link{Rate: 20 * Mbps, Queue: 20 * time.Millisecond},
+		DNSIntercept: true,
 	},
 	"captive_portal": {
 		Name:          "captive_portal",
