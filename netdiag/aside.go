@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -22,8 +21,9 @@ const (
 	lossWait        = 300 * time.Millisecond
 )
 
-// checkAside starts the DNS, path and local-network checks on wg; they
-// fill rep's DNS, Path and Network when wg is done.
+// checkAside starts the gateway's service, DNS, path and local-network
+// checks on wg; they fill rep's Service, DNS, Path and Network when wg is
+// done.
 func (c *Client) checkAside(ctx context.Context, mode Mode, gw Target, rep *Report, wg *sync.WaitGroup) {
 	var mu sync.Mutex
 	path := &PathReport{}
@@ -32,6 +32,12 @@ func (c *Client) checkAside(ctx context.Context, mode Mode, gw Target, rep *Repo
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
+	run(func() {
+		sr := c.checkService(ctx)
+		mu.Lock()
+		rep.Service = sr
+		mu.Unlock()
+	})
 	if !c.cfg.DNS.Off {
 		run(func() {
 			d := c.dnsReport(ctx, mode)
@@ -80,11 +86,7 @@ func (c *Client) checkAside(ctx context.Context, mode Mode, gw Target, rep *Repo
 	})
 	if c.cfg.Dial == nil {
 		run(func() {
-			port, _ := strconv.Atoi(c.base.Port())
-			if port == 0 {
-				port = map[string]int{"http": 80, "https": 443}[c.base.Scheme]
-			}
-			v6 := c.ipv6(ctx, c.base.Hostname(), port)
+			v6 := c.ipv6(ctx, c.base.Hostname(), c.serverPort())
 			var n *NetworkReport
 			_ = c.cfg.Netns.run(func() error { n = localNetwork(c.cfg.SSIDSalt); return nil })
 			mu.Lock()
@@ -117,6 +119,12 @@ func (c *Client) dnsReport(ctx context.Context, mode Mode) *DNSReport {
 		d.queries = dnsQuickQueries
 	}
 	if c.cfg.Dial == nil {
+		// Through a caller's tunnel no home router can intercept; and the
+		// probes would only test the tunnel's far end.
+		d.intercept = cfg.InterceptProbes
+		if d.intercept == nil {
+			d.intercept = pickInterceptProbes(interceptCandidates, c.localPrefixes(), c.router())
+		}
 		d.listen = func() (net.PacketConn, error) {
 			var pc net.PacketConn
 			err := c.cfg.Netns.run(func() error {
@@ -151,4 +159,26 @@ func (c *Client) udpLoss(ctx context.Context, gw Target, mode Mode) *LossReport 
 	}
 	st := Summarize(res.RTTs, res.Sent)
 	return &LossReport{Method: MethodSTAMP, Sent: res.Sent, LossPct: st.LossPct, MedianMS: st.MedianMS}
+}
+
+// localPrefixes are the networks of this host's interfaces (in Netns).
+func (c *Client) localPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	_ = c.cfg.Netns.run(func() error {
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if pn, ok := a.(*net.IPNet); ok {
+				ip, _ := netip.AddrFromSlice(pn.IP)
+				ones, _ := pn.Mask.Size()
+				if p, err := ip.Unmap().Prefix(ones); err == nil {
+					out = append(out, p)
+				}
+			}
+		}
+		return nil
+	})
+	return out
 }

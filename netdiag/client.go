@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -309,14 +308,7 @@ func (c *Client) gatewayTarget(ctx context.Context) (Target, error) {
 		}
 		addr = addrs[0]
 	}
-	port := 80
-	if c.base.Scheme == "https" {
-		port = 443
-	}
-	if p := c.base.Port(); p != "" {
-		port, _ = strconv.Atoi(p)
-	}
-	return Target{Name: "gateway", Addr: addr.Unmap(), STAMPPort: c.cfg.STAMPPort, TCPPort: uint16(port)}, nil
+	return Target{Name: "gateway", Addr: addr.Unmap(), STAMPPort: c.cfg.STAMPPort, TCPPort: uint16(c.serverPort())}, nil
 }
 
 func (c *Client) router() netip.Addr {

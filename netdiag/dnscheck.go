@@ -77,6 +77,13 @@ type DNSConfig struct {
 	// SignedName is a DNSSEC-signed name, for the AD-bit check; empty
 	// skips it (unknown).
 	SignedName string
+	// InterceptProbes are addresses where no DNS server can be, queried
+	// to find a transparent interceptor (see dnsintercept.go); nil means
+	// one per family from the documentation ranges, passing over any on
+	// this host's own networks, and an empty, non-nil slice skips the
+	// check. It runs only when system resolvers are checked, and never
+	// through Config.Dial.
+	InterceptProbes []netip.AddrPort
 }
 
 func (d DNSConfig) withDefaults() DNSConfig {
@@ -106,6 +113,9 @@ type DNSReport struct {
 	// Consistency compares the system resolvers' answers with the
 	// company resolver's; absent without a company resolver.
 	Consistency *ConsistencyReport `json:"consistency,omitempty"`
+	// Interception says whether something on the path answers DNS sent
+	// to any address; absent when the check did not run.
+	Interception *InterceptReport `json:"interception,omitempty"`
 }
 
 // ResolverReport is one resolver's health. Pointers are unknown when nil:
@@ -120,6 +130,12 @@ type ResolverReport struct {
 	LatencyStats
 	UDP *bool `json:"udp"`
 	TCP *bool `json:"tcp"`
+	// Resolves: ProbeName, a name that must resolve, got an address in
+	// some answer; false when every answer lacked one (a refusal, a
+	// failure, NXDOMAIN), unknown when nothing answered. ProbeAnswer
+	// then says what came back, e.g. "REFUSED for example.com".
+	Resolves    *bool  `json:"resolves"`
+	ProbeAnswer string `json:"probe_answer,omitempty"`
 	// EDNS: an EDNS0 query with a 1232-byte buffer got an EDNS0 answer.
 	EDNS *bool `json:"edns"`
 	// Truncation: "ok" (a large answer came back truncated over UDP and
@@ -144,8 +160,23 @@ type ResolverReport struct {
 // FilterReport says whether the company's DNS filter holds.
 type FilterReport struct {
 	Canary string `json:"canary"`
-	// CompanyBlocks: the company resolver blocks the canary.
+	// CompanyBlocks: the company resolver's answer for the canary says it
+	// is a block (BlockMarker says how); false for any other answer;
+	// unknown (null) when it gave no usable answer, or when only a weak
+	// marker spoke for a block while the control name did not resolve.
 	CompanyBlocks *bool `json:"company_blocks"`
+	// CompanyAnswer is that answer in words: rcode, addresses, EDE and
+	// the authority's SOA owner.
+	CompanyAnswer string `json:"company_answer,omitempty"`
+	// BlockMarker is what made the answer a block: "ede",
+	// "synthesized_soa", "no_soa" or "unspecified_address" (see
+	// classifyCanary).
+	BlockMarker string `json:"block_marker,omitempty"`
+	// Control is a name that must resolve (ProbeName), and
+	// ControlResolves whether the company resolver resolved it: a
+	// resolver that answers every name NXDOMAIN is broken, not filtering.
+	Control         string `json:"control"`
+	ControlResolves *bool  `json:"control_resolves"`
 	// BypassedBy lists system resolvers that resolve the canary: using
 	// them, the filter does not apply.
 	BypassedBy []string `json:"bypassed_by,omitempty"`
@@ -173,6 +204,8 @@ type dnsChecker struct {
 	// listen opens an unconnected UDP socket for the answer-source check;
 	// nil skips it (a caller's network may not offer one).
 	listen func() (net.PacketConn, error)
+	// intercept are the interception check's probes; empty skips it.
+	intercept []netip.AddrPort
 }
 
 // run checks every resolver concurrently and assembles the report.
@@ -191,11 +224,13 @@ func (d *dnsChecker) run(ctx context.Context, system []systemResolver) *DNSRepor
 		jobs = append(jobs, job{d.cfg.Company, "company", "config"})
 	}
 	rep.Resolvers = make([]ResolverReport, len(jobs))
-	canary := make([][]string, len(jobs)) // canary answers, nil when blocked
-	blocked := make([]*bool, len(jobs))   // canary blocked
+	canary := make([]canaryAnswer, len(jobs))
 	consistent := make([][]string, len(jobs))
 	var wg sync.WaitGroup
 	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	if len(d.intercept) > 0 && len(system) > 0 {
+		run(func() { rep.Interception = d.interception(ctx) })
+	}
 	for i, j := range jobs {
 		run(func() {
 			rep.Resolvers[i] = d.check(ctx, j.addr)
@@ -207,7 +242,7 @@ func (d *dnsChecker) run(ctx context.Context, system []systemResolver) *DNSRepor
 			continue
 		}
 		if d.cfg.BlockedCanary != "" {
-			run(func() { blocked[i], canary[i] = d.canary(ctx, j.addr) })
+			run(func() { canary[i] = d.canary(ctx, j.addr) })
 		}
 		run(func() { consistent[i], _ = d.addresses(ctx, j.addr, d.cfg.ConsistencyName) })
 	}
@@ -217,13 +252,12 @@ func (d *dnsChecker) run(ctx context.Context, system []systemResolver) *DNSRepor
 	}
 	ci := len(jobs) - 1
 	if d.cfg.BlockedCanary != "" {
-		f := &FilterReport{Canary: strings.TrimSuffix(d.cfg.BlockedCanary, "."), CompanyBlocks: blocked[ci]}
+		rep.Filter = filterReport(d.cfg, canary[ci], rep.Resolvers[ci].Resolves)
 		for i := range ci {
-			if b := blocked[i]; b != nil && !*b && len(canary[i]) > 0 {
-				f.BypassedBy = append(f.BypassedBy, rep.Resolvers[i].Addr)
+			if canary[i].resolved() {
+				rep.Filter.BypassedBy = append(rep.Filter.BypassedBy, rep.Resolvers[i].Addr)
 			}
 		}
-		rep.Filter = f
 	}
 	cr := &ConsistencyReport{Name: strings.TrimSuffix(d.cfg.ConsistencyName, "."), Company: consistent[ci]}
 	for i := range ci {
@@ -245,6 +279,19 @@ func (d *dnsChecker) check(ctx context.Context, server netip.AddrPort) ResolverR
 	set := func(f func()) { mu.Lock(); f(); mu.Unlock() }
 	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 
+	// What ProbeName's answers, over either transport, said.
+	var probe struct {
+		answered, resolved bool
+		last               string // the last answer without an address
+	}
+	noteProbe := func(resp *dns.Msg) {
+		probe.answered = true
+		if len(addrsOf(resp)) > 0 {
+			probe.resolved = true
+		} else {
+			probe.last = describeAnswer(resp) + " for " + strings.TrimSuffix(d.cfg.ProbeName, ".")
+		}
+	}
 	run(func() { // latency, UDP, EDNS and NSID, from the same queries
 		var rtts []time.Duration
 		var edns, nsidSeen bool
@@ -275,6 +322,7 @@ func (d *dnsChecker) check(ctx context.Context, server netip.AddrPort) ResolverR
 					return
 				}
 				rtts = append(rtts, rtt)
+				set(func() { noteProbe(resp) })
 				if opt := resp.IsEdns0(); opt != nil && resp.Rcode != dns.RcodeFormatError {
 					edns = true
 					for _, o := range opt.Option {
@@ -301,8 +349,13 @@ func (d *dnsChecker) check(ctx context.Context, server netip.AddrPort) ResolverR
 		})
 	})
 	run(func() {
-		_, _, err := d.exchange(ctx, "tcp", server, query(d.cfg.ProbeName, dns.TypeA, false))
-		set(func() { r.TCP = yes(err == nil) })
+		resp, _, err := d.exchange(ctx, "tcp", server, query(d.cfg.ProbeName, dns.TypeA, false))
+		set(func() {
+			r.TCP = yes(err == nil)
+			if err == nil {
+				noteProbe(resp)
+			}
+		})
 	})
 	run(func() {
 		name := randomLabel() + "." + d.cfg.TestDomain
@@ -341,6 +394,12 @@ func (d *dnsChecker) check(ctx context.Context, server netip.AddrPort) ResolverR
 		})
 	}
 	wg.Wait()
+	if probe.answered {
+		r.Resolves = yes(probe.resolved)
+		if !probe.resolved {
+			r.ProbeAnswer = probe.last
+		}
+	}
 	return r
 }
 
@@ -361,16 +420,14 @@ func (d *dnsChecker) truncation(ctx context.Context, server netip.AddrPort) stri
 	return "ok"
 }
 
-// canary resolves the blocked canary: blocked when the answer is NXDOMAIN
-// or REFUSED, an unspecified address, or carries a blocking EDE (RFC 8914
-// codes 15 Blocked, 16 Censored, 17 Filtered). Unknown (nil) when there
-// was no answer.
-func (d *dnsChecker) canary(ctx context.Context, server netip.AddrPort) (*bool, []string) {
+// canary asks server for the blocked canary and reads the answer; the
+// zero canaryAnswer (unknown) when there was none.
+func (d *dnsChecker) canary(ctx context.Context, server netip.AddrPort) canaryAnswer {
 	resp, _, err := d.exchange(ctx, "udp", server, query(d.cfg.BlockedCanary, dns.TypeA, true))
 	if err != nil {
-		return nil, nil
+		return canaryAnswer{text: err.Error()}
 	}
-	return classifyCanary(resp)
+	return classifyCanary(resp, d.cfg.BlockedCanary)
 }
 
 // classifyNX reads the answer to a name that cannot exist.
@@ -384,31 +441,6 @@ func classifyNX(resp *dns.Msg) (string, []string) {
 		return "rewritten", addrsOf(resp)
 	}
 	return "ok", nil // NODATA: odd, but not a rewrite
-}
-
-// classifyCanary reads the answer for the blocked canary: blocked, not
-// blocked with its addresses, or unknown (nil) for a server failure.
-func classifyCanary(resp *dns.Msg) (*bool, []string) {
-	if resp.Rcode == dns.RcodeServerFailure {
-		return nil, nil
-	}
-	if opt := resp.IsEdns0(); opt != nil {
-		for _, o := range opt.Option {
-			if e, ok := o.(*dns.EDNS0_EDE); ok && (e.InfoCode == dns.ExtendedErrorCodeBlocked || e.InfoCode == dns.ExtendedErrorCodeCensored || e.InfoCode == dns.ExtendedErrorCodeFiltered) {
-				return yes(true), nil
-			}
-		}
-	}
-	if resp.Rcode == dns.RcodeNameError || resp.Rcode == dns.RcodeRefused {
-		return yes(true), nil
-	}
-	addrs := addrsOf(resp)
-	for _, a := range addrs {
-		if ip, err := netip.ParseAddr(a); err == nil && ip.IsUnspecified() {
-			return yes(true), nil
-		}
-	}
-	return yes(false), addrs
 }
 
 // addresses resolves name's A records, sorted; nil when unanswered.

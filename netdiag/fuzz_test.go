@@ -1,7 +1,10 @@
 package netdiag
 
 import (
+	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 )
@@ -89,9 +92,19 @@ func FuzzInspectDNSAnswer(f *testing.F) {
 			return
 		}
 		_, _ = classifyNX(&m)
-		blocked, addrs := classifyCanary(&m)
-		if blocked != nil && *blocked && len(addrs) > 0 {
-			t.Fatal("blocked, yet with addresses")
+		name := "phishing.test."
+		if len(m.Question) > 0 {
+			name = m.Question[0].Name
+		}
+		a := classifyCanary(&m, name)
+		if (a.blocked != nil && *a.blocked) != (a.marker != "") {
+			t.Fatalf("blocked %v with marker %q", a.blocked, a.marker)
+		}
+		if a.blocked != nil && *a.blocked && a.resolved() {
+			t.Fatal("blocked, yet counted as resolving")
+		}
+		if a.text == "" || !utf8.ValidString(a.text) || strings.ContainsFunc(a.text, unicode.IsControl) {
+			t.Fatalf("answer text %q", a.text)
 		}
 		if opt := m.IsEdns0(); opt != nil {
 			for _, o := range opt.Option {
@@ -121,5 +134,18 @@ func seedAnswers() []*dns.Msg {
 	zero.SetQuestion("phishing.test.", dns.TypeA)
 	z, _ := dns.NewRR("phishing.test. 60 IN A 0.0.0.0")
 	zero.Answer = []dns.RR{z}
-	return []*dns.Msg{nx, hijack, blocked, zero}
+	zoneNX := new(dns.Msg)
+	zoneNX.SetQuestion("phishing.test.", dns.TypeA)
+	zoneNX.Rcode = dns.RcodeNameError
+	zsoa, _ := dns.NewRR("test. 60 IN SOA ns.test. hostmaster.test. 1 3600 600 86400 60")
+	zoneNX.Ns = []dns.RR{zsoa}
+	ownNX := zoneNX.Copy()
+	osoa, _ := dns.NewRR("phishing.test. 300 IN SOA filter.tether.invalid. hostmaster.tether.invalid. 1 3600 600 86400 300")
+	ownNX.Ns = []dns.RR{osoa}
+	refused := new(dns.Msg)
+	refused.SetQuestion("phishing.test.", dns.TypeA)
+	refused.Rcode = dns.RcodeRefused
+	refused.SetEdns0(1232, false)
+	refused.IsEdns0().Option = append(refused.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeProhibited, ExtraText: "\x1b[2J"})
+	return []*dns.Msg{nx, hijack, blocked, zero, zoneNX, ownNX, refused}
 }

@@ -40,7 +40,10 @@ func startMeasurement(tb testing.TB, l *netlab.Lab) string {
 
 func labClient(tb testing.TB, l *netlab.Lab, server string) *netdiag.Client {
 	tb.Helper()
-	c, err := netdiag.New(netdiag.Config{Server: server, Netns: l.Home.Do, DNS: netdiag.DNSConfig{ResolvConf: l.ResolvConf()}})
+	// The lab's DNS knows its own names only: example.com, the default
+	// probe name, does not resolve there.
+	c, err := netdiag.New(netdiag.Config{Server: server, Netns: l.Home.Do,
+		DNS: netdiag.DNSConfig{ResolvConf: l.ResolvConf(), ProbeName: netlab.WebName, TestDomain: "internet.test."}})
 	require.NoError(tb, err)
 	return c
 }

@@ -16,7 +16,10 @@ type Report struct {
 	Mode       Mode      `json:"mode"`
 	Server     string    `json:"server"`
 
-	Latency        LatencyReport         `json:"latency"`
+	Latency LatencyReport `json:"latency"`
+	// Service is the gateway's service (its /healthz), checked in every
+	// mode; absent when the gateway could not be resolved.
+	Service        *ServiceReport        `json:"service,omitempty"`
 	Throughput     *ThroughputReport     `json:"throughput,omitempty"`
 	Responsiveness *ResponsivenessReport `json:"responsiveness,omitempty"`
 	DNS            *DNSReport            `json:"dns,omitempty"`

@@ -1,6 +1,7 @@
 package netdiag
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,4 +35,29 @@ func TestSummarySentences(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { assert.Contains(t, summarize(&tc.rep), tc.want) })
 	}
+}
+
+// TestSummaryOfABloatedLineWithRoomToSpare: issue 13's 37/9 Mbit/s line
+// with a 250 ms queue and nothing else on it leads with its bufferbloat,
+// not with "cannot carry a video call".
+func TestSummaryOfABloatedLineWithRoomToSpare(t *testing.T) {
+	r := healthy()
+	bloated379(r)
+	r.Verdicts, r.Suggestions = judge(r, false)
+	s := summarize(r)
+	assert.NotContains(t, s, "cannot carry a video call")
+	assert.True(t, strings.HasPrefix(s, "Delay rises by 250 ms when the line is busy"), s)
+}
+
+// TestQuickSummaryWhenTheServiceIsDown: the host's pings do not make the
+// gateway answer.
+func TestQuickSummaryWhenTheServiceIsDown(t *testing.T) {
+	r := &Report{Mode: ModeQuick,
+		Latency: LatencyReport{Targets: []LatencyTarget{{Name: "gateway", Addr: "127.0.0.1", Method: MethodICMP, LatencyStats: LatencyStats{MedianMS: 0.08, Sent: 10, Samples: 10}}}},
+		Service: &ServiceReport{URL: "https://127.0.0.1:8443/healthz", Port: 8443, Error: "connection refused"}}
+	r.Verdicts, r.Suggestions = judge(r, false)
+	assert.Equal(t, "The gateway host answers (0.1 ms) but its service on :8443 does not (connection refused).", summarize(r))
+	r.Service = &ServiceReport{URL: "https://127.0.0.1:8443/healthz", Port: 8443, Answers: true, Status: 200}
+	r.Verdicts, r.Suggestions = judge(r, false)
+	assert.Contains(t, summarize(r), "Quick check: the company gateway answers")
 }

@@ -55,11 +55,15 @@ const (
 	// group video). Below it in either direction the line cannot carry a
 	// call.
 	videoCallMbps = 3.0
-	// videoCallLoadedMS: interactivity degrades beyond 150 ms one-way
-	// mouth-to-ear delay (ITU-T G.114). We hold the round trip under load
-	// to it, which is stricter and matches what a call meets when the
-	// line is busy.
-	videoCallLoadedMS = 150.0
+	// videoCallIdleMS: interactivity degrades beyond 150 ms one-way
+	// mouth-to-ear delay (ITU-T G.114). We hold the round trip a call
+	// meets on the line as it is now, before any test load, to it, which
+	// is stricter: over it the line cannot carry a call (line_saturated).
+	videoCallIdleMS = 150.0
+	// videoCallLoadedMS is the same limit for the round trip while the
+	// line is loaded: past it, bufferbloat makes calls fail, not only
+	// stutter, whenever someone uploads or downloads.
+	videoCallLoadedMS = videoCallIdleMS
 	// slowDownMbps and slowUpMbps: the FCC's 2015 broadband benchmark,
 	// 25/3 Mbit/s; below it file syncs and screen sharing crawl.
 	slowDownMbps = 25.0
@@ -94,6 +98,7 @@ const (
 type VerdictThresholds struct {
 	VideoCallMbps     float64 `json:"video_call_mbps"`
 	VideoCallLoadedMS float64 `json:"video_call_loaded_ms"`
+	VideoCallIdleMS   float64 `json:"video_call_idle_ms"`
 	SlowDownMbps      float64 `json:"slow_down_mbps"`
 	SlowUpMbps        float64 `json:"slow_up_mbps"`
 	BufferbloatGrade  string  `json:"bufferbloat_grade"`
@@ -107,7 +112,7 @@ type VerdictThresholds struct {
 }
 
 func verdictThresholds() VerdictThresholds {
-	return VerdictThresholds{VideoCallMbps: videoCallMbps, VideoCallLoadedMS: videoCallLoadedMS, SlowDownMbps: slowDownMbps,
+	return VerdictThresholds{VideoCallMbps: videoCallMbps, VideoCallLoadedMS: videoCallLoadedMS, VideoCallIdleMS: videoCallIdleMS, SlowDownMbps: slowDownMbps,
 		SlowUpMbps: slowUpMbps, BufferbloatGrade: bufferbloatGrade, HighLossPct: highLossPct, WiFiWeakDBM: wifiWeakDBM,
 		LANHighMS: lanHighMS, LANHighP90MS: lanHighP90MS, DNSSlowMS: dnsSlowMS, DNSBrokenLossPct: dnsBrokenLossPct,
 		DefaultTunnelMTU: defaultTunnelMTU}
@@ -143,7 +148,16 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 			}
 			add("captive_portal", SeverityCritical, "network", "This network wants you to sign in on a web page before it lets traffic through.", ev, "a 204 No Content answer from the check URL")
 		}
-		if u := p.UDP; u != nil && !u.Reachable {
+	}
+	// The gateway's service: its host answering pings says nothing of it.
+	serviceDown := r.Service != nil && !r.Service.Answers
+	if serviceDown {
+		judgeService(r, gw, add)
+	}
+	if p := r.Path; p != nil {
+		// With the service down too, silence on the WireGuard port is the
+		// gateway's, not this network's: judgeService reports it.
+		if u := p.UDP; u != nil && !u.Reachable && !serviceDown {
 			add("udp_blocked", SeverityCritical, "network", fmt.Sprintf("This network blocks UDP to the gateway's port %d, so the WireGuard tunnel cannot connect.", u.Port),
 				fmt.Sprintf("%d probes to UDP port %d went unanswered (%s)", u.Sent, u.Port, u.Error), "any answer to 3 probes within 1.6 s")
 		}
@@ -182,12 +196,20 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 		}
 	}
 	if resp != nil && resp.BufferbloatGrade != "" && gradeRank(resp.BufferbloatGrade) >= gradeRank(bufferbloatGrade) {
+		ev := fmt.Sprintf("idle %.0f ms, loaded %.0f ms down / %.0f ms up: grade %s", resp.IdleMS, resp.LoadedDownMS, resp.LoadedUpMS, resp.BufferbloatGrade)
+		if max(resp.LoadedDownMS, resp.LoadedUpMS) > videoCallLoadedMS {
+			ev += fmt.Sprintf("; over the %.0f ms a call tolerates", videoCallLoadedMS)
+		}
 		add("bufferbloat", SeverityWarning, "line", fmt.Sprintf("Delay rises by %.0f ms when the line is busy, so calls stutter while anyone uploads or downloads.", resp.IncreaseMS),
-			fmt.Sprintf("idle %.0f ms, loaded %.0f ms down / %.0f ms up: grade %s", resp.IdleMS, resp.LoadedDownMS, resp.LoadedUpMS, resp.BufferbloatGrade),
-			fmt.Sprintf("grade B or better (increase under %.0f ms)", ms(bufferbloatGrades[2].below)))
+			ev, fmt.Sprintf("grade B or better (increase under %.0f ms)", ms(bufferbloatGrades[2].below)))
 	}
 	capped := func(v float64) bool { return tp != nil && tp.ServerCapMbps > 0 && v >= 0.9*tp.ServerCapMbps }
 	measured := tp != nil && tp.Download != nil && tp.Upload != nil && tp.Download.Error == "" && tp.Upload.Error == ""
+	// Saturated means a call cannot be carried now: what is left of the
+	// line for a new flow is under a call's rate, or the delay a call
+	// meets before anything is added (distance plus the queue other
+	// traffic already keeps) is over its limit. The delay under Tether's
+	// own load is not that: it is the line's queue (bufferbloat, below).
 	var saturated []string
 	if measured {
 		if tp.DownloadMbps < videoCallMbps && !capped(tp.DownloadMbps) {
@@ -197,16 +219,16 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 			saturated = append(saturated, fmt.Sprintf("%s up", mbps(tp.UploadMbps)))
 		}
 	}
-	worst := 0.0
-	if resp != nil {
-		worst = max(resp.LoadedDownMS, resp.LoadedUpMS, resp.IdleMS)
-	}
-	if worst > videoCallLoadedMS {
-		saturated = append(saturated, fmt.Sprintf("%.0f ms to the gateway under load", worst))
+	if gw != nil && gw.MedianMS > videoCallIdleMS {
+		ev := fmt.Sprintf("%.0f ms to the gateway before any test load (its minimum %.0f ms", gw.MedianMS, gw.MinMS)
+		if router != nil {
+			ev += fmt.Sprintf("; the router %.1f ms", router.MedianMS)
+		}
+		saturated = append(saturated, ev+")")
 	}
 	if len(saturated) > 0 {
 		add("line_saturated", SeverityCritical, "line", "This line cannot carry a video call right now.", strings.Join(saturated, ", "),
-			fmt.Sprintf("%.0f Mbit/s each way and under %.0f ms under load (Zoom's group HD video needs 3.0 Mbit/s; ITU-T G.114: 150 ms)", videoCallMbps, videoCallLoadedMS))
+			fmt.Sprintf("%.0f Mbit/s each way, and under %.0f ms to the gateway with the line idle (Zoom's group HD video needs 3.0 Mbit/s; ITU-T G.114: 150 ms)", videoCallMbps, videoCallIdleMS))
 	}
 	if measured {
 		var slow []string
@@ -235,6 +257,8 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 			why = append(why, "it has a captive portal")
 		case "dns_hijack":
 			why = append(why, "its DNS rewrites answers")
+		case "dns_intercepted":
+			why = append(why, "it intercepts DNS sent to any server")
 		}
 	}
 	if n := r.Network; n != nil && n.WiFi != nil && n.WiFi.Security == "open" {
@@ -251,11 +275,61 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 	return vs, suggest(vs, wired)
 }
 
+// addFunc adds a verdict.
+type addFunc func(id string, sev Severity, area, summary, evidence, threshold string)
+
+// judgeService adds gateway_unreachable: the gateway's service does not
+// answer, whether or not its host does.
+func judgeService(r *Report, gw *LatencyTarget, add addFunc) {
+	s := r.Service
+	var summary, ev string
+	if gw != nil {
+		summary = fmt.Sprintf("The gateway host answers (%s) but its service on :%d does not (%s).", shortMS(gw.MedianMS), s.Port, s.Error)
+		ev = fmt.Sprintf("%s to %s: median %.1f ms; GET %s: %s", gw.Method, gw.Addr, gw.MedianMS, s.URL, s.Error)
+	} else {
+		summary = fmt.Sprintf("The company gateway does not answer: neither its host nor its service on :%d (%s).", s.Port, s.Error)
+		ev = fmt.Sprintf("no answer to ICMP, STAMP or TCP; GET %s: %s", s.URL, s.Error)
+	}
+	if p := r.Path; p != nil && p.UDP != nil {
+		if p.UDP.Reachable {
+			ev += fmt.Sprintf("; its WireGuard port %d answers", p.UDP.Port)
+		} else {
+			ev += fmt.Sprintf("; its WireGuard port %d does not answer either", p.UDP.Port)
+		}
+	}
+	add("gateway_unreachable", SeverityCritical, "gateway", summary, ev,
+		fmt.Sprintf("an HTTP answer below 500 from %s within %v", pathHealth, serviceTimeout))
+}
+
+// shortMS writes a small latency with one decimal, a larger one whole.
+func shortMS(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.1f ms", v)
+	}
+	return fmt.Sprintf("%.0f ms", v)
+}
+
+// resolverTrouble says why a resolver does not work for lookups, or "".
+func resolverTrouble(r ResolverReport) string {
+	udpOK := r.UDP != nil && *r.UDP
+	tcpOK := r.TCP != nil && *r.TCP
+	switch {
+	case (!udpOK && !tcpOK) || (r.Sent > 0 && r.LossPct >= dnsBrokenLossPct):
+		return fmt.Sprintf("%s: %.0f%% of %d queries unanswered, TCP %s", r.Addr, r.LossPct, r.Sent, okWord(tcpOK))
+	case r.Resolves != nil && !*r.Resolves:
+		// It answers, but not with an address: a refusal is no lookup.
+		return fmt.Sprintf("%s answers %s", r.Addr, r.ProbeAnswer)
+	}
+	return ""
+}
+
 // judgeDNS adds the DNS verdicts. Only system resolvers are judged for
-// slowness and breakage: they are what applications use.
-func judgeDNS(d *DNSReport, expectFiltered bool, add func(id string, sev Severity, area, summary, evidence, threshold string)) {
+// slowness and breakage: they are what applications use; the company's
+// resolver gets verdicts of its own.
+func judgeDNS(d *DNSReport, expectFiltered bool, add addFunc) {
 	var slow, broken, hijack []string
 	system, working := 0, 0
+	companyTrouble := ""
 	for _, r := range d.Resolvers {
 		if r.AnswerFrom != "" || r.NXDOMAIN == "rewritten" {
 			ev := r.Addr
@@ -267,14 +341,15 @@ func judgeDNS(d *DNSReport, expectFiltered bool, add func(id string, sev Severit
 			}
 			hijack = append(hijack, ev)
 		}
+		if r.Role == "company" && r.Addr != "" {
+			companyTrouble = resolverTrouble(r)
+		}
 		if r.Role != "system" {
 			continue
 		}
 		system++
-		udpOK := r.UDP != nil && *r.UDP
-		tcpOK := r.TCP != nil && *r.TCP
-		if (!udpOK && !tcpOK) || (r.Sent > 0 && r.LossPct >= dnsBrokenLossPct) {
-			broken = append(broken, fmt.Sprintf("%s: %.0f%% of %d queries unanswered, TCP %s", r.Addr, r.LossPct, r.Sent, okWord(tcpOK)))
+		if t := resolverTrouble(r); t != "" {
+			broken = append(broken, t)
 			continue
 		}
 		working++
@@ -287,7 +362,12 @@ func judgeDNS(d *DNSReport, expectFiltered bool, add func(id string, sev Severit
 		if working == 0 {
 			sev, summary = SeverityCritical, "DNS does not work on this network: names do not resolve, so almost nothing loads."
 		}
-		add("dns_broken", sev, "dns", summary, strings.Join(broken, "; "), fmt.Sprintf("answers over UDP or TCP, and under %.0f%% of queries lost", dnsBrokenLossPct))
+		add("dns_broken", sev, "dns", summary, strings.Join(broken, "; "),
+			fmt.Sprintf("answers over UDP or TCP, under %.0f%% of queries lost, and an address for a name that must resolve", dnsBrokenLossPct))
+	}
+	if companyTrouble != "" {
+		add("dns_company_broken", SeverityCritical, "dns", "The company's DNS server does not resolve names, so its filter protects no one and company names fail.",
+			companyTrouble, fmt.Sprintf("answers over UDP or TCP, under %.0f%% of queries lost, and an address for a name that must resolve", dnsBrokenLossPct))
 	}
 	if len(slow) > 0 {
 		add("dns_slow", SeverityWarning, "dns", "Your DNS server is slow, which delays the start of every page and connection.", strings.Join(slow, "; "),
@@ -297,7 +377,35 @@ func judgeDNS(d *DNSReport, expectFiltered bool, add func(id string, sev Severit
 		add("dns_hijack", SeverityWarning, "dns", "This network's DNS rewrites answers: mistyped names lead to someone else's page, and the network sees every name you look up.",
 			strings.Join(hijack, "; "), "NXDOMAIN for a name that cannot exist, from the server asked")
 	}
-	if f := d.Filter; expectFiltered && f != nil && f.CompanyBlocks != nil && *f.CompanyBlocks && len(f.BypassedBy) > 0 {
+	ic := d.Interception
+	if ic != nil && ic.Intercepted {
+		var ev []string
+		for _, p := range ic.Probes {
+			if p.Answered {
+				ev = append(ev, fmt.Sprintf("%s, where no DNS server can be, answered %s in %.1f ms", p.Addr, p.Answer, p.RTTMS))
+			}
+		}
+		add("dns_intercepted", SeverityWarning, "dns", "Something on this network answers DNS sent to any server: it intercepts every lookup, so the DNS servers you chose are not the ones answering.",
+			strings.Join(ev, "; "), "no answer from documentation addresses (RFC 5737, RFC 3849), where no DNS server can be")
+	}
+	f := d.Filter
+	if f == nil {
+		return
+	}
+	// A resolver that cannot resolve the control name is broken
+	// (dns_company_broken), and its canary answer says nothing more.
+	controlFails := f.ControlResolves != nil && !*f.ControlResolves
+	if f.CompanyBlocks != nil && !*f.CompanyBlocks && !controlFails {
+		summary := "The company's phishing and malware filter is not in effect: its resolver does not block a name it must block."
+		ev := fmt.Sprintf("%s: the company resolver answered %s, which is no block", f.Canary, f.CompanyAnswer)
+		if ic != nil && ic.Intercepted {
+			summary = "The company's phishing and malware filter is not in effect: this network intercepts DNS, so lookups may never reach the company's resolver."
+			ev += "; this network intercepts DNS, so the answer may not be the company resolver's"
+		}
+		add("dns_filter_off", SeverityCritical, "dns", summary,
+			ev, "a block for the canary: EDE 15-17, or NXDOMAIN or 0.0.0.0 the resolver made up (a SOA of the name itself, or none), while a control name resolves")
+	}
+	if expectFiltered && f.CompanyBlocks != nil && *f.CompanyBlocks && len(f.BypassedBy) > 0 {
 		add("dns_filter_bypassed", SeverityWarning, "dns", "The company's phishing and malware filter does not protect lookups made through this network's DNS.",
 			fmt.Sprintf("%s is blocked by the company resolver but resolved by %s", f.Canary, strings.Join(f.BypassedBy, ", ")), "every resolver in use blocks what the company's blocks")
 	}
@@ -331,7 +439,10 @@ func suggest(vs []Verdict, wired bool) []Suggestion {
 		}
 	}
 	s("sign_in_to_portal", "Open a browser and sign in to this network's portal, then run the check again.", "captive_portal")
-	s("use_hotspot", "Switch to your phone's mobile hotspot for calls and work: this line cannot keep up.", "line_saturated", "line_slow", "udp_blocked", "high_loss")
+	// Not for bufferbloat alone (enable_sqm is the cure), nor for a line
+	// that is only slow: it still carries a call (line_saturated says
+	// when it cannot).
+	s("use_hotspot", "Switch to your phone's mobile hotspot for calls and work: this line cannot keep up.", "line_saturated", "udp_blocked", "high_loss")
 	if wired {
 		s("move_closer_to_router", "Move closer to the Wi-Fi router, or connect with a cable.", "wifi_weak")
 		s("check_router", "Restart your router. If it stays slow, another device may be filling its queue (a backup, a game download), or the router is failing.", "lan_latency_high")
@@ -340,7 +451,9 @@ func suggest(vs []Verdict, wired bool) []Suggestion {
 	}
 	s("enable_sqm", "Turn on Smart Queue Management (SQM, or fq_codel/cake) on your router, or pause large uploads and downloads during calls.", "bufferbloat")
 	s("set_tunnel_mtu", "Lower the tunnel MTU as recommended; Tether does this itself in tunnel mode.", "mtu_low")
-	s("use_full_tunnel", "Send all traffic, DNS included, through the company tunnel on this network.", "untrusted_network", "dns_hijack", "dns_filter_bypassed")
+	s("use_full_tunnel", "Send all traffic, DNS included, through the company tunnel on this network.", "untrusted_network", "dns_hijack", "dns_intercepted", "dns_filter_bypassed")
 	s("use_company_dns", "Use the company's DNS through the tunnel instead of this network's.", "dns_slow", "dns_broken")
+	s("contact_helpdesk", "Tell your helpdesk what this report says: the company's side is not working as it should, and nothing on your line can fix it.",
+		"gateway_unreachable", "dns_company_broken", "dns_filter_off")
 	return out
 }

@@ -30,7 +30,14 @@ func healthy() *Report {
 			LatencyStats: LatencyStats{MedianMS: 8, P90MS: 12, Sent: 10, Samples: 10}}}},
 		Path:    &PathReport{UDP: &UDPReport{Port: 51820, Reachable: true}, MTU: &MTUReport{PathMTU: 1500, TunnelMTU: 1420}, IPv6: &IPv6Report{GlobalAddr: true}},
 		Network: &NetworkReport{Type: "ethernet"},
+		Service: &ServiceReport{URL: "https://198.51.100.1:8443/healthz", Port: 8443, Answers: true, Status: 200},
 	}
+}
+
+// companyResolver is a working company resolver's report.
+func companyResolver() ResolverReport {
+	return ResolverReport{Addr: "10.99.0.1:53", Role: "company", UDP: ptr(true), TCP: ptr(true), Resolves: ptr(true), NXDOMAIN: "ok",
+		LatencyStats: LatencyStats{MedianMS: 20, P90MS: 25, Sent: 10, Samples: 10}}
 }
 
 func TestJudge(t *testing.T) {
@@ -40,47 +47,117 @@ func TestJudge(t *testing.T) {
 		change   func(r *Report)
 		want     []string // exactly these verdicts
 		sugg     []string // at least these suggestions
+		never    []string // none of these suggestions
 	}{
-		{"healthy", false, func(*Report) {}, nil, nil},
+		{"healthy", false, func(*Report) {}, nil, nil, nil},
 		{"weak wifi and a slow first hop", false, func(r *Report) {
 			r.Network = &NetworkReport{Type: "wifi", WiFi: &WiFiReport{SignalDBM: ptr(-78)}}
 			r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 25, 60
-		}, []string{"wifi_weak", "lan_latency_high"}, []string{"move_closer_to_router"}},
+		}, []string{"wifi_weak", "lan_latency_high"}, []string{"move_closer_to_router"}, nil},
 		// On a cable, walking closer to the router cannot help.
 		{"a slow first hop on a cable", false, func(r *Report) {
 			r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 25, 60
-		}, []string{"lan_latency_high"}, []string{"check_router"}},
+		}, []string{"lan_latency_high"}, []string{"check_router"}, nil},
 		{"open wifi", false, func(r *Report) {
 			r.Network = &NetworkReport{Type: "wifi", WiFi: &WiFiReport{Security: "open", SignalDBM: ptr(-50)}}
-		}, []string{"untrusted_network"}, []string{"use_full_tunnel"}},
-		{"slow DNS", false, func(r *Report) { r.DNS.Resolvers[0].MedianMS = 180 }, []string{"dns_slow"}, []string{"use_company_dns"}},
+		}, []string{"untrusted_network"}, []string{"use_full_tunnel"}, nil},
+		{"slow DNS", false, func(r *Report) { r.DNS.Resolvers[0].MedianMS = 180 }, []string{"dns_slow"}, []string{"use_company_dns"}, nil},
 		{"one of two resolvers dead", false, func(r *Report) {
 			r.DNS.Resolvers = append(r.DNS.Resolvers, ResolverReport{Addr: "192.168.1.2:53", Role: "system", UDP: ptr(false), TCP: ptr(false), LatencyStats: LatencyStats{Sent: 10, LossPct: 100}})
-		}, []string{"dns_broken"}, nil},
+		}, []string{"dns_broken"}, nil, nil},
+		// Not the system's DNS (dns_broken), but the company's own.
 		{"a company resolver's trouble is not the system's", false, func(r *Report) {
 			r.DNS.Resolvers = append(r.DNS.Resolvers, ResolverReport{Addr: "10.99.0.1:53", Role: "company", UDP: ptr(false), TCP: ptr(false), LatencyStats: LatencyStats{Sent: 10, LossPct: 100}})
-		}, nil, nil},
+		}, []string{"dns_company_broken"}, []string{"contact_helpdesk"}, []string{"use_company_dns"}},
+		// Case 11: the company's filter itself is off.
+		{"the company resolver does not block the canary", false, func(r *Report) {
+			r.DNS.Resolvers = append(r.DNS.Resolvers, companyResolver())
+			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(false), CompanyAnswer: "NOERROR 198.18.0.66", Control: "example.com", ControlResolves: ptr(true)}
+		}, []string{"dns_filter_off"}, []string{"contact_helpdesk"}, nil},
+		{"the company resolver blocks the canary", true, func(r *Report) {
+			r.DNS.Resolvers = append(r.DNS.Resolvers, companyResolver())
+			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BlockMarker: markerEDE, Control: "example.com", ControlResolves: ptr(true)}
+		}, nil, nil, nil},
+		{"a company resolver that refuses every name", false, func(r *Report) {
+			c := companyResolver()
+			c.Resolves, c.ProbeAnswer = ptr(false), "REFUSED for example.com"
+			r.DNS.Resolvers = append(r.DNS.Resolvers, c)
+			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyAnswer: "REFUSED", Control: "example.com", ControlResolves: ptr(false)}
+		}, []string{"dns_company_broken"}, []string{"contact_helpdesk"}, nil},
+		// NXDOMAIN for everything: neither a working filter nor a filter off.
+		{"a company resolver that answers every name NXDOMAIN", false, func(r *Report) {
+			c := companyResolver()
+			c.Resolves, c.ProbeAnswer = ptr(false), "NXDOMAIN for example.com"
+			r.DNS.Resolvers = append(r.DNS.Resolvers, c)
+			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(false), CompanyAnswer: "NXDOMAIN, SOA of \"test.\"", Control: "example.com", ControlResolves: ptr(false)}
+		}, []string{"dns_company_broken"}, nil, nil},
+		{"a system resolver that refuses every name", false, func(r *Report) {
+			r.DNS.Resolvers[0].Resolves, r.DNS.Resolvers[0].ProbeAnswer = ptr(false), "REFUSED for example.com"
+		}, []string{"dns_broken"}, []string{"use_company_dns"}, nil},
+		// Case 12: an interceptor answers for an address with no server.
+		{"a transparent DNS interceptor", false, func(r *Report) {
+			r.DNS.Interception = &InterceptReport{Intercepted: true, Probes: []InterceptProbe{
+				{Addr: "192.0.2.1:53", Answered: true, RTTMS: 0.4, Answer: "NOERROR 93.184.215.14"},
+				{Addr: "[2001:db8::1]:53", Error: "connect: network is unreachable"}}}
+		}, []string{"dns_intercepted", "untrusted_network"}, []string{"use_full_tunnel"}, nil},
+		{"no interceptor", false, func(r *Report) {
+			r.DNS.Interception = &InterceptReport{Probes: []InterceptProbe{{Addr: "192.0.2.1:53"}, {Addr: "[2001:db8::1]:53"}}}
+		}, nil, nil, nil},
 		{"filter bypassed in tunnel mode", true, func(r *Report) {
 			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
-		}, []string{"dns_filter_bypassed"}, []string{"use_full_tunnel"}},
+		}, []string{"dns_filter_bypassed"}, []string{"use_full_tunnel"}, nil},
 		{"not bypassed off the tunnel", false, func(r *Report) {
 			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
-		}, nil, nil},
-		{"a transparent DNS proxy", false, func(r *Report) { r.DNS.Resolvers[0].AnswerFrom = "203.0.113.9" }, []string{"dns_hijack", "untrusted_network"}, nil},
+		}, nil, nil, nil},
+		{"a transparent DNS proxy", false, func(r *Report) { r.DNS.Resolvers[0].AnswerFrom = "203.0.113.9" }, []string{"dns_hijack", "untrusted_network"}, nil, nil},
 		{"slow but capped by the gateway's guard", false, func(r *Report) {
 			r.Throughput.DownloadMbps, r.Throughput.UploadMbps, r.Throughput.ServerCapMbps = 20, 20, 20
-		}, nil, nil},
-		{"slow line, fine for a call", false, func(r *Report) { r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 12, 2.5 },
-			[]string{"line_saturated", "line_slow"}, []string{"use_hotspot"}},
-		{"a busy line: loaded latency too high", false, func(r *Report) {
+		}, nil, nil, nil},
+		{"a slow uplink cannot carry a call", false, func(r *Report) { r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 12, 2.5 },
+			[]string{"line_saturated", "line_slow"}, []string{"use_hotspot"}, nil},
+		{"slow, but it carries a call", false, func(r *Report) { r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 20, 5 },
+			[]string{"line_slow"}, nil, []string{"use_hotspot"}},
+		// Case 13: the delay under Tether's own load is bufferbloat, not
+		// saturation.
+		{"a bloated line with room to spare", false, func(r *Report) {
 			r.Responsiveness.LoadedUpMS, r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 240, 228, "D"
-		}, []string{"line_saturated", "bufferbloat"}, []string{"use_hotspot", "enable_sqm"}},
+		}, []string{"bufferbloat"}, []string{"enable_sqm"}, []string{"use_hotspot"}},
+		{"37/9 Mbit/s with a 250 ms queue and nothing else on it", false, func(r *Report) { bloated379(r) },
+			[]string{"bufferbloat"}, []string{"enable_sqm"}, []string{"use_hotspot"}},
+		{"saturated by capacity: others leave 2 Mbit/s up", false, func(r *Report) {
+			bloated379(r)
+			r.Throughput.UploadMbps = 2
+		}, []string{"line_saturated", "line_slow", "bufferbloat"}, []string{"use_hotspot", "enable_sqm"}, nil},
+		{"saturated by load already on it: the idle delay is over a call's", false, func(r *Report) {
+			bloated379(r)
+			gw := &r.Latency.Targets[1]
+			gw.MinMS, gw.MedianMS, gw.P90MS = 214, 240, 250
+			r.Responsiveness.IdleMS, r.Responsiveness.LoadedDownMS, r.Responsiveness.LoadedUpMS = 240, 270, 280
+			r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 40, "B"
+		}, []string{"line_saturated"}, []string{"use_hotspot"}, nil},
+		{"dsl_bloated: 16/1 Mbit/s with a 300 ms queue", false, func(r *Report) {
+			bloated379(r)
+			r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 15.2, 0.95
+			r.Responsiveness.LoadedDownMS, r.Responsiveness.LoadedUpMS, r.Responsiveness.IncreaseMS = 146, 310, 309.9
+		}, []string{"line_saturated", "line_slow", "bufferbloat"}, []string{"use_hotspot", "enable_sqm"}, nil},
 		{"loss on UDP that ICMP does not see", false, func(r *Report) { r.Path.Loss = &LossReport{Method: MethodSTAMP, Sent: 40, LossPct: 7.5} },
-			[]string{"high_loss"}, []string{"use_hotspot"}},
+			[]string{"high_loss"}, []string{"use_hotspot"}, nil},
+		// Case 14: the gateway's host answers, its service does not.
+		{"the gateway's service is down", false, func(r *Report) {
+			r.Service = &ServiceReport{URL: "https://198.51.100.1:8443/healthz", Port: 8443, Error: "connection refused"}
+			r.Path.UDP = &UDPReport{Port: 51820, Sent: 3, Error: "no answer to 3 probes on UDP port 51820"}
+		}, []string{"gateway_unreachable"}, []string{"contact_helpdesk"}, []string{"use_hotspot"}},
+		{"neither the gateway's host nor its service answers", false, func(r *Report) {
+			r.Latency.Targets[1] = LatencyTarget{Name: "gateway", Addr: "198.51.100.1", Method: MethodNone, Error: "icmp: no answer"}
+			r.Service = &ServiceReport{URL: "https://198.51.100.1:8443/healthz", Port: 8443, Error: "no answer within 1.5s"}
+		}, []string{"gateway_unreachable"}, nil, nil},
+		{"the service answers, UDP does not", false, func(r *Report) {
+			r.Path.UDP = &UDPReport{Port: 51820, Sent: 3, Error: "no answer to 3 probes on UDP port 51820"}
+		}, []string{"udp_blocked"}, []string{"use_hotspot"}, nil},
 		{"a failed measurement is not a slow line", false, func(r *Report) {
 			r.Throughput.DownloadMbps, r.Throughput.Download.Error = 0, "GET: connection reset"
-		}, nil, nil},
-		{"no IPv6", false, func(r *Report) { r.Path.IPv6.GlobalAddr = false }, []string{"ipv6_missing"}, nil},
+		}, nil, nil, nil},
+		{"no IPv6", false, func(r *Report) { r.Path.IPv6.GlobalAddr = false }, []string{"ipv6_missing"}, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := healthy()
@@ -94,6 +171,9 @@ func TestJudge(t *testing.T) {
 			for _, s := range tc.sugg {
 				assert.Contains(t, sids, s)
 			}
+			for _, s := range tc.never {
+				assert.NotContains(t, sids, s)
+			}
 			for i := 1; i < len(vs); i++ {
 				assert.GreaterOrEqual(t, vs[i-1].Severity.rank(), vs[i].Severity.rank(), "most severe first")
 			}
@@ -104,6 +184,16 @@ func TestJudge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bloated379 is the line of case 13 of issue 13: 37/9 Mbit/s, nothing
+// else on it (0.15 ms idle), and a 250 ms router queue that Tether's own
+// load fills.
+func bloated379(r *Report) {
+	r.Latency.Targets[0].MinMS, r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 0.05, 0.1, 0.2
+	r.Latency.Targets[1].MinMS, r.Latency.Targets[1].MedianMS, r.Latency.Targets[1].P90MS = 0.1, 0.15, 0.3
+	r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 37, 9
+	r.Responsiveness = &ResponsivenessReport{IdleMS: 0.15, LoadedDownMS: 60, LoadedUpMS: 250, IncreaseMS: 249.85, BufferbloatGrade: "D"}
 }
 
 func TestSummaryLeadsWithTheWorstFinding(t *testing.T) {
