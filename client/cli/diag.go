@@ -30,6 +30,7 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	captiveURL := fs.String("captive-url", "", "a plain-HTTP URL that answers 204, for the captive-portal check (default: the server's /generate_204 when it is http://)")
 	companyDNS := fs.String("company-dns", "", "the company's filtering resolver, IP or IP:PORT, to check it and compare answers")
 	canary := fs.String("canary", "", "a name the company resolver must block, to check that the filter holds")
+	checkDNS := fs.Bool("dns", true, "check DNS health (--dns=false skips the DNS checks)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 		return errUsage
 	}
 	cfg := netdiag.Config{Server: *server, STAMPPort: uint16(*stampPort), Anchors: anchors, TLS: tc,
-		WireGuardPort: uint16(*wgPort), CaptiveURL: *captiveURL, DNS: netdiag.DNSConfig{BlockedCanary: *canary}}
+		WireGuardPort: uint16(*wgPort), CaptiveURL: *captiveURL, DNS: netdiag.DNSConfig{Off: !*checkDNS, BlockedCanary: *canary}}
 	if cfg.CaptiveURL == "" && strings.HasPrefix(*server, "http://") {
 		cfg.CaptiveURL = strings.TrimSuffix(*server, "/") + "/generate_204"
 	}
@@ -172,7 +173,7 @@ func FormatReport(r *netdiag.Report) string {
 		fmt.Fprintf(&b, "            bufferbloat grade %s (+%.0f ms), responsiveness %d RPM\n", rs.BufferbloatGrade, rs.IncreaseMS, rs.RPM)
 	}
 	formatDNS(&b, r.DNS)
-	formatPath(&b, r.Path, r.Network)
+	formatPath(&b, r.Service, r.Path, r.Network)
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "\n! %s: %s", e.Probe, e.Error)
 	}
@@ -220,10 +221,33 @@ func formatDNS(b *strings.Builder, d *netdiag.DNSReport) {
 	}
 	if f := d.Filter; f != nil {
 		fmt.Fprintf(b, "filter      %s: company resolver blocks it: %s", f.Canary, tri(f.CompanyBlocks))
+		if f.CompanyAnswer != "" {
+			fmt.Fprintf(b, " (%s", f.CompanyAnswer)
+			if f.BlockMarker != "" {
+				fmt.Fprintf(b, "; marked by %s", f.BlockMarker)
+			}
+			b.WriteString(")")
+		}
+		if f.ControlResolves != nil && !*f.ControlResolves {
+			fmt.Fprintf(b, "; it does not resolve %s either", f.Control)
+		}
 		if len(f.BypassedBy) > 0 {
 			fmt.Fprintf(b, "; resolved anyway by %s", strings.Join(f.BypassedBy, ", "))
 		}
 		b.WriteString("\n")
+	}
+	if ic := d.Interception; ic != nil {
+		var answered []string
+		for _, p := range ic.Probes {
+			if p.Answered {
+				answered = append(answered, fmt.Sprintf("%s answered %s in %.1f ms", p.Addr, p.Answer, p.RTTMS))
+			}
+		}
+		if ic.Intercepted {
+			fmt.Fprintf(b, "intercept   YES: %s\n", strings.Join(answered, "; "))
+		} else {
+			fmt.Fprintf(b, "intercept   none (%d addresses with no DNS server stayed silent)\n", len(ic.Probes))
+		}
 	}
 	if c := d.Consistency; c != nil && len(c.Differs) > 0 {
 		for _, x := range c.Differs {
@@ -232,11 +256,23 @@ func formatDNS(b *strings.Builder, d *netdiag.DNSReport) {
 	}
 }
 
-func formatPath(b *strings.Builder, p *netdiag.PathReport, n *netdiag.NetworkReport) {
-	if p == nil && n == nil {
+func formatService(b *strings.Builder, s *netdiag.ServiceReport) {
+	if s == nil {
+		return
+	}
+	if s.Answers {
+		fmt.Fprintf(b, "service     %s answered %d in %.1f ms\n", s.URL, s.Status, s.RTTMS)
+		return
+	}
+	fmt.Fprintf(b, "service     %s does NOT answer: %s\n", s.URL, s.Error)
+}
+
+func formatPath(b *strings.Builder, s *netdiag.ServiceReport, p *netdiag.PathReport, n *netdiag.NetworkReport) {
+	if s == nil && p == nil && n == nil {
 		return
 	}
 	b.WriteString("\n")
+	formatService(b, s)
 	if p != nil {
 		if u := p.UDP; u != nil {
 			if u.Reachable {

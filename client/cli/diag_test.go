@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,14 +49,38 @@ func TestDiagQuickAgainstARealGateway(t *testing.T) {
 	assert.Equal(t, "loopback", anchor.Name)
 	assert.NotEqual(t, netdiag.MethodNone, anchor.Method, "ICMP or a refused TCP handshake answers")
 	assert.NotEqual(t, netdiag.MethodNone, gw.Method)
+	require.NotNil(t, rep.Service, "quick mode checks the gateway's service")
+	assert.True(t, rep.Service.Answers)
+	assert.Equal(t, http.StatusOK, rep.Service.Status)
 	assert.Empty(t, errb.String(), "--json prints no progress")
 
 	out.Reset()
-	code = Main(context.Background(), []string{"diag", "--quick", "--server", url, "--stamp-port", strconv.Itoa(port)}, env)
+	// Without the DNS checks: this host's resolvers are not the gateway's
+	// business, and a sandbox's may resolve nothing.
+	code = Main(context.Background(), []string{"diag", "--quick", "--dns=false", "--server", url, "--stamp-port", strconv.Itoa(port)}, env)
 	require.Equal(t, 0, code, errb.String())
 	assert.Contains(t, out.String(), "Line diagnostics against "+url)
 	assert.Contains(t, out.String(), "Quick check: the company gateway answers")
+	assert.Contains(t, out.String(), "service     "+url+"/healthz answered 200")
 	assert.Contains(t, errb.String(), "measuring latency")
+}
+
+// TestDiagQuickSaysTheServiceIsDown: the host answers pings, nothing
+// listens on the gateway's port, and --quick says so plainly.
+func TestDiagQuickSaysTheServiceIsDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), []string{"diag", "--quick", "--dns=false", "--server", fmt.Sprintf("https://127.0.0.1:%d", port)}, Env{Stdout: &out, Stderr: &errb})
+	require.Equal(t, 0, code, errb.String())
+	first, _, _ := strings.Cut(out.String(), "\n")
+	assert.True(t, strings.HasPrefix(first, "The gateway host answers ("), first)
+	assert.Contains(t, first, fmt.Sprintf("but its service on :%d does not (connection refused)", port))
+	assert.NotContains(t, out.String(), "Quick check: the company gateway answers")
+	assert.Contains(t, out.String(), "Company gateway\n    CRITICAL")
+	assert.Contains(t, out.String(), fmt.Sprintf("service     https://127.0.0.1:%d/healthz does NOT answer: connection refused", port))
 }
 
 func TestDiagRejectsBadFlags(t *testing.T) {
@@ -82,6 +108,13 @@ func TestFormatReport(t *testing.T) {
 			Evidence: "idle 12 ms, loaded 250 ms up", Threshold: "grade B or better"}},
 		Suggestions: []netdiag.Suggestion{{ID: "enable_sqm", Summary: "Turn on SQM.", Because: []string{"bufferbloat"}}},
 		Path:        &netdiag.PathReport{UDP: &netdiag.UDPReport{Port: 51820, Error: "no answer"}, MTU: &netdiag.MTUReport{PathMTU: 1400, TunnelMTU: 1320}},
+		Service:     &netdiag.ServiceReport{URL: "http://gw/healthz", Port: 80, Answers: true, Status: 200, RTTMS: 1.25},
+		DNS: &netdiag.DNSReport{
+			Resolvers: []netdiag.ResolverReport{{Addr: "10.99.0.1:53", Role: "company"}},
+			Filter: &netdiag.FilterReport{Canary: "phishing.test", CompanyBlocks: ptrTo(true), CompanyAnswer: `NXDOMAIN, EDE 15 "blocked"`, BlockMarker: "ede",
+				Control: "example.com", ControlResolves: ptrTo(true)},
+			Interception: &netdiag.InterceptReport{Intercepted: true, Probes: []netdiag.InterceptProbe{{Addr: "192.0.2.1:53", Answered: true, RTTMS: 0.4, Answer: "NOERROR 198.18.0.80"}}},
+		},
 	}
 	got := FormatReport(rep)
 	assert.True(t, strings.HasPrefix(got, "Your line has a problem.\n"), "the sentence that matters comes first")
@@ -96,7 +129,12 @@ func TestFormatReport(t *testing.T) {
 		"What to do\n  - Turn on SQM.",
 		"udp         port 51820 NOT reachable: no answer",
 		"mtu         path 1400, tunnel MTU 1320",
+		"service     http://gw/healthz answered 200 in 1.2 ms",
+		`filter      phishing.test: company resolver blocks it: yes (NXDOMAIN, EDE 15 "blocked"; marked by ede)`,
+		"intercept   YES: 192.0.2.1:53 answered NOERROR 198.18.0.80 in 0.4 ms",
 	} {
 		assert.Contains(t, got, want)
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }
