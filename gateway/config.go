@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/internal/confload"
 	"github.com/tetherwfh/tether/internal/logging"
+	"github.com/tetherwfh/tether/netdiag/measureserver"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -49,23 +51,83 @@ type Config struct {
 
 // MeasureConfig configures the measurement service. Its HTTP side (the
 // responsiveness endpoints, /down, /up, /generate_204, /ip) is served on
-// the API listener; STAMP needs a UDP socket of its own.
+// the API listener and, inside the tunnel, on the gateway's tunnel
+// address; STAMP needs a UDP socket of its own.
+//
+// Two pools serve it, apart in every count, guard and budget: enrolled
+// devices (everyone inside the tunnel, and on the API once devices
+// authenticate) under the limits at this level, and everyone else on the
+// API under Public's, so outsiders can never lock employees out.
 type MeasureConfig struct {
 	// STAMPListen is the UDP host:port of the STAMP reflector (RFC 8762);
 	// empty disables it. The standard port is 862.
 	STAMPListen string `yaml:"stamp_listen"`
-	// MaxMbps is the bandwidth guard: all speed tests together, per
-	// direction, are paced to this many Mbit/s so they leave the link to
-	// WireGuard and DNS. Zero turns it off; set it to about half the
-	// gateway's uplink.
+	// MaxMbps is the enrolled devices' bandwidth guard: their speed
+	// tests together, per direction, are paced to this many Mbit/s so
+	// they leave the link to WireGuard and DNS. Zero turns it off; set it
+	// to about half the gateway's uplink.
 	MaxMbps float64 `yaml:"max_mbps,omitempty"`
-	// MaxTransfersPerClient bounds one client's (inside the tunnel, one
-	// peer's) concurrent transfers; zero means 32.
+	// MaxTransfersPerClient bounds one device's (one peer's) concurrent
+	// transfers; zero means 32.
 	MaxTransfersPerClient int `yaml:"max_transfers_per_client,omitempty"`
-	// MaxTransfers bounds everyone's concurrent transfers; zero means 128.
+	// MaxTransfers bounds all devices' concurrent transfers; zero means 128.
 	MaxTransfers int `yaml:"max_transfers,omitempty"`
-	// MaxBytesPerRequest caps one download or upload; zero means 1 GiB.
+	// MaxBytesPerRequest caps one download (/down and /large) or upload,
+	// in both pools; zero means 1 GiB.
 	MaxBytesPerRequest int64 `yaml:"max_bytes_per_request,omitempty"`
+	// StallTimeout ends a transfer that moves no byte for this long, so a
+	// reader that stops never holds its slot; zero means 10 s.
+	StallTimeout time.Duration `yaml:"stall_timeout,omitempty"`
+	// Public limits clients that did not authenticate.
+	Public PublicMeasureConfig `yaml:"public,omitempty"`
+}
+
+// PublicMeasureConfig limits the measurement service for clients that are
+// not enrolled devices. Zero values mean conservative defaults
+// (measureserver.DefaultPublicLimits), -1 turns a rate or a budget off.
+type PublicMeasureConfig struct {
+	// MaxMbps paces all public transfers together, per direction;
+	// zero means 100.
+	MaxMbps float64 `yaml:"max_mbps,omitempty"`
+	// MaxTransfersPerClient bounds one client network's (an IPv4
+	// address, an IPv6 /64) concurrent transfers; zero means 32.
+	MaxTransfersPerClient int `yaml:"max_transfers_per_client,omitempty"`
+	// MaxTransfers bounds all public transfers together; zero means 64.
+	MaxTransfers int `yaml:"max_transfers,omitempty"`
+	// ClientBytes is one client network's byte budget per
+	// ClientBytesPeriod, both directions together; zero means 256 MiB.
+	ClientBytes       int64         `yaml:"client_bytes,omitempty"`
+	ClientBytesPeriod time.Duration `yaml:"client_bytes_period,omitempty"`
+}
+
+func (m MeasureConfig) validate() error {
+	if m.MaxMbps < 0 || m.MaxTransfersPerClient < 0 || m.MaxTransfers < 0 || m.MaxBytesPerRequest < 0 || m.StallTimeout < 0 {
+		return errors.New("measure: max_mbps, max_transfers_per_client, max_transfers, max_bytes_per_request and stall_timeout must not be negative")
+	}
+	p := m.Public
+	if (p.MaxMbps < 0 && p.MaxMbps != measureserver.NoLimit) || (p.ClientBytes < 0 && p.ClientBytes != measureserver.NoLimit) {
+		return errors.New("measure.public: max_mbps and client_bytes must be positive, 0 for the default or -1 for none")
+	}
+	if p.MaxTransfersPerClient < 0 || p.MaxTransfers < 0 || p.ClientBytesPeriod < 0 {
+		return errors.New("measure.public: max_transfers_per_client, max_transfers and client_bytes_period must not be negative")
+	}
+	return nil
+}
+
+// trustedLimits are the enrolled devices' limits.
+func (m MeasureConfig) trustedLimits() measureserver.Limits {
+	l := measureserver.Limits{MaxConcurrentPerClient: m.MaxTransfersPerClient, MaxConcurrent: m.MaxTransfers, MaxMbps: m.MaxMbps}
+	if l.MaxMbps == 0 {
+		l.MaxMbps = measureserver.NoLimit
+	}
+	return l
+}
+
+// publicLimits are everyone else's.
+func (m MeasureConfig) publicLimits() measureserver.Limits {
+	p := m.Public
+	return measureserver.Limits{MaxConcurrentPerClient: p.MaxTransfersPerClient, MaxConcurrent: p.MaxTransfers, MaxMbps: p.MaxMbps,
+		ClientBytes: p.ClientBytes, ClientBytesPeriod: p.ClientBytesPeriod}
 }
 
 // APIConfig configures the HTTP API.
@@ -79,6 +141,11 @@ type APIConfig struct {
 	// /metrics and nothing else, for Prometheus; the admin token may too.
 	// With neither, /metrics is off.
 	MetricsTokenFile string `yaml:"metrics_token_file,omitempty"`
+	// PublicURL is the API's base URL as clients reach it, e.g.
+	// https://gw.example.com:8443, written into the measurement
+	// service's config document; empty means the address a client
+	// connected to (never its Host header).
+	PublicURL string `yaml:"public_url,omitempty"`
 	// IdleTimeout closes a keep-alive connection (HTTP/1.1 or HTTP/2)
 	// with no request in flight for this long; zero means 60 s.
 	IdleTimeout time.Duration `yaml:"idle_timeout,omitempty"`
@@ -125,8 +192,13 @@ func (c Config) Validate() error {
 			return fmt.Errorf("measure.stamp_listen: %w", err)
 		}
 	}
-	if c.Measure.MaxMbps < 0 || c.Measure.MaxTransfersPerClient < 0 || c.Measure.MaxTransfers < 0 || c.Measure.MaxBytesPerRequest < 0 {
-		return errors.New("measure: max_mbps, max_transfers_per_client, max_transfers and max_bytes_per_request must not be negative")
+	if err := c.Measure.validate(); err != nil {
+		return err
+	}
+	if c.API.PublicURL != "" {
+		if u, err := url.Parse(c.API.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("api.public_url %q: want the API's base URL as clients reach it, e.g. https://gw.example.com:8443", c.API.PublicURL)
+		}
 	}
 	if c.WireGuard != nil {
 		if err := c.WireGuard.validate(); err != nil {
@@ -186,7 +258,7 @@ var configComments = map[string]string{
 	"api.admin_token_file":        "bearer token of the admin API (tether-gateway token/peer use it)",
 	"api.metrics_token_file":      "bearer token that may read /metrics (for Prometheus' credentials_file)",
 	"api.tls_cert_file":           "self-signed by init; clients pin it (tether-gateway fingerprint)",
-	"measure":                     "the measurement service; optional: max_mbps (bandwidth guard), max_transfers_per_client, max_transfers, max_bytes_per_request",
+	"measure":                     "the measurement service; optional: max_mbps (enrolled devices' guard), max_transfers_per_client, max_transfers, max_bytes_per_request, stall_timeout, public (limits for everyone else)",
 	"measure.stamp_listen":        "UDP STAMP reflector (RFC 8762); 0.0.0.0:862 to serve clients",
 	"wireguard":                   "the WireGuard endpoint; optional: interface, forward_internet, masquerade_company",
 	"wireguard.mode":              "userspace (any OS, no root) or tun (Linux, CAP_NET_ADMIN: kernel forwarding and NAT)",

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tetherwfh/tether/netdiag/measureserver"
+	"github.com/tetherwfh/tether/netdiag/stamp"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -46,15 +47,42 @@ func newWGMetrics(reg prometheus.Registerer, e *wgEndpoint) *wgMetrics {
 }
 
 // registerMeasureMetrics exports the measurement service's counters.
-func registerMeasureMetrics(reg prometheus.Registerer, stats func() measureserver.Stats) {
+// registerMeasureMetrics exports one measurement service's counters,
+// labelled by the listener it serves ("api" or "tunnel").
+func registerMeasureMetrics(reg prometheus.Registerer, service string, stats func() measureserver.Stats) {
+	labels := prometheus.Labels{"service": service}
 	c := func(name, help string, v func(measureserver.Stats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "tether", Subsystem: "measure", Name: name, Help: help},
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "tether", Subsystem: "measure", Name: name, Help: help, ConstLabels: labels},
+			func() float64 { return float64(v(stats())) })
+	}
+	g := func(name, help string, v func(measureserver.Stats) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "tether", Subsystem: "measure", Name: name, Help: help, ConstLabels: labels},
 			func() float64 { return float64(v(stats())) })
 	}
 	reg.MustRegister(
 		c("bytes_down_total", "Bytes the measurement service sent (downloads).", func(s measureserver.Stats) int64 { return s.BytesDown }),
 		c("bytes_up_total", "Bytes the measurement service received (uploads).", func(s measureserver.Stats) int64 { return s.BytesUp }),
-		c("rejected_total", "Transfers refused by the concurrency limits (429).", func(s measureserver.Stats) int64 { return s.Rejected }),
+		c("rejected_total", "Transfers refused (429) by a concurrency limit or a spent byte budget.", func(s measureserver.Stats) int64 { return s.Rejected }),
+		c("stalled_total", "Transfers ended for moving nothing for the stall timeout.", func(s measureserver.Stats) int64 { return s.Stalled }),
+		c("budget_cut_total", "Transfers ended short by a spent byte budget.", func(s measureserver.Stats) int64 { return s.BudgetCut }),
+		g("active_public", "Public (unauthenticated) transfers running.", func(s measureserver.Stats) int { return s.ActivePublic }),
+		g("active_trusted", "Enrolled devices' transfers running.", func(s measureserver.Stats) int { return s.ActiveTrusted }),
+	)
+}
+
+// registerSTAMPMetrics exports one STAMP reflector's counters.
+func registerSTAMPMetrics(reg prometheus.Registerer, service string, r *stamp.Reflector) {
+	c := func(result string, v func(stamp.ReflectorStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "tether", Subsystem: "stamp", Name: "packets_total",
+			Help: "STAMP packets by what the reflector did with them.", ConstLabels: prometheus.Labels{"service": service, "result": result}},
+			func() float64 { return float64(v(r.Stats())) })
+	}
+	reg.MustRegister(
+		c("reflected", func(s stamp.ReflectorStats) uint64 { return s.Reflected }),
+		c("malformed", func(s stamp.ReflectorStats) uint64 { return s.Malformed }),
+		c("reply", func(s stamp.ReflectorStats) uint64 { return s.Replies }),
+		c("refused", func(s stamp.ReflectorStats) uint64 { return s.Refused }),
+		c("ratelimited", func(s stamp.ReflectorStats) uint64 { return s.RateLimited }),
 	)
 }
 

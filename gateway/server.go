@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,11 +91,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
-	// One pool with today's limits for every client, until the API's
-	// public pool and the in-tunnel service's own server are wired.
-	ms, err := measureserver.New(measureserver.Config{Logger: s.logger, Now: opts.Now, TrustAll: true,
-		Trusted: measureserver.Limits{MaxMbps: cfg.Measure.MaxMbps,
-			MaxConcurrentPerClient: cfg.Measure.MaxTransfersPerClient, MaxConcurrent: cfg.Measure.MaxTransfers},
+	// The API's measurement service: outsiders in the public pool,
+	// enrolled devices in the trusted one once they authenticate (the
+	// device credential; until then Authenticate is nil). The service
+	// inside the tunnel is a server of its own (serveInTunnel).
+	ms, err := measureserver.New(measureserver.Config{Logger: s.logger, Now: opts.Now, BaseURL: strings.TrimSuffix(cfg.API.PublicURL, "/"),
+		Public: cfg.Measure.publicLimits(), Trusted: cfg.Measure.trustedLimits(), StallTimeout: cfg.Measure.StallTimeout,
 		MaxDownBytes: cfg.Measure.MaxBytesPerRequest, MaxUpBytes: cfg.Measure.MaxBytesPerRequest})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -122,7 +124,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.metrics = prometheus.NewRegistry()
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerMeasureMetrics(s.metrics, s.measure.Stats)
+	registerMeasureMetrics(s.metrics, "api", s.measure.Stats)
 	if cfg.DNS != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
@@ -170,6 +172,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		defer stampConn.Close()
 		refl := &stamp.Reflector{Logger: s.logger}
+		registerSTAMPMetrics(s.metrics, "api", refl)
 		go func() {
 			if err := refl.Serve(stampConn); err != nil {
 				s.logger.Error("STAMP reflector stopped", "err", err)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/measureserver"
 	"github.com/tetherwfh/tether/netdiag/stamp"
 )
 
@@ -173,13 +175,13 @@ func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *recorder) WriteHeader(code int)        { r.code = code }
 
 // TestBandwidthGuardCapsSpeedTests runs a full diagnosis against a
-// gateway whose guard is 60 Mbit/s: loopback carries far more, so the
-// figures sit at the cap, and the report names the cap so the line is not
-// blamed.
+// gateway whose public guard is 60 Mbit/s: loopback carries far more, so
+// the figures sit at the cap, and the report names the cap so the line is
+// not blamed.
 func TestBandwidthGuardCapsSpeedTests(t *testing.T) {
 	netlab.HoldCPU(t)
 	cfg := DefaultConfig()
-	cfg.Measure.MaxMbps = 60
+	cfg.Measure.Public.MaxMbps = 60
 	s, base := startServer(t, cfg)
 	c, err := netdiag.New(netdiag.Config{Server: base, STAMPPort: uint16(s.STAMPAddr().(*net.UDPAddr).Port)})
 	require.NoError(t, err)
@@ -226,4 +228,23 @@ func TestShutdownEndsSpeedTestsAndDrains(t *testing.T) {
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	assert.Error(t, err, "the download was cut, not completed: /large is 8 GiB")
+}
+
+// TestPublicSpeedTestsHaveConservativeDefaults: with nothing configured,
+// the public API's measurement service was an uncapped bandwidth source
+// for anyone. It now advertises (and enforces) its public guard, while
+// enrolled devices inside the tunnel have their own pool.
+func TestPublicSpeedTestsHaveConservativeDefaults(t *testing.T) {
+	_, base := startServer(t, DefaultConfig())
+	code, body := call(t, "GET", base+measureserver.PathConfig, "", nil)
+	require.Equal(t, http.StatusOK, code)
+	var doc struct {
+		Cap  float64 `json:"tether_rate_cap_mbps"`
+		URLs struct {
+			Large string `json:"large_download_url"`
+		} `json:"urls"`
+	}
+	require.NoError(t, json.Unmarshal(body, &doc))
+	assert.Equal(t, measureserver.DefaultPublicLimits.MaxMbps, doc.Cap, "the public guard is on by default")
+	assert.True(t, strings.HasPrefix(doc.URLs.Large, base), "URLs from the connection, not the Host header: %s", doc.URLs.Large)
 }

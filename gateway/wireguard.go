@@ -505,8 +505,19 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) (stop func(),
 	}
 	closers = append(closers, webLn)
 	ln := webConns.wrap(webLn)
+	// Inside the tunnel every client is an enrolled peer: one trusted
+	// pool, apart from the API's, counted per peer address.
+	trusted := s.cfg.Measure.trustedLimits()
+	trusted.V6Bits = 128
+	ms, err := measureserver.New(measureserver.Config{Logger: s.logger, Now: s.opts.Now, TrustAll: true, Trusted: trusted,
+		BaseURL: "http://" + netip.AddrPortFrom(gw, 80).String(), StallTimeout: s.cfg.Measure.StallTimeout,
+		MaxDownBytes: s.cfg.Measure.MaxBytesPerRequest, MaxUpBytes: s.cfg.Measure.MaxBytesPerRequest})
+	if err != nil {
+		return fail(err)
+	}
+	registerMeasureMetrics(s.metrics, "tunnel", ms.Stats)
 	mux := http.NewServeMux()
-	mh := s.measure.Handler()
+	mh := ms.Handler()
 	for _, p := range measureserver.Paths {
 		mux.Handle(p, mh)
 	}
@@ -514,15 +525,19 @@ func (s *Server) serveInTunnel(ctx context.Context, e *wgEndpoint) (stop func(),
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, intranetPage, s.cfg.Name, gw)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: s.idleTimeout()}
-	srv.RegisterOnShutdown(s.measure.Stop)
+	srv := measureserver.NewHTTPServer(mux)
+	srv.ReadHeaderTimeout, srv.IdleTimeout = readHeaderTimeout, s.idleTimeout()
+	srv.ErrorLog = slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
+	srv.RegisterOnShutdown(ms.Stop)
 	wg.Go(func() { _ = srv.Serve(ln) })
 	pc, err := e.dev.listenUDP(netip.AddrPortFrom(gw, 862))
 	if err != nil {
 		return fail(err)
 	}
+	refl := &stamp.Reflector{Logger: s.logger}
+	registerSTAMPMetrics(s.metrics, "tunnel", refl)
 	wg.Go(func() {
-		if err := (&stamp.Reflector{Logger: s.logger}).Serve(pc); err != nil {
+		if err := refl.Serve(pc); err != nil {
 			s.logger.Error("STAMP inside the tunnel stopped", "err", err)
 		}
 	})
