@@ -78,6 +78,10 @@ type forwarder struct {
 	udpFlows, udpRefused               atomic.Uint64
 	active                             atomic.Int64
 
+	// ctx ends when the forwarder closes, cutting host dials short.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu     sync.Mutex
 	closed bool
 	conns  map[io.Closer]struct{}
@@ -133,6 +137,7 @@ func startForwarder(tnet *netstack.Net, local []netip.Addr, cfg Forward, log *sl
 		log = cfg.Logger
 	}
 	f := &forwarder{cfg: cfg, log: log, flows: make(chan struct{}, forwardMaxFlows), conns: map[io.Closer]struct{}{}}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
 	// Promiscuous: accept packets for addresses that are not the stack's
 	// own. Spoofing: answer from those addresses.
 	if e := s.SetPromiscuousMode(1, true); e != nil {
@@ -236,7 +241,7 @@ func (f *forwarder) handleTCP(r *tcp.ForwarderRequest) {
 	// The handler runs on gVisor's dispatch goroutine; dial elsewhere.
 	go func() {
 		defer f.release()
-		ctx, cancel := context.WithTimeout(context.Background(), forwardDialTimeout)
+		ctx, cancel := context.WithTimeout(f.ctx, forwardDialTimeout)
 		host, err := f.cfg.Dial(ctx, "tcp", dst.String())
 		cancel()
 		if err != nil {
@@ -307,7 +312,7 @@ func (f *forwarder) handleUDP(r *udp.ForwarderRequest) {
 	f.udpFlows.Add(1)
 	go func() {
 		defer f.release()
-		ctx, cancel := context.WithTimeout(context.Background(), forwardDialTimeout)
+		ctx, cancel := context.WithTimeout(f.ctx, forwardDialTimeout)
 		host, err := f.cfg.Dial(ctx, "udp", dst.String())
 		cancel()
 		if err != nil {
@@ -369,6 +374,7 @@ func (f *forwarder) stats() ForwardStats {
 
 // close ends every forwarded flow and waits for their goroutines.
 func (f *forwarder) close() {
+	f.cancel()
 	f.mu.Lock()
 	f.closed = true
 	for c := range f.conns {

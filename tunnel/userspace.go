@@ -412,6 +412,9 @@ func echo(ctx context.Context, c net.Conn, dst netip.Addr, raw bool) (time.Durat
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
+	// Cancelling ctx ends the wait too, so stopping the health monitor
+	// never waits out a probe.
+	defer context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })()
 	start := time.Now()
 	if _, err := c.Write(b); err != nil {
 		return 0, err
