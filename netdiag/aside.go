@@ -158,7 +158,7 @@ func (c *Client) udpLoss(ctx context.Context, gw Target, mode Mode) *LossReport 
 		return nil
 	}
 	st := Summarize(res.RTTs, res.Sent)
-	return &LossReport{Method: MethodSTAMP, Sent: res.Sent, LossPct: st.LossPct, MedianMS: st.MedianMS}
+	return &LossReport{Method: MethodSTAMP, Sent: res.Sent, LossPct: st.LossPct, MedianMS: st.MedianMS, MinMS: st.MinMS}
 }
 
 // localPrefixes are the networks of this host's interfaces (in Netns).

@@ -71,6 +71,9 @@ type LossReport struct {
 	Sent     int     `json:"sent"`
 	LossPct  float64 `json:"loss_pct"`
 	MedianMS float64 `json:"median_ms"`
+	// MinMS is the fastest round trip: with the median, how far a queue
+	// other traffic keeps stands above the line's own delay.
+	MinMS float64 `json:"min_ms"`
 }
 
 // MTUReport is the path MTU toward the gateway and the tunnel MTU that

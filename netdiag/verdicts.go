@@ -90,6 +90,13 @@ const (
 	// dnsBrokenLossPct: half the queries unanswered is broken for users:
 	// every other page load stalls for the resolver's timeout.
 	dnsBrokenLossPct = 50.0
+	// priorLoadQueueMS: on a quiet line the idle round trip stays within
+	// a few milliseconds of its minimum (under 1 ms wired; Wi-Fi's own
+	// spread shows at the router too, and is taken off). Ten more at the
+	// gateway is a queue other traffic keeps standing before Tether loads
+	// the line: the lab's saturated profile shows 14 to 47 ms, its quiet
+	// ones under 0.2 (measured).
+	priorLoadQueueMS = 10.0
 	// defaultTunnelMTU is wg-quick's default, 1500 - 80.
 	defaultTunnelMTU = 1420
 )
@@ -109,13 +116,14 @@ type VerdictThresholds struct {
 	DNSSlowMS         float64 `json:"dns_slow_ms"`
 	DNSBrokenLossPct  float64 `json:"dns_broken_loss_pct"`
 	DefaultTunnelMTU  int     `json:"default_tunnel_mtu"`
+	PriorLoadQueueMS  float64 `json:"prior_load_queue_ms"`
 }
 
 func verdictThresholds() VerdictThresholds {
 	return VerdictThresholds{VideoCallMbps: videoCallMbps, VideoCallLoadedMS: videoCallLoadedMS, VideoCallIdleMS: videoCallIdleMS, SlowDownMbps: slowDownMbps,
 		SlowUpMbps: slowUpMbps, BufferbloatGrade: bufferbloatGrade, HighLossPct: highLossPct, WiFiWeakDBM: wifiWeakDBM,
 		LANHighMS: lanHighMS, LANHighP90MS: lanHighP90MS, DNSSlowMS: dnsSlowMS, DNSBrokenLossPct: dnsBrokenLossPct,
-		DefaultTunnelMTU: defaultTunnelMTU}
+		DefaultTunnelMTU: defaultTunnelMTU, PriorLoadQueueMS: priorLoadQueueMS}
 }
 
 func (r *Report) target(name string) *LatencyTarget {
@@ -207,9 +215,11 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 	measured := tp != nil && tp.Download != nil && tp.Upload != nil && tp.Download.Error == "" && tp.Upload.Error == ""
 	// Saturated means a call cannot be carried now: what is left of the
 	// line for a new flow is under a call's rate, or the delay a call
-	// meets before anything is added (distance plus the queue other
-	// traffic already keeps) is over its limit. The delay under Tether's
-	// own load is not that: it is the line's queue (bufferbloat, below).
+	// meets is over its limit. On a quiet line that delay is the idle
+	// one: the delay under Tether's own load is the line's queue, which a
+	// call alone does not fill (bufferbloat, below). On a line other
+	// traffic already loads, its queue stands before Tether adds any, and
+	// a call meets the loaded delay.
 	var saturated []string
 	if measured {
 		if tp.DownloadMbps < videoCallMbps && !capped(tp.DownloadMbps) {
@@ -225,6 +235,8 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 			ev += fmt.Sprintf("; the router %.1f ms", router.MedianMS)
 		}
 		saturated = append(saturated, ev+")")
+	} else if q := priorQueue(r, gw, router); q >= priorLoadQueueMS && resp != nil && max(resp.LoadedDownMS, resp.LoadedUpMS) > videoCallLoadedMS {
+		saturated = append(saturated, fmt.Sprintf("other traffic already keeps a %.0f ms queue on the idle line, and %.0f ms to the gateway once it fills", q, max(resp.LoadedDownMS, resp.LoadedUpMS)))
 	}
 	if len(saturated) > 0 {
 		add("line_saturated", SeverityCritical, "line", "This line cannot carry a video call right now.", strings.Join(saturated, ", "),
@@ -268,11 +280,31 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 		add("untrusted_network", SeverityWarning, "network", "Treat this network as untrusted: "+strings.Join(why, ", and ")+".", strings.Join(why, "; "), "encrypted Wi-Fi, no portal, honest DNS")
 	}
 	slices.SortStableFunc(vs, func(a, b Verdict) int { return b.Severity.rank() - a.Severity.rank() })
-	wired := false
+	linkType := ""
 	if n := r.Network; n != nil {
-		wired = n.Type == "ethernet" || n.Type == "virtual"
+		linkType = n.Type
 	}
-	return vs, suggest(vs, wired)
+	return vs, suggest(vs, linkType)
+}
+
+// priorQueue estimates the queue other traffic keeps on the line before
+// Tether loads it: how far the gateway's idle round trips stand above
+// their minimum (by ICMP or the longer STAMP series, whichever shows
+// more). Unless the link is known to be a cable, less the same spread at
+// the router, which is the Wi-Fi's; on a cable the LAN adds none, and a
+// spread at the router is traffic queued in it.
+func priorQueue(r *Report, gw, router *LatencyTarget) float64 {
+	if gw == nil {
+		return 0
+	}
+	q := gw.MedianMS - gw.MinMS
+	if p := r.Path; p != nil && p.Loss != nil && p.Loss.Sent > 0 && p.Loss.MinMS > 0 {
+		q = max(q, p.Loss.MedianMS-p.Loss.MinMS)
+	}
+	if n := r.Network; router != nil && (n == nil || (n.Type != "ethernet" && n.Type != "virtual")) {
+		q -= router.MedianMS - router.MinMS
+	}
+	return q
 }
 
 // addFunc adds a verdict.
@@ -418,10 +450,13 @@ func okWord(ok bool) string {
 	return "fails"
 }
 
-// suggest turns verdicts into actions, most useful first. wired: the
-// default route is known not to be Wi-Fi, so a slow first hop is the
-// router or traffic through it, and moving closer cannot help.
-func suggest(vs []Verdict, wired bool) []Suggestion {
+// suggest turns verdicts into actions, most useful first. linkType is
+// the default route's (NetworkReport.Type, empty when unknown): on a
+// wired link a slow first hop is the router or traffic through it, so
+// moving closer cannot help; on a mobile one a hotspot is what is in use.
+func suggest(vs []Verdict, linkType string) []Suggestion {
+	wired := linkType == "ethernet" || linkType == "virtual"
+	mobile := linkType == "cellular" || linkType == "tethered"
 	has := map[string]bool{}
 	for _, v := range vs {
 		has[v.ID] = true
@@ -442,7 +477,9 @@ func suggest(vs []Verdict, wired bool) []Suggestion {
 	// Not for bufferbloat alone (enable_sqm is the cure), nor for a line
 	// that is only slow: it still carries a call (line_saturated says
 	// when it cannot).
-	s("use_hotspot", "Switch to your phone's mobile hotspot for calls and work: this line cannot keep up.", "line_saturated", "udp_blocked", "high_loss")
+	if !mobile {
+		s("use_hotspot", "Switch to your phone's mobile hotspot for calls and work: this line cannot keep up.", "line_saturated", "udp_blocked", "high_loss")
+	}
 	if wired {
 		s("move_closer_to_router", "Move closer to the Wi-Fi router, or connect with a cable.", "wifi_weak")
 		s("check_router", "Restart your router. If it stays slow, another device may be filling its queue (a backup, a game download), or the router is failing.", "lan_latency_high")

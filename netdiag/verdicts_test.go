@@ -21,8 +21,8 @@ func healthy() *Report {
 	return &Report{
 		Mode: ModeFull,
 		Latency: LatencyReport{Targets: []LatencyTarget{
-			{Name: "router", Addr: "192.168.1.1", Method: MethodICMP, LatencyStats: LatencyStats{MedianMS: 1, P90MS: 2, Sent: 10, Samples: 10}},
-			{Name: "gateway", Addr: "198.51.100.1", Method: MethodICMP, LatencyStats: LatencyStats{MedianMS: 12, P90MS: 14, Sent: 10, Samples: 10}},
+			{Name: "router", Addr: "192.168.1.1", Method: MethodICMP, LatencyStats: LatencyStats{MinMS: 0.8, MedianMS: 1, P90MS: 2, Sent: 10, Samples: 10}},
+			{Name: "gateway", Addr: "198.51.100.1", Method: MethodICMP, LatencyStats: LatencyStats{MinMS: 11, MedianMS: 12, P90MS: 14, Sent: 10, Samples: 10}},
 		}},
 		Throughput:     &ThroughputReport{DownloadMbps: 200, UploadMbps: 40, Download: &DirectionReport{}, Upload: &DirectionReport{}},
 		Responsiveness: &ResponsivenessReport{IdleMS: 12, LoadedDownMS: 20, LoadedUpMS: 25, BufferbloatGrade: "A", IncreaseMS: 13},
@@ -135,6 +135,27 @@ func TestJudge(t *testing.T) {
 			r.Responsiveness.IdleMS, r.Responsiveness.LoadedDownMS, r.Responsiveness.LoadedUpMS = 240, 270, 280
 			r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 40, "B"
 		}, []string{"line_saturated"}, []string{"use_hotspot"}, nil},
+		// The lab's saturated profile before its queue fills for good: the
+		// idle delay under the limit, but standing well above its minimum.
+		{"saturated by load already on it: a queue stands on the idle line", false, func(r *Report) {
+			bloated379(r)
+			gw := &r.Latency.Targets[1]
+			gw.MinMS, gw.MedianMS, gw.P90MS = 95, 120, 135
+			r.Path.Loss = &LossReport{Method: MethodSTAMP, Sent: 100, MinMS: 100, MedianMS: 123}
+			r.Responsiveness.IdleMS, r.Responsiveness.LoadedDownMS, r.Responsiveness.LoadedUpMS = 120, 250, 285
+			r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 165, "C"
+		}, []string{"line_saturated", "bufferbloat"}, []string{"use_hotspot", "enable_sqm"}, nil},
+		// The same spread at the router is the Wi-Fi's, not a queue on the line.
+		{"a jittery Wi-Fi on a bloated line is not load on the line", false, func(r *Report) {
+			bloated379(r)
+			r.Network = &NetworkReport{Type: "wifi"}
+			r.Latency.Targets[0].MinMS, r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 1, 8, 20
+			r.Latency.Targets[1].MinMS, r.Latency.Targets[1].MedianMS, r.Latency.Targets[1].P90MS = 3, 15, 28
+		}, []string{"bufferbloat"}, []string{"enable_sqm"}, []string{"use_hotspot"}},
+		{"on a phone's hotspot already", false, func(r *Report) {
+			r.Network = &NetworkReport{Type: "tethered"}
+			r.Throughput.UploadMbps = 2
+		}, []string{"line_saturated", "line_slow"}, nil, []string{"use_hotspot"}},
 		{"dsl_bloated: 16/1 Mbit/s with a 300 ms queue", false, func(r *Report) {
 			bloated379(r)
 			r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 15.2, 0.95
