@@ -20,8 +20,8 @@ import (
 	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/netlab"
+	"github.com/tetherwfh/tether/internal/wgprobe"
 	"github.com/tetherwfh/tether/netdiag"
-	"github.com/tetherwfh/tether/netdiag/wgprobe"
 	"github.com/tetherwfh/tether/tunnel"
 )
 

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetherwfh/tether/netdiag/wgprobe"
+	"github.com/tetherwfh/tether/internal/wgprobe"
 )
 
 // Path check parameters.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/internal/netlab"
+	"github.com/tetherwfh/tether/internal/wgprobe"
 	"github.com/tetherwfh/tether/netdiag"
-	"github.com/tetherwfh/tether/netdiag/wgprobe"
 )
 
 // companyDNSPort is where the lab's company resolver listens on the

@@ -43,7 +43,7 @@ type Options struct {
 	Probe         netip.Addr
 	ProbeInterval time.Duration // 0: DefaultProbeInterval
 	// AnswerProbes makes the endpoint answer netdiag's UDP reachability
-	// probes on its WireGuard port (netdiag/wgprobe); gateways set it.
+	// probes on its WireGuard port (internal/wgprobe); gateways set it.
 	AnswerProbes bool
 	Logger       *slog.Logger
 	// Now is the clock, for tests. Nil means time.Now.

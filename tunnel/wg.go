@@ -20,7 +20,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/tetherwfh/tether/internal/udpguard"
-	"github.com/tetherwfh/tether/netdiag/wgprobe"
+	"github.com/tetherwfh/tether/internal/wgprobe"
 )
 
 // WireGuard message types and sizes (whitepaper section 5.4), for counting
@@ -46,7 +46,7 @@ type countingBind struct {
 	conn.Bind
 	attempts atomic.Int64
 	// answerProbes makes the bind answer netdiag's UDP reachability
-	// probes (netdiag/wgprobe) itself, so a client can tell whether UDP
+	// probes (internal/wgprobe) itself, so a client can tell whether UDP
 	// reaches the WireGuard port before it has a session. Gateways set it.
 	// It answers only sources udpguard allows (never this host, never
 	// the WireGuard port itself or a server port), each within

@@ -13,7 +13,7 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 
 	"github.com/tetherwfh/tether/internal/udpguard"
-	"github.com/tetherwfh/tether/netdiag/wgprobe"
+	"github.com/tetherwfh/tether/internal/wgprobe"
 )
 
 // probeQuiet is how long a test waits for answers that must not come.
