@@ -19,6 +19,7 @@ import (
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
 	"github.com/tetherwfh/tether/netdiag/measureserver"
+	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/netdiag/stamp"
 )
 
@@ -187,7 +188,7 @@ func TestBandwidthGuardCapsSpeedTests(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rep := c.Run(ctx, netdiag.ModeFull)
+	rep := c.Run(ctx, report.ModeFull)
 	require.NotNil(t, rep.Throughput)
 	t.Logf("guard 60 Mbit/s: download %.1f, upload %.1f Mbit/s", rep.Throughput.DownloadMbps, rep.Throughput.UploadMbps)
 	assert.Equal(t, 60.0, rep.Throughput.ServerCapMbps)

@@ -19,6 +19,7 @@ import (
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -84,7 +85,7 @@ func TestDiagOverHTTPS(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rep := c.Run(ctx, netdiag.ModeFull)
+	rep := c.Run(ctx, report.ModeFull)
 	require.Empty(t, rep.Errors)
 	require.NotNil(t, rep.Throughput)
 	assert.Positive(t, rep.Throughput.DownloadMbps)

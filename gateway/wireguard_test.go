@@ -22,6 +22,7 @@ import (
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/internal/wgprobe"
 	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -261,12 +262,12 @@ func TestDiagThroughTheTunnel(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rep := c.Run(ctx, netdiag.ModeFull)
+	rep := c.Run(ctx, report.ModeFull)
 	require.Empty(t, rep.Errors)
 	require.Len(t, rep.Latency.Targets, 1, "the gateway only: the host's router is not on the tunnel")
 	gw := rep.Latency.Targets[0]
 	assert.Equal(t, en.GatewayAddress, gw.Addr)
-	assert.Equal(t, netdiag.MethodICMP, gw.Method, "the tunnel's own echo answers")
+	assert.Equal(t, report.MethodICMP, gw.Method, "the tunnel's own echo answers")
 	require.NotNil(t, rep.Throughput)
 	assert.Positive(t, rep.Throughput.DownloadMbps)
 	assert.Positive(t, rep.Throughput.UploadMbps)
@@ -278,9 +279,9 @@ func TestDiagThroughTheTunnel(t *testing.T) {
 	// Without Ping, STAMP inside the netstack takes over.
 	c, err = netdiag.New(netdiag.Config{Server: "http://" + en.GatewayAddress, STAMPPort: 862, Dial: u.DialContext})
 	require.NoError(t, err)
-	rep = c.Run(ctx, netdiag.ModeQuick)
+	rep = c.Run(ctx, report.ModeQuick)
 	require.Len(t, rep.Latency.Targets, 1)
-	assert.Equal(t, netdiag.MethodSTAMP, rep.Latency.Targets[0].Method)
+	assert.Equal(t, report.MethodSTAMP, rep.Latency.Targets[0].Method)
 }
 
 func TestInitFiles(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tetherwfh/tether/internal/netlab"
-	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // BenchEnv enables BenchmarkLabAccuracy, which builds labs and takes about
@@ -57,10 +57,10 @@ func BenchmarkLabAccuracy(b *testing.B) {
 		require.NoError(b, err)
 		cancel()
 
-		var rep *netdiag.Report
+		var rep *report.Report
 		b.ResetTimer()
 		for range b.N {
-			rep = labClient(b, l, server).Run(context.Background(), netdiag.ModeFull)
+			rep = labClient(b, l, server).Run(context.Background(), report.ModeFull)
 		}
 		b.StopTimer()
 		require.Empty(b, rep.Errors, "%s: %v", name, rep.Errors)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/netdiag/stamp"
 )
 
@@ -24,9 +25,9 @@ const (
 // checkAside starts the gateway's service, DNS, path and local-network
 // checks on wg; they fill rep's Service, DNS, Path and Network when wg is
 // done.
-func (c *Client) checkAside(ctx context.Context, mode Mode, gw Target, rep *Report, wg *sync.WaitGroup) {
+func (c *Client) checkAside(ctx context.Context, mode report.Mode, gw Target, rep *report.Report, wg *sync.WaitGroup) {
 	var mu sync.Mutex
-	path := &PathReport{}
+	path := &report.PathReport{}
 	rep.Path = path
 	run := func(f func()) {
 		wg.Add(1)
@@ -61,7 +62,7 @@ func (c *Client) checkAside(ctx context.Context, mode Mode, gw Target, rep *Repo
 			path.Loss = l
 			mu.Unlock()
 		})
-		if mode == ModeFull && c.cfg.Dial == nil {
+		if mode == report.ModeFull && c.cfg.Dial == nil {
 			run(func() {
 				m := c.mtuSearch(ctx, gw.Addr, gw.STAMPPort)
 				mu.Lock()
@@ -87,7 +88,7 @@ func (c *Client) checkAside(ctx context.Context, mode Mode, gw Target, rep *Repo
 	if c.cfg.Dial == nil {
 		run(func() {
 			v6 := c.ipv6(ctx, c.base.Hostname(), c.serverPort())
-			var n *NetworkReport
+			var n *report.NetworkReport
 			_ = c.cfg.Netns.run(func() error { n = localNetwork(c.cfg.SSIDSalt); return nil })
 			mu.Lock()
 			path.IPv6, rep.Network = v6, n
@@ -98,7 +99,7 @@ func (c *Client) checkAside(ctx context.Context, mode Mode, gw Target, rep *Repo
 
 // dnsReport runs the DNS checks against the system resolvers and the
 // company's.
-func (c *Client) dnsReport(ctx context.Context, mode Mode) *DNSReport {
+func (c *Client) dnsReport(ctx context.Context, mode report.Mode) *report.DNSReport {
 	cfg := c.cfg.DNS.withDefaults()
 	var system []systemResolver
 	for _, r := range cfg.Resolvers {
@@ -111,11 +112,11 @@ func (c *Client) dnsReport(ctx context.Context, mode Mode) *DNSReport {
 		}
 		var err error
 		if system, err = systemResolvers(path); err != nil {
-			return &DNSReport{Resolvers: []ResolverReport{{Role: "system", Error: "cannot find the system's resolvers: " + err.Error()}}}
+			return &report.DNSReport{Resolvers: []report.ResolverReport{{Role: "system", Error: "cannot find the system's resolvers: " + err.Error()}}}
 		}
 	}
 	d := &dnsChecker{cfg: cfg, queries: dnsLatencyQueries, dial: c.prober.dial}
-	if mode == ModeQuick {
+	if mode == report.ModeQuick {
 		d.queries = dnsQuickQueries
 	}
 	if c.cfg.Dial == nil {
@@ -139,9 +140,9 @@ func (c *Client) dnsReport(ctx context.Context, mode Mode) *DNSReport {
 }
 
 // udpLoss sends a STAMP series to the gateway and counts what came back.
-func (c *Client) udpLoss(ctx context.Context, gw Target, mode Mode) *LossReport {
+func (c *Client) udpLoss(ctx context.Context, gw Target, mode report.Mode) *report.LossReport {
 	n := lossProbes
-	if mode == ModeQuick {
+	if mode == report.ModeQuick {
 		n = lossQuickProbes
 	}
 	conn, err := c.prober.dial(ctx, "udp", netip.AddrPortFrom(gw.Addr, gw.STAMPPort).String())
@@ -158,7 +159,7 @@ func (c *Client) udpLoss(ctx context.Context, gw Target, mode Mode) *LossReport 
 		return nil
 	}
 	st := Summarize(res.RTTs, res.Sent)
-	return &LossReport{Method: MethodSTAMP, Sent: res.Sent, LossPct: st.LossPct, MedianMS: st.MedianMS, MinMS: st.MinMS}
+	return &report.LossReport{Method: report.MethodSTAMP, Sent: res.Sent, LossPct: st.LossPct, MedianMS: st.MedianMS, MinMS: st.MinMS}
 }
 
 // localPrefixes are the networks of this host's interfaces (in Netns).

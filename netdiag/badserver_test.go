@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // liar serves a config document that points at handlers misbehaving in
@@ -31,16 +33,16 @@ func liar(t *testing.T, large, upload http.HandlerFunc) string {
 	return srv.URL
 }
 
-func runAgainst(t *testing.T, server string) (*Report, time.Duration) {
+func runAgainst(t *testing.T, server string) (*report.Report, time.Duration) {
 	t.Helper()
 	c, err := New(Config{Server: server})
 	require.NoError(t, err)
 	start := time.Now()
-	rep := c.Run(context.Background(), ModeFull)
+	rep := c.Run(context.Background(), report.ModeFull)
 	return rep, time.Since(start)
 }
 
-func errorsOf(r *Report) string {
+func errorsOf(r *report.Report) string {
 	var b strings.Builder
 	for _, e := range r.Errors {
 		b.WriteString(e.Probe + ": " + e.Error + "\n")

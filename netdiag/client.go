@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/netdiag/stamp"
 )
 
@@ -180,16 +181,16 @@ func (c *Client) progress(p Progress) {
 }
 
 // Run measures the line and returns the report. It never returns a nil
-// report: what could not be measured is in Report.Errors.
-func (c *Client) Run(ctx context.Context, mode Mode) *Report {
+// report: what could not be measured is in report.Report.Errors.
+func (c *Client) Run(ctx context.Context, mode report.Mode) *report.Report {
 	deadline := fullDeadline
-	if mode == ModeQuick {
+	if mode == report.ModeQuick {
 		deadline = quickDeadline
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	start := time.Now()
-	rep := &Report{Schema: Schema, StartedAt: c.now().UTC(), Mode: mode, Server: c.cfg.Server, Thresholds: defaultThresholds()}
+	rep := &report.Report{Schema: report.Schema, StartedAt: c.now().UTC(), Mode: mode, Server: c.cfg.Server, Thresholds: defaultThresholds()}
 	defer func() {
 		rep.DurationMS = time.Since(start).Milliseconds()
 		rep.Verdicts, rep.Suggestions = judge(rep, c.cfg.DNS.ExpectFiltered)
@@ -202,7 +203,7 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 	c.progress(Progress{Phase: "latency"})
 	gw, err := c.gatewayTarget(ctx)
 	if err != nil {
-		rep.Errors = append(rep.Errors, ProbeError{"gateway", err.Error()})
+		rep.Errors = append(rep.Errors, report.ProbeError{Probe: "gateway", Error: err.Error()})
 		return rep
 	}
 	targets := []Target{gw}
@@ -210,11 +211,11 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 		targets = append([]Target{{Name: "router", Addr: r, TCPPort: 53}}, targets...)
 	}
 	targets = append(targets, c.cfg.Anchors...)
-	results := make([]LatencyTarget, len(targets))
+	results := make([]report.LatencyTarget, len(targets))
 	methods := make([]string, len(targets))
 	var wg sync.WaitGroup
 	var cfgErr error
-	if mode == ModeFull {
+	if mode == report.ModeFull {
 		wg.Add(1)
 		go func() { defer wg.Done(); cfgErr = c.fetchConfig(ctx) }()
 	}
@@ -229,7 +230,7 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 	rep.Latency.Targets = results
 	if n := rep.Network; n != nil {
 		for _, t := range results {
-			if t.Method == MethodNone {
+			if t.Method == report.MethodNone {
 				continue
 			}
 			v := t.MedianMS
@@ -246,24 +247,24 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 		if t.Name == "gateway" {
 			gwIdx = i
 		}
-		if results[i].Error != "" && results[i].Method == MethodNone {
-			rep.Errors = append(rep.Errors, ProbeError{"latency " + t.Name, results[i].Error})
+		if results[i].Error != "" && results[i].Method == report.MethodNone {
+			rep.Errors = append(rep.Errors, report.ProbeError{Probe: "latency " + t.Name, Error: results[i].Error})
 		}
 	}
 	gwMethod := methods[gwIdx]
-	resp := &ResponsivenessReport{IdleMS: results[gwIdx].MedianMS, Method: gwMethod}
+	resp := &report.ResponsivenessReport{IdleMS: results[gwIdx].MedianMS, Method: gwMethod}
 	rep.Responsiveness = resp
-	if mode == ModeQuick {
+	if mode == report.ModeQuick {
 		return rep
 	}
 	if cfgErr != nil {
-		rep.Errors = append(rep.Errors, ProbeError{"throughput", cfgErr.Error()})
+		rep.Errors = append(rep.Errors, report.ProbeError{Probe: "throughput", Error: cfgErr.Error()})
 		return rep
 	}
 
 	// Stages 2 and 3, one after the other: each direction saturated, with
 	// latency and RPM probes riding along.
-	tp := &ThroughputReport{Stable: true, ServerCapMbps: c.serverCap}
+	tp := &report.ThroughputReport{Stable: true, ServerCapMbps: c.serverCap}
 	rep.Throughput = tp
 	var foreign, self []time.Duration
 	for _, dir := range []direction{download, upload} {
@@ -277,7 +278,7 @@ func (c *Client) Run(ctx context.Context, mode Mode) *Report {
 		tp.Bytes += lr.dir.Bytes
 		tp.Stable = tp.Stable && lr.dir.Stable
 		if lr.dir.Error != "" {
-			rep.Errors = append(rep.Errors, ProbeError{dir.String(), lr.dir.Error})
+			rep.Errors = append(rep.Errors, report.ProbeError{Probe: dir.String(), Error: lr.dir.Error})
 		}
 		foreign = append(foreign, lr.foreign...)
 		self = append(self, lr.self...)
@@ -466,7 +467,7 @@ func (c *Client) loadClient(conns *connSet) *http.Client {
 
 // loadResult is one direction's load phase.
 type loadResult struct {
-	dir      *DirectionReport
+	dir      *report.DirectionReport
 	loadedMS float64
 	foreign  []time.Duration // per foreign probe: mean of TCP connect and HTTP
 	self     []time.Duration

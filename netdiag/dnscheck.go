@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // DNS check parameters.
@@ -104,98 +106,6 @@ func (d DNSConfig) withDefaults() DNSConfig {
 	return d
 }
 
-// DNSReport is the DNS health of every resolver checked.
-type DNSReport struct {
-	Resolvers []ResolverReport `json:"resolvers"`
-	// Filter says whether the company's filter is in effect; absent
-	// without a company resolver and a canary.
-	Filter *FilterReport `json:"filter,omitempty"`
-	// Consistency compares the system resolvers' answers with the
-	// company resolver's; absent without a company resolver.
-	Consistency *ConsistencyReport `json:"consistency,omitempty"`
-	// Interception says whether something on the path answers DNS sent
-	// to any address; absent when the check did not run.
-	Interception *InterceptReport `json:"interception,omitempty"`
-}
-
-// ResolverReport is one resolver's health. Pointers are unknown when nil:
-// a check that could not run says so rather than guessing.
-type ResolverReport struct {
-	Addr string `json:"addr"`
-	// Role is "system" (the OS uses it) or "company" (the filtering
-	// resolver); Source says where a system resolver was found.
-	Role   string `json:"role"`
-	Source string `json:"source,omitempty"`
-	// Latency of ProbeName over UDP: median, p90, loss.
-	LatencyStats
-	UDP *bool `json:"udp"`
-	TCP *bool `json:"tcp"`
-	// Resolves: ProbeName, a name that must resolve, got an address in
-	// some answer; false when every answer lacked one (a refusal, a
-	// failure, NXDOMAIN), unknown when nothing answered. ProbeAnswer
-	// then says what came back, e.g. "REFUSED for example.com".
-	Resolves    *bool  `json:"resolves"`
-	ProbeAnswer string `json:"probe_answer,omitempty"`
-	// EDNS: an EDNS0 query with a 1232-byte buffer got an EDNS0 answer.
-	EDNS *bool `json:"edns"`
-	// Truncation: "ok" (a large answer came back truncated over UDP and
-	// whole over TCP), "fits" (it fit over UDP), "tcp_failed" (truncated,
-	// and TCP did not deliver it), or empty when not tested.
-	Truncation string `json:"truncation,omitempty"`
-	// AD: the resolver validated DNSSEC for SignedName.
-	AD *bool `json:"ad"`
-	// NSID is the resolver's identity (RFC 5001), when it gives one.
-	NSID string `json:"nsid,omitempty"`
-	// NXDOMAIN: "ok" when a name that cannot exist got NXDOMAIN,
-	// "rewritten" when it got addresses instead (RewrittenTo), "failed"
-	// when there was no usable answer.
-	NXDOMAIN    string   `json:"nxdomain,omitempty"`
-	RewrittenTo []string `json:"rewritten_to,omitempty"`
-	// AnswerFrom is set when answers came from an address other than the
-	// one asked: a transparent DNS proxy in the path.
-	AnswerFrom string `json:"answer_from,omitempty"`
-	Error      string `json:"error,omitempty"`
-}
-
-// FilterReport says whether the company's DNS filter holds.
-type FilterReport struct {
-	Canary string `json:"canary"`
-	// CompanyBlocks: the company resolver's answer for the canary says it
-	// is a block (BlockMarker says how); false for any other answer;
-	// unknown (null) when it gave no usable answer, or when only a weak
-	// marker spoke for a block while the control name did not resolve.
-	CompanyBlocks *bool `json:"company_blocks"`
-	// CompanyAnswer is that answer in words: rcode, addresses, EDE and
-	// the authority's SOA owner.
-	CompanyAnswer string `json:"company_answer,omitempty"`
-	// BlockMarker is what made the answer a block: "ede",
-	// "synthesized_soa", "no_soa" or "unspecified_address" (see
-	// classifyCanary).
-	BlockMarker string `json:"block_marker,omitempty"`
-	// Control is a name that must resolve (ProbeName), and
-	// ControlResolves whether the company resolver resolved it: a
-	// resolver that answers every name NXDOMAIN is broken, not filtering.
-	Control         string `json:"control"`
-	ControlResolves *bool  `json:"control_resolves"`
-	// BypassedBy lists system resolvers that resolve the canary: using
-	// them, the filter does not apply.
-	BypassedBy []string `json:"bypassed_by,omitempty"`
-}
-
-// ConsistencyReport compares answers for one name across resolvers.
-type ConsistencyReport struct {
-	Name    string   `json:"name"`
-	Company []string `json:"company"`
-	// Differs lists resolvers whose answers differ from the company's.
-	Differs []ResolverAnswers `json:"differs,omitempty"`
-}
-
-// ResolverAnswers is one resolver's answer set.
-type ResolverAnswers struct {
-	Resolver string   `json:"resolver"`
-	Answers  []string `json:"answers"`
-}
-
 // dnsChecker runs the checks against one or more resolvers.
 type dnsChecker struct {
 	cfg     DNSConfig
@@ -209,8 +119,8 @@ type dnsChecker struct {
 }
 
 // run checks every resolver concurrently and assembles the report.
-func (d *dnsChecker) run(ctx context.Context, system []systemResolver) *DNSReport {
-	rep := &DNSReport{}
+func (d *dnsChecker) run(ctx context.Context, system []systemResolver) *report.DNSReport {
+	rep := &report.DNSReport{}
 	type job struct {
 		addr   netip.AddrPort
 		role   string
@@ -223,7 +133,7 @@ func (d *dnsChecker) run(ctx context.Context, system []systemResolver) *DNSRepor
 	if d.cfg.Company.IsValid() {
 		jobs = append(jobs, job{d.cfg.Company, "company", "config"})
 	}
-	rep.Resolvers = make([]ResolverReport, len(jobs))
+	rep.Resolvers = make([]report.ResolverReport, len(jobs))
 	canary := make([]canaryAnswer, len(jobs))
 	consistent := make([][]string, len(jobs))
 	var wg sync.WaitGroup
@@ -259,10 +169,10 @@ func (d *dnsChecker) run(ctx context.Context, system []systemResolver) *DNSRepor
 			}
 		}
 	}
-	cr := &ConsistencyReport{Name: strings.TrimSuffix(d.cfg.ConsistencyName, "."), Company: consistent[ci]}
+	cr := &report.ConsistencyReport{Name: strings.TrimSuffix(d.cfg.ConsistencyName, "."), Company: consistent[ci]}
 	for i := range ci {
 		if consistent[i] != nil && consistent[ci] != nil && !slices.Equal(consistent[i], consistent[ci]) {
-			cr.Differs = append(cr.Differs, ResolverAnswers{rep.Resolvers[i].Addr, consistent[i]})
+			cr.Differs = append(cr.Differs, report.ResolverAnswers{Resolver: rep.Resolvers[i].Addr, Answers: consistent[i]})
 		}
 	}
 	rep.Consistency = cr
@@ -272,8 +182,8 @@ func (d *dnsChecker) run(ctx context.Context, system []systemResolver) *DNSRepor
 func yes(b bool) *bool { return &b }
 
 // check runs the per-resolver checks, concurrently.
-func (d *dnsChecker) check(ctx context.Context, server netip.AddrPort) ResolverReport {
-	r := ResolverReport{Addr: server.String()}
+func (d *dnsChecker) check(ctx context.Context, server netip.AddrPort) report.ResolverReport {
+	r := report.ResolverReport{Addr: server.String()}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	set := func(f func()) { mu.Lock(); f(); mu.Unlock() }

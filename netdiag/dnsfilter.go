@@ -7,11 +7,13 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
-// What marks an answer as a block (FilterReport.BlockMarker). A block is
-// an answer that says it is one; an empty answer, a refusal or an
-// ordinary NXDOMAIN says nothing of the kind.
+// What marks an answer as a block (report.FilterReport.BlockMarker). A
+// block is an answer that says it is one; an empty answer, a refusal or
+// an ordinary NXDOMAIN says nothing of the kind.
 const (
 	// markerEDE: an RFC 8914 Extended DNS Error 15 (Blocked), 16
 	// (Censored) or 17 (Filtered), whatever the rcode. Tether's resolver
@@ -91,8 +93,8 @@ func classifyCanary(resp *dns.Msg, name string) canaryAnswer {
 // filterReport judges the company resolver's canary answer against the
 // control name: a weak block marker from a resolver that cannot resolve
 // the control proves nothing.
-func filterReport(cfg DNSConfig, company canaryAnswer, controlResolves *bool) *FilterReport {
-	f := &FilterReport{Canary: strings.TrimSuffix(cfg.BlockedCanary, "."), CompanyBlocks: company.blocked, CompanyAnswer: company.text,
+func filterReport(cfg DNSConfig, company canaryAnswer, controlResolves *bool) *report.FilterReport {
+	f := &report.FilterReport{Canary: strings.TrimSuffix(cfg.BlockedCanary, "."), CompanyBlocks: company.blocked, CompanyAnswer: company.text,
 		BlockMarker: company.marker, Control: strings.TrimSuffix(cfg.ProbeName, "."), ControlResolves: controlResolves}
 	if company.weak() && (controlResolves == nil || !*controlResolves) {
 		f.CompanyBlocks = nil

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tetherwfh/tether/gateway/resolver"
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // The names of the filter tests: a canary a company list blocks, which
@@ -124,15 +125,15 @@ func TestCompanyFilterAgainstRealResolvers(t *testing.T) {
 		company netip.AddrPort
 		blocks  *bool
 		marker  string
-		want    []string // exactly these verdicts
-		answer  string   // in the filter report
+		want    []report.VerdictID // exactly these verdicts
+		answer  string             // in the filter report
 	}{
 		{"Tether's resolver blocks (NXDOMAIN, EDE, its own SOA)", tetherResolver(t, upstream, list, resolver.BlockNXDomain), ptr(true), markerEDE, nil, "EDE 15"},
 		{"Tether's resolver blocks (0.0.0.0, EDE)", tetherResolver(t, upstream, list, resolver.BlockZeroIP), ptr(true), markerEDE, nil, "NOERROR 0.0.0.0"},
-		{"a list that failed to load blocks nothing", tetherResolver(t, upstream, missing, resolver.BlockNXDomain), ptr(false), "", []string{"dns_filter_off"}, "198.18.0.66"},
+		{"a list that failed to load blocks nothing", tetherResolver(t, upstream, missing, resolver.BlockNXDomain), ptr(false), "", []report.VerdictID{report.VerdictDNSFilterOff}, "198.18.0.66"},
 		{"a third-party filter's NXDOMAIN without SOA", serveDNS(t, forwarding(upstream, dns.RcodeNameError, false)), ptr(true), markerNoSOA, nil, "NXDOMAIN"},
-		{"a resolver that refuses every name", serveDNS(t, forwarding(upstream, dns.RcodeRefused, true)), nil, "", []string{"dns_company_broken"}, "REFUSED"},
-		{"a resolver that answers every name NXDOMAIN", serveDNS(t, forwarding(upstream, dns.RcodeNameError, true)), nil, markerNoSOA, []string{"dns_company_broken"}, "NXDOMAIN"},
+		{"a resolver that refuses every name", serveDNS(t, forwarding(upstream, dns.RcodeRefused, true)), nil, "", []report.VerdictID{report.VerdictDNSCompanyBroken}, "REFUSED"},
+		{"a resolver that answers every name NXDOMAIN", serveDNS(t, forwarding(upstream, dns.RcodeNameError, true)), nil, markerNoSOA, []report.VerdictID{report.VerdictDNSCompanyBroken}, "NXDOMAIN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &dnsChecker{cfg: DNSConfig{Company: tc.company, ProbeName: testControl, TestDomain: "test.", BlockedCanary: testCanary}.withDefaults(),
@@ -149,11 +150,11 @@ func TestCompanyFilterAgainstRealResolvers(t *testing.T) {
 			assert.ElementsMatch(t, tc.want, ids(vs))
 			for _, v := range vs {
 				switch v.ID {
-				case "dns_filter_off":
+				case report.VerdictDNSFilterOff:
 					assert.Contains(t, v.Evidence, strings.TrimSuffix(testCanary, "."), "the canary is the evidence")
 					assert.Contains(t, v.Evidence, f.CompanyAnswer, "and the answer")
-					assert.Equal(t, SeverityCritical, v.Severity)
-				case "dns_company_broken":
+					assert.Equal(t, report.SeverityCritical, v.Severity)
+				case report.VerdictDNSCompanyBroken:
 					assert.Contains(t, v.Evidence, tc.company.String())
 					assert.Contains(t, v.Evidence, tc.answer)
 				}
@@ -243,12 +244,12 @@ func TestInterceptionProbe(t *testing.T) {
 	rep.DNS = d.run(context.Background(), []systemResolver{{answering, "config"}})
 	require.NotNil(t, rep.DNS.Interception)
 	vs, ss := judge(rep, false)
-	assert.Subset(t, ids(vs), []string{"dns_intercepted", "untrusted_network"})
-	var sids []string
+	assert.Subset(t, ids(vs), []report.VerdictID{report.VerdictDNSIntercepted, report.VerdictUntrustedNetwork})
+	var sids []report.SuggestionID
 	for _, s := range ss {
 		sids = append(sids, s.ID)
 	}
-	assert.Contains(t, sids, "use_full_tunnel")
+	assert.Contains(t, sids, report.SuggestionUseFullTunnel)
 }
 
 // TestInterceptProbesAvoidTheHostsOwnNetworks: a network that uses a

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // interceptCandidates are where the interception check may send its DNS
@@ -56,31 +58,9 @@ const (
 	interceptTries = 3
 )
 
-// InterceptReport is the transparent-interception check.
-type InterceptReport struct {
-	// Intercepted: some probe was answered, so something on the path
-	// answers DNS sent to any address.
-	Intercepted bool             `json:"intercepted"`
-	Probes      []InterceptProbe `json:"probes"`
-}
-
-// InterceptProbe is one address's result.
-type InterceptProbe struct {
-	Addr     string `json:"addr"`
-	Answered bool   `json:"answered"`
-	// RTTMS is how soon after the first query the answer came: an
-	// interceptor in the home router answers as fast as the router does.
-	RTTMS float64 `json:"rtt_ms,omitempty"`
-	// Answer is the reply in words (rcode, addresses, EDE).
-	Answer string `json:"answer,omitempty"`
-	// Error is why there was no answer when the network said so (no
-	// route, an ICMP error); empty after a plain silence, the normal case.
-	Error string `json:"error,omitempty"`
-}
-
 // interception queries every probe address concurrently.
-func (d *dnsChecker) interception(ctx context.Context) *InterceptReport {
-	rep := &InterceptReport{Probes: make([]InterceptProbe, len(d.intercept))}
+func (d *dnsChecker) interception(ctx context.Context) *report.InterceptReport {
+	rep := &report.InterceptReport{Probes: make([]report.InterceptProbe, len(d.intercept))}
 	var wg sync.WaitGroup
 	for i, ap := range d.intercept {
 		wg.Add(1)
@@ -96,8 +76,8 @@ func (d *dnsChecker) interception(ctx context.Context) *InterceptReport {
 // interceptProbe sends up to interceptTries queries for ProbeName to ap
 // on one connected socket and waits for an answer to any of them, with
 // the same ID and question, until interceptWait has passed.
-func (d *dnsChecker) interceptProbe(ctx context.Context, ap netip.AddrPort) InterceptProbe {
-	p := InterceptProbe{Addr: ap.String()}
+func (d *dnsChecker) interceptProbe(ctx context.Context, ap netip.AddrPort) report.InterceptProbe {
+	p := report.InterceptProbe{Addr: ap.String()}
 	ctx, cancel := context.WithTimeout(ctx, interceptWait)
 	defer cancel()
 	c, err := d.dial(ctx, "udp", ap.String())

@@ -1,6 +1,10 @@
 package netdiag
 
-import "time"
+import (
+	"time"
+
+	"github.com/tetherwfh/tether/netdiag/report"
+)
 
 // Bufferbloat grades on the DSLReports speed test's scale: the grade is the
 // latency increase under load (loaded minus idle). Source: DSLReports'
@@ -39,8 +43,8 @@ func gradeRank(g string) int {
 	return len(bufferbloatGrades)
 }
 
-func defaultThresholds() Thresholds {
-	t := Thresholds{BufferbloatGradesMS: map[string]float64{}, StableWithinPct: stableWithin * 100, DirectionBudgetMS: directionBudget.Milliseconds(),
+func defaultThresholds() report.Thresholds {
+	t := report.Thresholds{BufferbloatGradesMS: map[string]float64{}, StableWithinPct: stableWithin * 100, DirectionBudgetMS: directionBudget.Milliseconds(),
 		Verdicts: verdictThresholds()}
 	for _, g := range bufferbloatGrades {
 		t.BufferbloatGradesMS[g.grade] = ms(g.below)

@@ -6,12 +6,14 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // localNetwork describes the default route's interface. It runs where
 // the probes run (Netns), so netlink and /proc see that namespace.
-func localNetwork(ssidSalt []byte) *NetworkReport {
-	n := &NetworkReport{Type: "unknown"}
+func localNetwork(ssidSalt []byte) *report.NetworkReport {
+	n := &report.NetworkReport{Type: "unknown"}
 	name, err := defaultInterface()
 	if err != nil {
 		return n
@@ -21,7 +23,7 @@ func localNetwork(ssidSalt []byte) *NetworkReport {
 	if n.Type == "wifi" {
 		w := wifiFacts(name, ssidSalt)
 		if w == nil {
-			w = &WiFiReport{}
+			w = &report.WiFiReport{}
 		}
 		if w.SignalDBM == nil {
 			// Wireless extensions, for drivers nl80211 says less about.

@@ -14,6 +14,7 @@ import (
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
 	"github.com/tetherwfh/tether/netdiag/measureserver"
+	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/netdiag/stamp"
 )
 
@@ -52,13 +53,13 @@ func labClient(tb testing.TB, l *netlab.Lab, server string) *netdiag.Client {
 	return c
 }
 
-func target(r *netdiag.Report, name string) netdiag.LatencyTarget {
+func target(r *report.Report, name string) report.LatencyTarget {
 	for _, t := range r.Latency.Targets {
 		if t.Name == name {
 			return t
 		}
 	}
-	return netdiag.LatencyTarget{}
+	return report.LatencyTarget{}
 }
 
 // TestDiagOnLabProfiles runs a full diagnosis on shaped lines and checks
@@ -78,13 +79,13 @@ func TestDiagOnLabProfiles(t *testing.T) {
 			p := netlab.Profiles[tc.profile]
 			l := netlab.New(t, p)
 			server := startMeasurement(t, l)
-			rep := labClient(t, l, server).Run(context.Background(), netdiag.ModeFull)
+			rep := labClient(t, l, server).Run(context.Background(), report.ModeFull)
 			t.Logf("%s: %s", tc.profile, oneLine(rep))
 			require.Empty(t, rep.Errors)
 			assert.LessOrEqual(t, rep.DurationMS, int64(11_000), "a full run stays near its 10 s budget")
 
 			gw := target(rep, "gateway")
-			assert.Equal(t, netdiag.MethodICMP, gw.Method, "root in the lab can ping")
+			assert.Equal(t, report.MethodICMP, gw.Method, "root in the lab can ping")
 			assert.Zero(t, gw.LossPct)
 			router := target(rep, "router")
 			assert.Equal(t, netlab.HomeRouterAddr.String(), router.Addr, "the router comes from the home's routing table")
@@ -128,12 +129,12 @@ func TestQuickDiagIsQuick(t *testing.T) {
 	l := netlab.New(t, netlab.Profiles["cable_bloated"])
 	server := startMeasurement(t, l)
 	start := time.Now()
-	rep := labClient(t, l, server).Run(context.Background(), netdiag.ModeQuick)
+	rep := labClient(t, l, server).Run(context.Background(), report.ModeQuick)
 	took := time.Since(start)
 	t.Logf("quick: %v: %s", took, oneLine(rep))
 	assert.Less(t, took, 2500*time.Millisecond)
 	assert.Nil(t, rep.Throughput)
-	assert.Equal(t, netdiag.MethodICMP, target(rep, "gateway").Method)
+	assert.Equal(t, report.MethodICMP, target(rep, "gateway").Method)
 	assert.Contains(t, rep.Summary, "Quick check")
 }
 
@@ -144,9 +145,9 @@ func TestDiagFallsBackWhenICMPIsBlocked(t *testing.T) {
 	server := startMeasurement(t, l)
 	out, err := l.ISP.Command(context.Background(), "nft", "add rule ip tetherlab forward ip protocol icmp drop").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	rep := labClient(t, l, server).Run(context.Background(), netdiag.ModeQuick)
+	rep := labClient(t, l, server).Run(context.Background(), report.ModeQuick)
 	gw := target(rep, "gateway")
-	assert.Equal(t, netdiag.MethodSTAMP, gw.Method, "report: %+v", gw)
+	assert.Equal(t, report.MethodSTAMP, gw.Method, "report: %+v", gw)
 	assert.Equal(t, 10, gw.Samples)
 }
 
@@ -155,23 +156,23 @@ func TestDiagFallsBackWhenICMPIsBlocked(t *testing.T) {
 func TestDiagReportsADeadServer(t *testing.T) {
 	l := netlab.New(t, netlab.Profiles["fiber"])
 	start := time.Now()
-	rep := labClient(t, l, fmt.Sprintf("http://%s:%d", netlab.GatewayAddr, measurePort)).Run(context.Background(), netdiag.ModeFull)
+	rep := labClient(t, l, fmt.Sprintf("http://%s:%d", netlab.GatewayAddr, measurePort)).Run(context.Background(), report.ModeFull)
 	assert.Less(t, time.Since(start), 11*time.Second)
 	require.NotEmpty(t, rep.Errors)
 	assert.Contains(t, rep.Errors[len(rep.Errors)-1].Error, "unreachable")
 	assert.Nil(t, rep.Throughput)
-	assert.Equal(t, netdiag.MethodICMP, target(rep, "gateway").Method, "the host still answers pings")
+	assert.Equal(t, report.MethodICMP, target(rep, "gateway").Method, "the host still answers pings")
 }
 
 func gradeRankOf(g string) int {
 	return strings.Index("A+ A  B  C  D  F  ", g+" ") / 3
 }
 
-func oneLine(r *netdiag.Report) string {
+func oneLine(r *report.Report) string {
 	s := fmt.Sprintf("%d ms", r.DurationMS)
 	if tp := r.Throughput; tp != nil {
 		s += fmt.Sprintf(", down %.2f up %.2f Mbit/s (%d streams, stable %v)", tp.DownloadMbps, tp.UploadMbps, tp.Streams, tp.Stable)
-		for _, d := range []*netdiag.DirectionReport{tp.Download, tp.Upload} {
+		for _, d := range []*report.DirectionReport{tp.Download, tp.Upload} {
 			if d != nil {
 				s += fmt.Sprintf(" [%.2f Mbit/s %d streams %d ms stable %v]", d.Mbps, d.Streams, d.DurationMS, d.Stable)
 			}

@@ -13,15 +13,8 @@ import (
 
 	probing "github.com/prometheus-community/pro-bing"
 
+	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/netdiag/stamp"
-)
-
-// Latency probe methods, in the order they are tried.
-const (
-	MethodICMP  = "icmp"
-	MethodSTAMP = "stamp"
-	MethodTCP   = "tcp"
-	MethodNone  = "none"
 )
 
 // Target is something to measure latency to.
@@ -74,8 +67,8 @@ func (p *latencyProber) dial(ctx context.Context, network, addr string) (net.Con
 // disturb each other) and reports the first, in order of preference
 // (ICMP, STAMP, TCP), that got an answer. Running them side by side keeps
 // a fallback from costing a second round of probing.
-func (p *latencyProber) measure(ctx context.Context, t Target, s Sampling) (LatencyTarget, string) {
-	out := LatencyTarget{Name: t.Name, Addr: t.Addr.String(), Method: MethodNone}
+func (p *latencyProber) measure(ctx context.Context, t Target, s Sampling) (report.LatencyTarget, string) {
+	out := report.LatencyTarget{Name: t.Name, Addr: t.Addr.String(), Method: report.MethodNone}
 	ms := p.methods(t)
 	type result struct {
 		rtts []time.Duration
@@ -107,7 +100,7 @@ func (p *latencyProber) measure(ctx context.Context, t Target, s Sampling) (Late
 		errs = append(errs, fmt.Errorf("%s: %w", m.name, r.err))
 	}
 	out.Error = errors.Join(errs...).Error()
-	return out, MethodNone
+	return out, report.MethodNone
 }
 
 type namedMethod struct {
@@ -116,12 +109,12 @@ type namedMethod struct {
 }
 
 func (p *latencyProber) methods(t Target) []namedMethod {
-	ms := []namedMethod{{MethodICMP, p.icmp}}
+	ms := []namedMethod{{report.MethodICMP, p.icmp}}
 	if t.STAMPPort != 0 {
-		ms = append(ms, namedMethod{MethodSTAMP, p.stamp})
+		ms = append(ms, namedMethod{report.MethodSTAMP, p.stamp})
 	}
 	if t.TCPPort != 0 {
-		ms = append(ms, namedMethod{MethodTCP, p.tcp})
+		ms = append(ms, namedMethod{report.MethodTCP, p.tcp})
 	}
 	return ms
 }
@@ -130,11 +123,11 @@ func (p *latencyProber) methods(t Target) []namedMethod {
 // the method the idle probe used.
 func (p *latencyProber) byName(name string) method {
 	switch name {
-	case MethodICMP:
+	case report.MethodICMP:
 		return p.icmp
-	case MethodSTAMP:
+	case report.MethodSTAMP:
 		return p.stamp
-	case MethodTCP:
+	case report.MethodTCP:
 		return p.tcp
 	}
 	return nil

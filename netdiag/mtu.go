@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/netdiag/stamp"
 )
 
@@ -159,8 +160,8 @@ func (m *mtuProber) tooBig(ctx context.Context, s int) bool {
 // unanswered after mtuCopies+mtuConfirmCopies probes, and only the
 // smallest silent size above the largest answered one is ever confirmed
 // (any larger answered size proves the smaller silent ones were lost).
-func (c *Client) mtuSearch(ctx context.Context, gw netip.Addr, port uint16) *MTUReport {
-	r := &MTUReport{}
+func (c *Client) mtuSearch(ctx context.Context, gw netip.Addr, port uint16) *report.MTUReport {
+	r := &report.MTUReport{}
 	conn, err := c.prober.dial(ctx, "udp", netip.AddrPortFrom(gw, port).String())
 	if err != nil {
 		r.Error = err.Error()

@@ -10,32 +10,6 @@ import (
 	"strings"
 )
 
-// NetworkReport is the local network: the default route's interface and,
-// on Wi-Fi, the radio facts the OS exposes. Unknown facts are absent,
-// never guessed.
-type NetworkReport struct {
-	Interface string `json:"interface,omitempty"`
-	// Type is wifi, ethernet, cellular, tethered, virtual or unknown.
-	Type string      `json:"type"`
-	WiFi *WiFiReport `json:"wifi,omitempty"`
-	// RouterMS and GatewayMS are the idle medians to the home router and
-	// the company gateway: a slow router means Wi-Fi or LAN trouble, a
-	// fast router and a slow gateway means the ISP.
-	RouterMS  *float64 `json:"router_ms,omitempty"`
-	GatewayMS *float64 `json:"gateway_ms,omitempty"`
-}
-
-// WiFiReport holds radio facts. The SSID is never reported: networks'
-// names and BSSIDs locate a person. SSIDHash, salted per installation,
-// lets the helpdesk see "the same network as last time" and nothing more.
-type WiFiReport struct {
-	SignalDBM *int     `json:"signal_dbm,omitempty"`
-	LinkMbps  *float64 `json:"link_mbps,omitempty"`
-	// Security is open, wep, wpa, wpa2 or wpa3; absent when unknown.
-	Security string `json:"security,omitempty"`
-	SSIDHash string `json:"ssid_hash,omitempty"`
-}
-
 // HashSSID hides an SSID behind a per-installation salt: SHA-256 over
 // salt and name, 16 hex digits. Without a salt there is no hash.
 func HashSSID(salt []byte, ssid string) string {

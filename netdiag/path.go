@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tetherwfh/tether/internal/wgprobe"
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // Path check parameters.
@@ -43,89 +44,9 @@ const (
 // (RFC 6598).
 var CGNAT = netip.MustParsePrefix("100.64.0.0/10")
 
-// PathReport is what lies between this host and the gateway.
-type PathReport struct {
-	UDP *UDPReport `json:"udp,omitempty"`
-	// Loss is UDP loss to the gateway from a longer STAMP series than the
-	// latency probes: UDP is what the tunnel carries, and networks police
-	// it apart from ICMP.
-	Loss    *LossReport    `json:"udp_loss,omitempty"`
-	MTU     *MTUReport     `json:"mtu,omitempty"`
-	Captive *CaptiveReport `json:"captive_portal,omitempty"`
-	Public  *PublicReport  `json:"public_address,omitempty"`
-	IPv6    *IPv6Report    `json:"ipv6,omitempty"`
-}
-
-// UDPReport is whether UDP reaches the gateway's WireGuard port.
-type UDPReport struct {
-	Port      uint16  `json:"port"`
-	Reachable bool    `json:"reachable"`
-	RTTMS     float64 `json:"rtt_ms,omitempty"`
-	Sent      int     `json:"sent"`
-	Error     string  `json:"error,omitempty"`
-}
-
-// LossReport is loss over many probes.
-type LossReport struct {
-	Method   string  `json:"method"`
-	Sent     int     `json:"sent"`
-	LossPct  float64 `json:"loss_pct"`
-	MedianMS float64 `json:"median_ms"`
-	// MinMS is the fastest round trip: with the median, how far a queue
-	// other traffic keeps stands above the line's own delay.
-	MinMS float64 `json:"min_ms"`
-}
-
-// MTUReport is the path MTU toward the gateway and the tunnel MTU that
-// fits inside it.
-type MTUReport struct {
-	// PathMTU is the largest IPv4 packet that reached the gateway and came
-	// back, with DF set: STAMP packets padded to size, echoed at the same
-	// size by the gateway's reflector.
-	PathMTU int `json:"path_mtu"`
-	// TunnelMTU is PathMTU less WireGuard's overhead: 80 bytes, the IPv6
-	// worst case, as wg-quick reckons (1500 gives its default 1420), so
-	// the tunnel still fits if the endpoint moves to IPv6.
-	TunnelMTU int    `json:"tunnel_mtu"`
-	Error     string `json:"error,omitempty"`
-}
-
-// CaptiveReport is the captive-portal check: a URL that answers 204 No
-// Content on an open network.
-type CaptiveReport struct {
-	URL     string `json:"url"`
-	Captive bool   `json:"captive"`
-	Status  int    `json:"status,omitempty"`
-	// RedirectTo is where a portal sent the request.
-	RedirectTo string `json:"redirect_to,omitempty"`
-	Error      string `json:"error,omitempty"`
-}
-
-// PublicReport is this host's address as the gateway sees it.
-type PublicReport struct {
-	Addr  string `json:"addr"`
-	Local string `json:"local"`
-	// NAT: the gateway sees another address than the one we sent from.
-	NAT bool `json:"nat"`
-	// CGNAT: the address the gateway sees is in 100.64.0.0/10, the
-	// carrier-grade NAT range.
-	CGNAT bool   `json:"cgnat"`
-	Error string `json:"error,omitempty"`
-}
-
-// IPv6Report is whether this host has IPv6 that reaches anywhere.
-type IPv6Report struct {
-	// GlobalAddr: some interface has a global unicast IPv6 address (not
-	// link-local, not unique-local).
-	GlobalAddr bool `json:"global_addr"`
-	// GatewayReachable: a TCP connection to the gateway over IPv6
-	// worked; unknown (absent) when the gateway has no IPv6 address.
-	GatewayReachable *bool `json:"gateway_reachable,omitempty"`
-}
-
 // udpReach sends wgprobe requests to the gateway's WireGuard port.
-func (c *Client) udpReach(ctx context.Context, gw netip.Addr, port uint16) *UDPReport {
-	r := &UDPReport{Port: port}
+func (c *Client) udpReach(ctx context.Context, gw netip.Addr, port uint16) *report.UDPReport {
+	r := &report.UDPReport{Port: port}
 	conn, err := c.prober.dial(ctx, "udp", netip.AddrPortFrom(gw, port).String())
 	if err != nil {
 		r.Error = err.Error()
@@ -193,8 +114,8 @@ func (c *Client) udpReach(ctx context.Context, gw netip.Addr, port uint16) *UDPR
 }
 
 // captive fetches the check URL without following redirects.
-func (c *Client) captive(ctx context.Context, url string) *CaptiveReport {
-	r := &CaptiveReport{URL: url}
+func (c *Client) captive(ctx context.Context, url string) *report.CaptiveReport {
+	r := &report.CaptiveReport{URL: url}
 	ctx, cancel := context.WithTimeout(ctx, captiveTimeout)
 	defer cancel()
 	hc := c.plainClient()
@@ -245,8 +166,8 @@ func ParseIPAnswer(b []byte) (netip.Addr, error) {
 
 // publicAddr asks the gateway which address it sees, and compares it with
 // the local address of the connection it saw.
-func (c *Client) publicAddr(ctx context.Context) *PublicReport {
-	r := &PublicReport{}
+func (c *Client) publicAddr(ctx context.Context) *report.PublicReport {
+	r := &report.PublicReport{}
 	ctx, cancel := context.WithTimeout(ctx, publicTimeout)
 	defer cancel()
 	hc := c.plainClient()
@@ -282,8 +203,8 @@ func (c *Client) publicAddr(ctx context.Context) *PublicReport {
 }
 
 // ipv6 looks for a global IPv6 address and tries the gateway over IPv6.
-func (c *Client) ipv6(ctx context.Context, gwHost string, port int) *IPv6Report {
-	r := &IPv6Report{}
+func (c *Client) ipv6(ctx context.Context, gwHost string, port int) *report.IPv6Report {
+	r := &report.IPv6Report{}
 	_ = c.cfg.Netns.run(func() error {
 		addrs, err := net.InterfaceAddrs()
 		if err != nil {

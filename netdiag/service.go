@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // pathHealth is the gateway's liveness endpoint (gwapi.PathHealth, which
@@ -23,30 +25,10 @@ const pathHealth = "/healthz"
 // --quick's 2 s room to finish the report.
 const serviceTimeout = 1500 * time.Millisecond
 
-// ServiceReport says whether the gateway's service answers, not only its
-// host: a host answers pings while the gateway process is down.
-type ServiceReport struct {
-	// URL is what was asked, its password redacted: the server's
-	// /healthz, with the run's TLS settings (the pin).
-	URL  string `json:"url"`
-	Port int    `json:"port"`
-	// Answers: an HTTP answer with a status below 500 came. A server
-	// without /healthz (a third-party measurement server) answers 404
-	// and counts: it serves.
-	Answers bool `json:"answers"`
-	Status  int  `json:"status,omitempty"`
-	// RTTMS is the whole exchange, connection and TLS included.
-	RTTMS float64 `json:"rtt_ms,omitempty"`
-	// Error says why it does not answer, in words: "connection refused",
-	// "no answer within 1.5s", "it answered 503 Service Unavailable", a
-	// certificate that does not match the pin.
-	Error string `json:"error,omitempty"`
-}
-
 // checkService asks the server for /healthz.
-func (c *Client) checkService(ctx context.Context) *ServiceReport {
+func (c *Client) checkService(ctx context.Context) *report.ServiceReport {
 	u := c.base.ResolveReference(&url.URL{Path: pathHealth})
-	r := &ServiceReport{URL: u.Redacted(), Port: c.serverPort()}
+	r := &report.ServiceReport{URL: u.Redacted(), Port: c.serverPort()}
 	ctx, cancel := context.WithTimeout(ctx, serviceTimeout)
 	defer cancel()
 	hc := c.plainClient()

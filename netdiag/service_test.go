@@ -17,19 +17,20 @@ import (
 
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // quickOnLoopback runs --quick against server with every check that
 // would leave this host off: the router is loopback, no DNS.
-func quickOnLoopback(t *testing.T, cfg netdiag.Config) *netdiag.Report {
+func quickOnLoopback(t *testing.T, cfg netdiag.Config) *report.Report {
 	t.Helper()
 	cfg.Router, cfg.DNS.Off = netip.MustParseAddr("127.0.0.1"), true
 	c, err := netdiag.New(cfg)
 	require.NoError(t, err)
-	return c.Run(context.Background(), netdiag.ModeQuick)
+	return c.Run(context.Background(), report.ModeQuick)
 }
 
-func verdict(r *netdiag.Report, id string) *netdiag.Verdict {
+func verdict(r *report.Report, id report.VerdictID) *report.Verdict {
 	for i := range r.Verdicts {
 		if r.Verdicts[i].ID == id {
 			return &r.Verdicts[i]
@@ -51,9 +52,9 @@ func TestQuickRunChecksTheGatewaysService(t *testing.T) {
 	assert.False(t, rep.Service.Answers)
 	assert.Equal(t, port, rep.Service.Port)
 	assert.Equal(t, "connection refused", rep.Service.Error)
-	v := verdict(rep, "gateway_unreachable")
+	v := verdict(rep, report.VerdictGatewayUnreachable)
 	require.NotNil(t, v, "verdicts %+v", rep.Verdicts)
-	assert.Equal(t, netdiag.SeverityCritical, v.Severity)
+	assert.Equal(t, report.SeverityCritical, v.Severity)
 	assert.True(t, strings.HasPrefix(rep.Summary, "The gateway host answers ("), rep.Summary)
 	assert.Contains(t, rep.Summary, fmt.Sprintf("but its service on :%d does not (connection refused)", port))
 	assert.NotContains(t, rep.Summary, "Quick check")
@@ -79,7 +80,7 @@ func TestQuickRunFindsTheServiceUp(t *testing.T) {
 	require.NotNil(t, rep.Service)
 	assert.True(t, rep.Service.Answers, "%+v", rep.Service)
 	assert.Equal(t, http.StatusOK, rep.Service.Status)
-	assert.Nil(t, verdict(rep, "gateway_unreachable"))
+	assert.Nil(t, verdict(rep, report.VerdictGatewayUnreachable))
 	assert.Contains(t, rep.Summary, "Quick check: the company gateway answers")
 
 	wrong, err := gwapi.PinnedTLS("sha256:" + strings.Repeat("00", 32))
@@ -87,5 +88,5 @@ func TestQuickRunFindsTheServiceUp(t *testing.T) {
 	rep = quickOnLoopback(t, netdiag.Config{Server: srv.URL, TLS: wrong})
 	assert.False(t, rep.Service.Answers)
 	assert.Contains(t, rep.Service.Error, "pin")
-	assert.NotNil(t, verdict(rep, "gateway_unreachable"))
+	assert.NotNil(t, verdict(rep, report.VerdictGatewayUnreachable))
 }

@@ -3,6 +3,8 @@ package netdiag
 import (
 	"slices"
 	"time"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // Summarize computes latency statistics from the answered round trips, in
@@ -11,8 +13,8 @@ import (
 // Jitter is the mean absolute difference between consecutive round trips
 // (the "instantaneous packet delay variation" of RFC 5481, section 1.2,
 // averaged), which is what VoIP and conferencing tools report.
-func Summarize(rtts []time.Duration, sent int) LatencyStats {
-	st := LatencyStats{Samples: len(rtts), Sent: sent}
+func Summarize(rtts []time.Duration, sent int) report.LatencyStats {
+	st := report.LatencyStats{Samples: len(rtts), Sent: sent}
 	if sent > 0 {
 		st.LossPct = round2(float64(sent-len(rtts)) / float64(sent) * 100)
 	}

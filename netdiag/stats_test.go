@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 func msd(v ...float64) []time.Duration {
@@ -21,7 +23,7 @@ func msd(v ...float64) []time.Duration {
 func TestSummarize(t *testing.T) {
 	st := Summarize(msd(10, 12, 11, 30, 10), 6)
 	// Jitter: |12-10|+|11-12|+|30-11|+|10-30| = 42 over 4 gaps.
-	assert.Equal(t, LatencyStats{MinMS: 10, MedianMS: 11, P90MS: 30, JitterMS: 10.5, LossPct: 16.67, Samples: 5, Sent: 6}, st)
+	assert.Equal(t, report.LatencyStats{MinMS: 10, MedianMS: 11, P90MS: 30, JitterMS: 10.5, LossPct: 16.67, Samples: 5, Sent: 6}, st)
 
 	even := Summarize(msd(1, 2, 3, 4), 4)
 	assert.Equal(t, 2.5, even.MedianMS, "even counts take the mean of the middle two")

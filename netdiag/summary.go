@@ -3,6 +3,8 @@ package netdiag
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // Limits behind the summary sentence.
@@ -18,10 +20,10 @@ const (
 
 // summarize writes the report's one plain sentence: the most severe
 // verdict's, when there is a problem, else how the line is doing.
-func summarize(r *Report) string {
-	var findings []Verdict
+func summarize(r *report.Report) string {
+	var findings []report.Verdict
 	for _, v := range r.Verdicts {
-		if v.Severity.rank() >= SeverityWarning.rank() {
+		if v.Severity.Rank() >= report.SeverityWarning.Rank() {
 			findings = append(findings, v)
 		}
 	}
@@ -34,13 +36,13 @@ func summarize(r *Report) string {
 		}
 		return s
 	}
-	var gw *LatencyTarget
+	var gw *report.LatencyTarget
 	for i := range r.Latency.Targets {
 		if r.Latency.Targets[i].Name == "gateway" {
 			gw = &r.Latency.Targets[i]
 		}
 	}
-	if gw == nil || gw.Method == MethodNone {
+	if gw == nil || gw.Method == report.MethodNone {
 		return "Tether could not reach the company gateway, so the line could not be measured; check that you are online and see the errors below."
 	}
 	var problems []string
@@ -61,7 +63,7 @@ func summarize(r *Report) string {
 	if len(problems) > 0 {
 		return "Your line has a problem: " + strings.Join(problems, "; and ") + "."
 	}
-	if r.Mode == ModeQuick {
+	if r.Mode == report.ModeQuick {
 		return fmt.Sprintf("Quick check: the company gateway answers in %s with no notable loss; run without --quick to test speed and behaviour under load.", msText(gw.MedianMS))
 	}
 	grade := ""

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // Throughput test parameters. The bounds come from the budget (a
@@ -215,7 +217,7 @@ type sample struct {
 // run returns the direction's report. It stops its streams before
 // returning. onStable, if set, is called when the load is up (for the
 // loaded latency probes).
-func (lt *loadTest) run(ctx context.Context) *DirectionReport {
+func (lt *loadTest) run(ctx context.Context) *report.DirectionReport {
 	budget := lt.budget
 	if budget <= 0 {
 		budget = directionBudget
@@ -224,7 +226,7 @@ func (lt *loadTest) run(ctx context.Context) *DirectionReport {
 	defer cancel()
 	defer lt.stopAll()
 	start := time.Now()
-	rep := &DirectionReport{Counting: "receiver"}
+	rep := &report.DirectionReport{Counting: "receiver"}
 	if lt.dir == upload && !lt.countsAcked() {
 		rep.Counting = "sender"
 	}
@@ -305,7 +307,7 @@ func (lt *loadTest) run(ctx context.Context) *DirectionReport {
 	}
 }
 
-func (lt *loadTest) finish(rep *DirectionReport, samples []sample, stable bool, start, lastRamp time.Time) *DirectionReport {
+func (lt *loadTest) finish(rep *report.DirectionReport, samples []sample, stable bool, start, lastRamp time.Time) *report.DirectionReport {
 	rep.Stable = stable
 	rep.Streams = lt.nstreams()
 	rep.Bytes = samples[len(samples)-1].bytes

@@ -17,6 +17,7 @@ import (
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/internal/wgprobe"
 	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // companyDNSPort is where the lab's company resolver listens on the
@@ -82,16 +83,16 @@ func fullConfig(l *netlab.Lab, server string) netdiag.Config {
 	}
 }
 
-func verdictIDs(r *netdiag.Report) []string {
-	var ids []string
+func verdictIDs(r *report.Report) []report.VerdictID {
+	var ids []report.VerdictID
 	for _, v := range r.Verdicts {
 		ids = append(ids, v.ID)
 	}
 	return ids
 }
 
-func suggestionIDs(r *netdiag.Report) []string {
-	var ids []string
+func suggestionIDs(r *report.Report) []report.SuggestionID {
+	var ids []report.SuggestionID
 	for _, s := range r.Suggestions {
 		ids = append(ids, s.ID)
 	}
@@ -99,10 +100,10 @@ func suggestionIDs(r *netdiag.Report) []string {
 }
 
 // warnings are the verdicts a person must act on.
-func warnings(r *netdiag.Report) []string {
-	var ids []string
+func warnings(r *report.Report) []report.VerdictID {
+	var ids []report.VerdictID
 	for _, v := range r.Verdicts {
-		if v.Severity != netdiag.SeverityInfo {
+		if v.Severity != report.SeverityInfo {
 			ids = append(ids, v.ID)
 		}
 	}
@@ -114,30 +115,30 @@ func warnings(r *netdiag.Report) []string {
 func TestVerdictsOnLabProfiles(t *testing.T) {
 	for _, tc := range []struct {
 		profile   string
-		must      []string
-		mustNot   []string
+		must      []report.VerdictID
+		mustNot   []report.VerdictID
 		onlyThese bool // no warning beyond must
-		suggest   []string
-		noSuggest []string
+		suggest   []report.SuggestionID
+		noSuggest []report.SuggestionID
 	}{
 		// A healthy line raises no warning at all; the lab has no IPv6,
 		// which is information, not a warning.
-		{profile: "fiber", must: []string{"ipv6_missing"}, onlyThese: true},
-		{profile: "dns_hijack", must: []string{"dns_hijack", "untrusted_network"}, mustNot: []string{"udp_blocked", "captive_portal"}, suggest: []string{"use_full_tunnel"}},
+		{profile: "fiber", must: []report.VerdictID{report.VerdictIPv6Missing}, onlyThese: true},
+		{profile: "dns_hijack", must: []report.VerdictID{report.VerdictDNSHijack, report.VerdictUntrustedNetwork}, mustNot: []report.VerdictID{report.VerdictUDPBlocked, report.VerdictCaptivePortal}, suggest: []report.SuggestionID{report.SuggestionUseFullTunnel}},
 		// The interceptor catches the lab's company resolver too (in life
 		// it sits inside the tunnel), so the filter is off as seen from here.
-		{profile: "dns_intercept", must: []string{"dns_intercepted", "untrusted_network", "dns_filter_off"}, mustNot: []string{"dns_hijack", "udp_blocked", "captive_portal"}, suggest: []string{"use_full_tunnel"}},
-		{profile: "udp_blocked", must: []string{"udp_blocked"}, mustNot: []string{"dns_hijack", "captive_portal", "high_loss"}},
-		{profile: "captive_portal", must: []string{"captive_portal", "untrusted_network"}, suggest: []string{"sign_in_to_portal"}},
-		{profile: "dsl_bloated", must: []string{"bufferbloat", "line_saturated", "line_slow"}, mustNot: []string{"dns_hijack", "udp_blocked", "captive_portal"}, suggest: []string{"use_hotspot", "enable_sqm"}},
-		{profile: "saturated", must: []string{"line_saturated"}, mustNot: []string{"dns_hijack", "udp_blocked", "captive_portal"}, suggest: []string{"use_hotspot"}},
-		{profile: "mtu_limited", must: []string{"mtu_low"}, mustNot: []string{"line_saturated", "udp_blocked"}, suggest: []string{"set_tunnel_mtu"}},
+		{profile: "dns_intercept", must: []report.VerdictID{report.VerdictDNSIntercepted, report.VerdictUntrustedNetwork, report.VerdictDNSFilterOff}, mustNot: []report.VerdictID{report.VerdictDNSHijack, report.VerdictUDPBlocked, report.VerdictCaptivePortal}, suggest: []report.SuggestionID{report.SuggestionUseFullTunnel}},
+		{profile: "udp_blocked", must: []report.VerdictID{report.VerdictUDPBlocked}, mustNot: []report.VerdictID{report.VerdictDNSHijack, report.VerdictCaptivePortal, report.VerdictHighLoss}},
+		{profile: "captive_portal", must: []report.VerdictID{report.VerdictCaptivePortal, report.VerdictUntrustedNetwork}, suggest: []report.SuggestionID{report.SuggestionSignInToPortal}},
+		{profile: "dsl_bloated", must: []report.VerdictID{report.VerdictBufferbloat, report.VerdictLineSaturated, report.VerdictLineSlow}, mustNot: []report.VerdictID{report.VerdictDNSHijack, report.VerdictUDPBlocked, report.VerdictCaptivePortal}, suggest: []report.SuggestionID{report.SuggestionUseHotspot, report.SuggestionEnableSQM}},
+		{profile: "saturated", must: []report.VerdictID{report.VerdictLineSaturated}, mustNot: []report.VerdictID{report.VerdictDNSHijack, report.VerdictUDPBlocked, report.VerdictCaptivePortal}, suggest: []report.SuggestionID{report.SuggestionUseHotspot}},
+		{profile: "mtu_limited", must: []report.VerdictID{report.VerdictMTULow}, mustNot: []report.VerdictID{report.VerdictLineSaturated, report.VerdictUDPBlocked}, suggest: []report.SuggestionID{report.SuggestionSetTunnelMTU}},
 		// Loss is not a small MTU: lost probes once passed for one (1377).
-		{profile: "lossy", must: []string{"high_loss"}, mustNot: []string{"udp_blocked", "line_saturated", "mtu_low"}},
+		{profile: "lossy", must: []report.VerdictID{report.VerdictHighLoss}, mustNot: []report.VerdictID{report.VerdictUDPBlocked, report.VerdictLineSaturated, report.VerdictMTULow}},
 		// Bloated, with room to spare: the queue Tether's own load fills is
 		// bufferbloat, for SQM; a hotspot would not help (issue 13, case 13).
-		{profile: "cable_bloated", must: []string{"bufferbloat"}, mustNot: []string{"line_saturated", "line_slow", "dns_hijack", "udp_blocked"},
-			suggest: []string{"enable_sqm"}, noSuggest: []string{"use_hotspot"}},
+		{profile: "cable_bloated", must: []report.VerdictID{report.VerdictBufferbloat}, mustNot: []report.VerdictID{report.VerdictLineSaturated, report.VerdictLineSlow, report.VerdictDNSHijack, report.VerdictUDPBlocked},
+			suggest: []report.SuggestionID{report.SuggestionEnableSQM}, noSuggest: []report.SuggestionID{report.SuggestionUseHotspot}},
 	} {
 		t.Run(tc.profile, func(t *testing.T) {
 			p, err := netlab.LookupProfile(tc.profile)
@@ -149,7 +150,7 @@ func TestVerdictsOnLabProfiles(t *testing.T) {
 			// --quick first, on a quiet line: it puts no load on it, so only
 			// the verdicts that need none can fire; those must, within 2 s.
 			start := time.Now()
-			quick := c.Run(context.Background(), netdiag.ModeQuick)
+			quick := c.Run(context.Background(), report.ModeQuick)
 			quickTook := time.Since(start)
 			qids := verdictIDs(quick)
 			t.Logf("%s --quick: verdicts %v, %.2f s", tc.profile, qids, quickTook.Seconds())
@@ -157,12 +158,12 @@ func TestVerdictsOnLabProfiles(t *testing.T) {
 			for _, id := range tc.must {
 				// Loss too: quick's shorter series could miss it by chance
 				// (2 in 1,000), and the full run asserts it.
-				if !slices.Contains([]string{"bufferbloat", "line_saturated", "line_slow", "mtu_low", "high_loss"}, id) {
+				if !slices.Contains([]report.VerdictID{report.VerdictBufferbloat, report.VerdictLineSaturated, report.VerdictLineSlow, report.VerdictMTULow, report.VerdictHighLoss}, id) {
 					assert.Contains(t, qids, id, "--quick")
 				}
 			}
 			start = time.Now()
-			rep := c.Run(context.Background(), netdiag.ModeFull)
+			rep := c.Run(context.Background(), report.ModeFull)
 			took := time.Since(start)
 			ids := verdictIDs(rep)
 			t.Logf("%s: verdicts %v, suggestions %v, %.1f s; %s", tc.profile, ids, suggestionIDs(rep), took.Seconds(), rep.Summary)
@@ -196,7 +197,7 @@ func TestVerdictsOnLabProfiles(t *testing.T) {
 				assert.Equal(t, want, m.PathMTU, "the path MTU is the ISP link's")
 				assert.Equal(t, want-80, m.TunnelMTU)
 			}
-			if slices.Contains(ids, "mtu_low") {
+			if slices.Contains(ids, report.VerdictMTULow) {
 				require.NotNil(t, rep.Path.MTU)
 				assert.Equal(t, p.MTU, rep.Path.MTU.PathMTU)
 			}
@@ -220,7 +221,7 @@ func TestDNSInterceptionOnLab(t *testing.T) {
 				Resolvers: []netip.AddrPort{netip.AddrPortFrom(netlab.DNSAddr, 53)}, ProbeName: netlab.WebName, TestDomain: "internet.test."}})
 			require.NoError(t, err)
 			start := time.Now()
-			rep := c.Run(context.Background(), netdiag.ModeQuick)
+			rep := c.Run(context.Background(), report.ModeQuick)
 			took := time.Since(start)
 			t.Logf("%s --quick: verdicts %v in %.2f s; %+v", tc.profile, verdictIDs(rep), took.Seconds(), rep.DNS.Interception)
 			assert.Less(t, took, 2500*time.Millisecond, "--quick stays within its 2 s deadline")
@@ -231,14 +232,14 @@ func TestDNSInterceptionOnLab(t *testing.T) {
 			assert.Empty(t, rep.DNS.Resolvers[0].AnswerFrom, "the answers come back from the address asked")
 			ids := verdictIDs(rep)
 			if !tc.intercepted {
-				assert.NotContains(t, ids, "dns_intercepted")
-				assert.NotContains(t, ids, "untrusted_network")
+				assert.NotContains(t, ids, report.VerdictDNSIntercepted)
+				assert.NotContains(t, ids, report.VerdictUntrustedNetwork)
 				return
 			}
-			assert.Contains(t, ids, "dns_intercepted")
-			assert.Contains(t, ids, "untrusted_network")
+			assert.Contains(t, ids, report.VerdictDNSIntercepted)
+			assert.Contains(t, ids, report.VerdictUntrustedNetwork)
 			for _, v := range rep.Verdicts {
-				if v.ID == "dns_intercepted" {
+				if v.ID == report.VerdictDNSIntercepted {
 					assert.Contains(t, v.Evidence, "192.0.2.1:53")
 					assert.Contains(t, v.Evidence, netlab.WebAddr.String(), "the interceptor's answer is the evidence")
 				}

@@ -4,48 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
-
-// Verdict is one finding, in words a person understands, with the
-// figures and the limit behind it.
-type Verdict struct {
-	ID       string   `json:"id"`
-	Severity Severity `json:"severity"`
-	// Area is where the problem is: wifi, lan, line (the ISP link), dns,
-	// network (what this network allows), or gateway.
-	Area      string `json:"area"`
-	Summary   string `json:"summary"`
-	Evidence  string `json:"evidence"`
-	Threshold string `json:"threshold"`
-}
-
-// Severity orders verdicts.
-type Severity string
-
-// Severities, mildest first.
-const (
-	SeverityInfo     Severity = "info"     // worth knowing, nothing to fix
-	SeverityWarning  Severity = "warning"  // work suffers
-	SeverityCritical Severity = "critical" // work, or the tunnel, fails
-)
-
-func (s Severity) rank() int {
-	switch s {
-	case SeverityCritical:
-		return 2
-	case SeverityWarning:
-		return 1
-	}
-	return 0
-}
-
-// Suggestion is something the person (or the client's policy) can do.
-type Suggestion struct {
-	ID      string `json:"id"`
-	Summary string `json:"summary"`
-	// Because lists the verdicts that led here.
-	Because []string `json:"because"`
-}
 
 // Verdict thresholds, each with its source. The report carries them.
 const (
@@ -101,34 +62,17 @@ const (
 	defaultTunnelMTU = 1420
 )
 
-// VerdictThresholds are the limits behind the verdicts, for the report.
-type VerdictThresholds struct {
-	VideoCallMbps     float64 `json:"video_call_mbps"`
-	VideoCallLoadedMS float64 `json:"video_call_loaded_ms"`
-	VideoCallIdleMS   float64 `json:"video_call_idle_ms"`
-	SlowDownMbps      float64 `json:"slow_down_mbps"`
-	SlowUpMbps        float64 `json:"slow_up_mbps"`
-	BufferbloatGrade  string  `json:"bufferbloat_grade"`
-	HighLossPct       float64 `json:"high_loss_pct"`
-	WiFiWeakDBM       int     `json:"wifi_weak_dbm"`
-	LANHighMS         float64 `json:"lan_high_ms"`
-	LANHighP90MS      float64 `json:"lan_high_p90_ms"`
-	DNSSlowMS         float64 `json:"dns_slow_ms"`
-	DNSBrokenLossPct  float64 `json:"dns_broken_loss_pct"`
-	DefaultTunnelMTU  int     `json:"default_tunnel_mtu"`
-	PriorLoadQueueMS  float64 `json:"prior_load_queue_ms"`
-}
-
-func verdictThresholds() VerdictThresholds {
-	return VerdictThresholds{VideoCallMbps: videoCallMbps, VideoCallLoadedMS: videoCallLoadedMS, VideoCallIdleMS: videoCallIdleMS, SlowDownMbps: slowDownMbps,
+func verdictThresholds() report.VerdictThresholds {
+	return report.VerdictThresholds{VideoCallMbps: videoCallMbps, VideoCallLoadedMS: videoCallLoadedMS, VideoCallIdleMS: videoCallIdleMS, SlowDownMbps: slowDownMbps,
 		SlowUpMbps: slowUpMbps, BufferbloatGrade: bufferbloatGrade, HighLossPct: highLossPct, WiFiWeakDBM: wifiWeakDBM,
 		LANHighMS: lanHighMS, LANHighP90MS: lanHighP90MS, DNSSlowMS: dnsSlowMS, DNSBrokenLossPct: dnsBrokenLossPct,
 		DefaultTunnelMTU: defaultTunnelMTU, PriorLoadQueueMS: priorLoadQueueMS}
 }
 
-func (r *Report) target(name string) *LatencyTarget {
+// target is the latency target called name, or nil when none answered.
+func target(r *report.Report, name string) *report.LatencyTarget {
 	for i := range r.Latency.Targets {
-		if r.Latency.Targets[i].Name == name && r.Latency.Targets[i].Method != MethodNone {
+		if r.Latency.Targets[i].Name == name && r.Latency.Targets[i].Method != report.MethodNone {
 			return &r.Latency.Targets[i]
 		}
 	}
@@ -139,12 +83,12 @@ func (r *Report) target(name string) *LatencyTarget {
 // is pure: tests drive it with reports. expectFiltered is the run's
 // DNSConfig.ExpectFiltered: whether the company filter should cover the
 // system's lookups.
-func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
-	var vs []Verdict
-	add := func(id string, sev Severity, area, summary, evidence, threshold string) {
-		vs = append(vs, Verdict{ID: id, Severity: sev, Area: area, Summary: summary, Evidence: evidence, Threshold: threshold})
+func judge(r *report.Report, expectFiltered bool) ([]report.Verdict, []report.Suggestion) {
+	var vs []report.Verdict
+	add := func(id report.VerdictID, sev report.Severity, area report.Area, summary, evidence, threshold string) {
+		vs = append(vs, report.Verdict{ID: id, Severity: sev, Area: area, Summary: summary, Evidence: evidence, Threshold: threshold})
 	}
-	gw, router := r.target("gateway"), r.target("router")
+	gw, router := target(r, "gateway"), target(r, "router")
 	resp, tp := r.Responsiveness, r.Throughput
 
 	// The network itself: what it lets through.
@@ -154,7 +98,7 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 			if c.RedirectTo != "" {
 				ev += ", redirecting to " + c.RedirectTo
 			}
-			add("captive_portal", SeverityCritical, "network", "This network wants you to sign in on a web page before it lets traffic through.", ev, "a 204 No Content answer from the check URL")
+			add(report.VerdictCaptivePortal, report.SeverityCritical, report.AreaNetwork, "This network wants you to sign in on a web page before it lets traffic through.", ev, "a 204 No Content answer from the check URL")
 		}
 	}
 	// The gateway's service: its host answering pings says nothing of it.
@@ -166,21 +110,21 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 		// With the service down too, silence on the WireGuard port is the
 		// gateway's, not this network's: judgeService reports it.
 		if u := p.UDP; u != nil && !u.Reachable && !serviceDown {
-			add("udp_blocked", SeverityCritical, "network", fmt.Sprintf("This network blocks UDP to the gateway's port %d, so the WireGuard tunnel cannot connect.", u.Port),
+			add(report.VerdictUDPBlocked, report.SeverityCritical, report.AreaNetwork, fmt.Sprintf("This network blocks UDP to the gateway's port %d, so the WireGuard tunnel cannot connect.", u.Port),
 				fmt.Sprintf("%d probes to UDP port %d went unanswered (%s)", u.Sent, u.Port, u.Error), "any answer to 3 probes within 1.6 s")
 		}
 		if m := p.MTU; m != nil && m.PathMTU > 0 && m.TunnelMTU < defaultTunnelMTU {
-			add("mtu_low", SeverityWarning, "line", fmt.Sprintf("Packets larger than %d bytes do not reach the gateway, so the tunnel must use an MTU of %d instead of %d.", m.PathMTU, m.TunnelMTU, defaultTunnelMTU),
+			add(report.VerdictMTULow, report.SeverityWarning, report.AreaLine, fmt.Sprintf("Packets larger than %d bytes do not reach the gateway, so the tunnel must use an MTU of %d instead of %d.", m.PathMTU, m.TunnelMTU, defaultTunnelMTU),
 				fmt.Sprintf("path MTU %d bytes (DF-set probes echoed by the gateway)", m.PathMTU), fmt.Sprintf("a tunnel MTU of %d (path MTU 1500)", defaultTunnelMTU))
 		}
 		if v6 := p.IPv6; v6 != nil && !v6.GlobalAddr {
-			add("ipv6_missing", SeverityInfo, "line", "This connection has no IPv6; everything works over IPv4.", "no global IPv6 address on any interface", "a global unicast IPv6 address")
+			add(report.VerdictIPv6Missing, report.SeverityInfo, report.AreaLine, "This connection has no IPv6; everything works over IPv4.", "no global IPv6 address on any interface", "a global unicast IPv6 address")
 		}
 	}
 
 	// Wi-Fi and the LAN, judged by the first hop.
 	if n := r.Network; n != nil && n.WiFi != nil && n.WiFi.SignalDBM != nil && *n.WiFi.SignalDBM < wifiWeakDBM {
-		add("wifi_weak", SeverityWarning, "wifi", "The Wi-Fi signal is weak here, which slows the connection and makes it drop.",
+		add(report.VerdictWiFiWeak, report.SeverityWarning, report.AreaWiFi, "The Wi-Fi signal is weak here, which slows the connection and makes it drop.",
 			fmt.Sprintf("signal %d dBm", *n.WiFi.SignalDBM), fmt.Sprintf("%d dBm or stronger", wifiWeakDBM))
 	}
 	if router != nil && (router.MedianMS > lanHighMS || router.P90MS > lanHighP90MS || router.LossPct > highLossPct) {
@@ -188,7 +132,7 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 		if n := r.Network; n != nil && n.Type == "wifi" {
 			where = "Wi-Fi"
 		}
-		add("lan_latency_high", SeverityWarning, "lan", fmt.Sprintf("Your %s itself is slow to answer: the delay starts before the internet does.", where),
+		add(report.VerdictLANLatencyHigh, report.SeverityWarning, report.AreaLAN, fmt.Sprintf("Your %s itself is slow to answer: the delay starts before the internet does.", where),
 			fmt.Sprintf("router %s: median %.1f ms, p90 %.1f ms, loss %.0f%%", router.Addr, router.MedianMS, router.P90MS, router.LossPct),
 			fmt.Sprintf("median under %.0f ms, p90 under %.0f ms, loss under %.0f%%", lanHighMS, lanHighP90MS, highLossPct))
 	}
@@ -200,7 +144,7 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 			loss, lossEv = p.Loss.LossPct, fmt.Sprintf("UDP (STAMP) to the gateway: %.1f%% of %d lost", p.Loss.LossPct, p.Loss.Sent)
 		}
 		if loss > highLossPct {
-			add("high_loss", SeverityWarning, "line", fmt.Sprintf("%.0f%% of packets to the company gateway are lost, which makes calls choppy.", loss), lossEv, fmt.Sprintf("%.0f%% or less", highLossPct))
+			add(report.VerdictHighLoss, report.SeverityWarning, report.AreaLine, fmt.Sprintf("%.0f%% of packets to the company gateway are lost, which makes calls choppy.", loss), lossEv, fmt.Sprintf("%.0f%% or less", highLossPct))
 		}
 	}
 	if resp != nil && resp.BufferbloatGrade != "" && gradeRank(resp.BufferbloatGrade) >= gradeRank(bufferbloatGrade) {
@@ -208,7 +152,7 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 		if max(resp.LoadedDownMS, resp.LoadedUpMS) > videoCallLoadedMS {
 			ev += fmt.Sprintf("; over the %.0f ms a call tolerates", videoCallLoadedMS)
 		}
-		add("bufferbloat", SeverityWarning, "line", fmt.Sprintf("Delay rises by %.0f ms when the line is busy, so calls stutter while anyone uploads or downloads.", resp.IncreaseMS),
+		add(report.VerdictBufferbloat, report.SeverityWarning, report.AreaLine, fmt.Sprintf("Delay rises by %.0f ms when the line is busy, so calls stutter while anyone uploads or downloads.", resp.IncreaseMS),
 			ev, fmt.Sprintf("grade B or better (increase under %.0f ms)", ms(bufferbloatGrades[2].below)))
 	}
 	capped := func(v float64) bool { return tp != nil && tp.ServerCapMbps > 0 && v >= 0.9*tp.ServerCapMbps }
@@ -239,7 +183,7 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 		saturated = append(saturated, fmt.Sprintf("other traffic already keeps a %.0f ms queue on the idle line, and %.0f ms to the gateway once it fills", q, max(resp.LoadedDownMS, resp.LoadedUpMS)))
 	}
 	if len(saturated) > 0 {
-		add("line_saturated", SeverityCritical, "line", "This line cannot carry a video call right now.", strings.Join(saturated, ", "),
+		add(report.VerdictLineSaturated, report.SeverityCritical, report.AreaLine, "This line cannot carry a video call right now.", strings.Join(saturated, ", "),
 			fmt.Sprintf("%.0f Mbit/s each way, and under %.0f ms to the gateway with the line idle (Zoom's group HD video needs 3.0 Mbit/s; ITU-T G.114: 150 ms)", videoCallMbps, videoCallIdleMS))
 	}
 	if measured {
@@ -251,7 +195,7 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 			slow = append(slow, fmt.Sprintf("%s up", mbps(tp.UploadMbps)))
 		}
 		if len(slow) > 0 {
-			add("line_slow", SeverityWarning, "line", "This line is slow: large files and screen sharing will crawl.", strings.Join(slow, ", "),
+			add(report.VerdictLineSlow, report.SeverityWarning, report.AreaLine, "This line is slow: large files and screen sharing will crawl.", strings.Join(slow, ", "),
 				fmt.Sprintf("%.0f Mbit/s down and %.0f Mbit/s up (the FCC's 2015 broadband benchmark)", slowDownMbps, slowUpMbps))
 		}
 	}
@@ -265,11 +209,11 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 	var why []string
 	for _, v := range vs {
 		switch v.ID {
-		case "captive_portal":
+		case report.VerdictCaptivePortal:
 			why = append(why, "it has a captive portal")
-		case "dns_hijack":
+		case report.VerdictDNSHijack:
 			why = append(why, "its DNS rewrites answers")
-		case "dns_intercepted":
+		case report.VerdictDNSIntercepted:
 			why = append(why, "it intercepts DNS sent to any server")
 		}
 	}
@@ -277,9 +221,9 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 		why = append(why, "its Wi-Fi is open (unencrypted)")
 	}
 	if len(why) > 0 {
-		add("untrusted_network", SeverityWarning, "network", "Treat this network as untrusted: "+strings.Join(why, ", and ")+".", strings.Join(why, "; "), "encrypted Wi-Fi, no portal, honest DNS")
+		add(report.VerdictUntrustedNetwork, report.SeverityWarning, report.AreaNetwork, "Treat this network as untrusted: "+strings.Join(why, ", and ")+".", strings.Join(why, "; "), "encrypted Wi-Fi, no portal, honest DNS")
 	}
-	slices.SortStableFunc(vs, func(a, b Verdict) int { return b.Severity.rank() - a.Severity.rank() })
+	slices.SortStableFunc(vs, func(a, b report.Verdict) int { return b.Severity.Rank() - a.Severity.Rank() })
 	linkType := ""
 	if n := r.Network; n != nil {
 		linkType = n.Type
@@ -293,7 +237,7 @@ func judge(r *Report, expectFiltered bool) ([]Verdict, []Suggestion) {
 // more). Unless the link is known to be a cable, less the same spread at
 // the router, which is the Wi-Fi's; on a cable the LAN adds none, and a
 // spread at the router is traffic queued in it.
-func priorQueue(r *Report, gw, router *LatencyTarget) float64 {
+func priorQueue(r *report.Report, gw, router *report.LatencyTarget) float64 {
 	if gw == nil {
 		return 0
 	}
@@ -308,11 +252,11 @@ func priorQueue(r *Report, gw, router *LatencyTarget) float64 {
 }
 
 // addFunc adds a verdict.
-type addFunc func(id string, sev Severity, area, summary, evidence, threshold string)
+type addFunc func(id report.VerdictID, sev report.Severity, area report.Area, summary, evidence, threshold string)
 
 // judgeService adds gateway_unreachable: the gateway's service does not
 // answer, whether or not its host does.
-func judgeService(r *Report, gw *LatencyTarget, add addFunc) {
+func judgeService(r *report.Report, gw *report.LatencyTarget, add addFunc) {
 	s := r.Service
 	var summary, ev string
 	if gw != nil {
@@ -329,7 +273,7 @@ func judgeService(r *Report, gw *LatencyTarget, add addFunc) {
 			ev += fmt.Sprintf("; its WireGuard port %d does not answer either", p.UDP.Port)
 		}
 	}
-	add("gateway_unreachable", SeverityCritical, "gateway", summary, ev,
+	add(report.VerdictGatewayUnreachable, report.SeverityCritical, report.AreaGateway, summary, ev,
 		fmt.Sprintf("an HTTP answer below 500 from %s within %v", pathHealth, serviceTimeout))
 }
 
@@ -342,7 +286,7 @@ func shortMS(v float64) string {
 }
 
 // resolverTrouble says why a resolver does not work for lookups, or "".
-func resolverTrouble(r ResolverReport) string {
+func resolverTrouble(r report.ResolverReport) string {
 	udpOK := r.UDP != nil && *r.UDP
 	tcpOK := r.TCP != nil && *r.TCP
 	switch {
@@ -358,7 +302,7 @@ func resolverTrouble(r ResolverReport) string {
 // judgeDNS adds the DNS verdicts. Only system resolvers are judged for
 // slowness and breakage: they are what applications use; the company's
 // resolver gets verdicts of its own.
-func judgeDNS(d *DNSReport, expectFiltered bool, add addFunc) {
+func judgeDNS(d *report.DNSReport, expectFiltered bool, add addFunc) {
 	var slow, broken, hijack []string
 	system, working := 0, 0
 	companyTrouble := ""
@@ -390,23 +334,23 @@ func judgeDNS(d *DNSReport, expectFiltered bool, add addFunc) {
 		}
 	}
 	if len(broken) > 0 {
-		sev, summary := SeverityWarning, "One of your DNS servers does not answer, so some page loads stall."
+		sev, summary := report.SeverityWarning, "One of your DNS servers does not answer, so some page loads stall."
 		if working == 0 {
-			sev, summary = SeverityCritical, "DNS does not work on this network: names do not resolve, so almost nothing loads."
+			sev, summary = report.SeverityCritical, "DNS does not work on this network: names do not resolve, so almost nothing loads."
 		}
-		add("dns_broken", sev, "dns", summary, strings.Join(broken, "; "),
+		add(report.VerdictDNSBroken, sev, report.AreaDNS, summary, strings.Join(broken, "; "),
 			fmt.Sprintf("answers over UDP or TCP, under %.0f%% of queries lost, and an address for a name that must resolve", dnsBrokenLossPct))
 	}
 	if companyTrouble != "" {
-		add("dns_company_broken", SeverityCritical, "dns", "The company's DNS server does not resolve names, so its filter protects no one and company names fail.",
+		add(report.VerdictDNSCompanyBroken, report.SeverityCritical, report.AreaDNS, "The company's DNS server does not resolve names, so its filter protects no one and company names fail.",
 			companyTrouble, fmt.Sprintf("answers over UDP or TCP, under %.0f%% of queries lost, and an address for a name that must resolve", dnsBrokenLossPct))
 	}
 	if len(slow) > 0 {
-		add("dns_slow", SeverityWarning, "dns", "Your DNS server is slow, which delays the start of every page and connection.", strings.Join(slow, "; "),
+		add(report.VerdictDNSSlow, report.SeverityWarning, report.AreaDNS, "Your DNS server is slow, which delays the start of every page and connection.", strings.Join(slow, "; "),
 			fmt.Sprintf("median under %.0f ms (Google's RAIL model: 100 ms feels instant)", dnsSlowMS))
 	}
 	if len(hijack) > 0 {
-		add("dns_hijack", SeverityWarning, "dns", "This network's DNS rewrites answers: mistyped names lead to someone else's page, and the network sees every name you look up.",
+		add(report.VerdictDNSHijack, report.SeverityWarning, report.AreaDNS, "This network's DNS rewrites answers: mistyped names lead to someone else's page, and the network sees every name you look up.",
 			strings.Join(hijack, "; "), "NXDOMAIN for a name that cannot exist, from the server asked")
 	}
 	ic := d.Interception
@@ -417,7 +361,7 @@ func judgeDNS(d *DNSReport, expectFiltered bool, add addFunc) {
 				ev = append(ev, fmt.Sprintf("%s, where no DNS server can be, answered %s in %.1f ms", p.Addr, p.Answer, p.RTTMS))
 			}
 		}
-		add("dns_intercepted", SeverityWarning, "dns", "Something on this network answers DNS sent to any server: it intercepts every lookup, so the DNS servers you chose are not the ones answering.",
+		add(report.VerdictDNSIntercepted, report.SeverityWarning, report.AreaDNS, "Something on this network answers DNS sent to any server: it intercepts every lookup, so the DNS servers you chose are not the ones answering.",
 			strings.Join(ev, "; "), "no answer from documentation addresses (RFC 5737, RFC 3849), where no DNS server can be")
 	}
 	f := d.Filter
@@ -434,11 +378,11 @@ func judgeDNS(d *DNSReport, expectFiltered bool, add addFunc) {
 			summary = "The company's phishing and malware filter is not in effect: this network intercepts DNS, so lookups may never reach the company's resolver."
 			ev += "; this network intercepts DNS, so the answer may not be the company resolver's"
 		}
-		add("dns_filter_off", SeverityCritical, "dns", summary,
+		add(report.VerdictDNSFilterOff, report.SeverityCritical, report.AreaDNS, summary,
 			ev, "a block for the canary: EDE 15-17, or NXDOMAIN or 0.0.0.0 the resolver made up (a SOA of the name itself, or none), while a control name resolves")
 	}
 	if expectFiltered && f.CompanyBlocks != nil && *f.CompanyBlocks && len(f.BypassedBy) > 0 {
-		add("dns_filter_bypassed", SeverityWarning, "dns", "The company's phishing and malware filter does not protect lookups made through this network's DNS.",
+		add(report.VerdictDNSFilterBypassed, report.SeverityWarning, report.AreaDNS, "The company's phishing and malware filter does not protect lookups made through this network's DNS.",
 			fmt.Sprintf("%s is blocked by the company resolver but resolved by %s", f.Canary, strings.Join(f.BypassedBy, ", ")), "every resolver in use blocks what the company's blocks")
 	}
 }
@@ -451,46 +395,46 @@ func okWord(ok bool) string {
 }
 
 // suggest turns verdicts into actions, most useful first. linkType is
-// the default route's (NetworkReport.Type, empty when unknown): on a
+// the default route's (report.NetworkReport.Type, empty when unknown): on a
 // wired link a slow first hop is the router or traffic through it, so
 // moving closer cannot help; on a mobile one a hotspot is what is in use.
-func suggest(vs []Verdict, linkType string) []Suggestion {
+func suggest(vs []report.Verdict, linkType string) []report.Suggestion {
 	wired := linkType == "ethernet" || linkType == "virtual"
 	mobile := linkType == "cellular" || linkType == "tethered"
-	has := map[string]bool{}
+	has := map[report.VerdictID]bool{}
 	for _, v := range vs {
 		has[v.ID] = true
 	}
-	var out []Suggestion
-	s := func(id, summary string, because ...string) {
-		var b []string
+	var out []report.Suggestion
+	s := func(id report.SuggestionID, summary string, because ...report.VerdictID) {
+		var b []report.VerdictID
 		for _, c := range because {
 			if has[c] {
 				b = append(b, c)
 			}
 		}
 		if len(b) > 0 {
-			out = append(out, Suggestion{ID: id, Summary: summary, Because: b})
+			out = append(out, report.Suggestion{ID: id, Summary: summary, Because: b})
 		}
 	}
-	s("sign_in_to_portal", "Open a browser and sign in to this network's portal, then run the check again.", "captive_portal")
+	s(report.SuggestionSignInToPortal, "Open a browser and sign in to this network's portal, then run the check again.", report.VerdictCaptivePortal)
 	// Not for bufferbloat alone (enable_sqm is the cure), nor for a line
 	// that is only slow: it still carries a call (line_saturated says
 	// when it cannot).
 	if !mobile {
-		s("use_hotspot", "Switch to your phone's mobile hotspot for calls and work: this line cannot keep up.", "line_saturated", "udp_blocked", "high_loss")
+		s(report.SuggestionUseHotspot, "Switch to your phone's mobile hotspot for calls and work: this line cannot keep up.", report.VerdictLineSaturated, report.VerdictUDPBlocked, report.VerdictHighLoss)
 	}
 	if wired {
-		s("move_closer_to_router", "Move closer to the Wi-Fi router, or connect with a cable.", "wifi_weak")
-		s("check_router", "Restart your router. If it stays slow, another device may be filling its queue (a backup, a game download), or the router is failing.", "lan_latency_high")
+		s(report.SuggestionMoveCloserToRouter, "Move closer to the Wi-Fi router, or connect with a cable.", report.VerdictWiFiWeak)
+		s(report.SuggestionCheckRouter, "Restart your router. If it stays slow, another device may be filling its queue (a backup, a game download), or the router is failing.", report.VerdictLANLatencyHigh)
 	} else {
-		s("move_closer_to_router", "Move closer to the Wi-Fi router, or connect with a cable.", "wifi_weak", "lan_latency_high")
+		s(report.SuggestionMoveCloserToRouter, "Move closer to the Wi-Fi router, or connect with a cable.", report.VerdictWiFiWeak, report.VerdictLANLatencyHigh)
 	}
-	s("enable_sqm", "Turn on Smart Queue Management (SQM, or fq_codel/cake) on your router, or pause large uploads and downloads during calls.", "bufferbloat")
-	s("set_tunnel_mtu", "Lower the tunnel MTU as recommended; Tether does this itself in tunnel mode.", "mtu_low")
-	s("use_full_tunnel", "Send all traffic, DNS included, through the company tunnel on this network.", "untrusted_network", "dns_hijack", "dns_intercepted", "dns_filter_bypassed")
-	s("use_company_dns", "Use the company's DNS through the tunnel instead of this network's.", "dns_slow", "dns_broken")
-	s("contact_helpdesk", "Tell your helpdesk what this report says: the company's side is not working as it should, and nothing on your line can fix it.",
-		"gateway_unreachable", "dns_company_broken", "dns_filter_off")
+	s(report.SuggestionEnableSQM, "Turn on Smart Queue Management (SQM, or fq_codel/cake) on your router, or pause large uploads and downloads during calls.", report.VerdictBufferbloat)
+	s(report.SuggestionSetTunnelMTU, "Lower the tunnel MTU as recommended; Tether does this itself in tunnel mode.", report.VerdictMTULow)
+	s(report.SuggestionUseFullTunnel, "Send all traffic, DNS included, through the company tunnel on this network.", report.VerdictUntrustedNetwork, report.VerdictDNSHijack, report.VerdictDNSIntercepted, report.VerdictDNSFilterBypassed)
+	s(report.SuggestionUseCompanyDNS, "Use the company's DNS through the tunnel instead of this network's.", report.VerdictDNSSlow, report.VerdictDNSBroken)
+	s(report.SuggestionContactHelpdesk, "Tell your helpdesk what this report says: the company's side is not working as it should, and nothing on your line can fix it.",
+		report.VerdictGatewayUnreachable, report.VerdictDNSCompanyBroken, report.VerdictDNSFilterOff)
 	return out
 }

@@ -4,10 +4,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
-func ids(vs []Verdict) []string {
-	var out []string
+func ids(vs []report.Verdict) []report.VerdictID {
+	var out []report.VerdictID
 	for _, v := range vs {
 		out = append(out, v.ID)
 	}
@@ -17,175 +19,177 @@ func ids(vs []Verdict) []string {
 func ptr[T any](v T) *T { return &v }
 
 // healthy is a report every verdict leaves alone.
-func healthy() *Report {
-	return &Report{
-		Mode: ModeFull,
-		Latency: LatencyReport{Targets: []LatencyTarget{
-			{Name: "router", Addr: "192.168.1.1", Method: MethodICMP, LatencyStats: LatencyStats{MinMS: 0.8, MedianMS: 1, P90MS: 2, Sent: 10, Samples: 10}},
-			{Name: "gateway", Addr: "198.51.100.1", Method: MethodICMP, LatencyStats: LatencyStats{MinMS: 11, MedianMS: 12, P90MS: 14, Sent: 10, Samples: 10}},
+func healthy() *report.Report {
+	return &report.Report{
+		Mode: report.ModeFull,
+		Latency: report.LatencyReport{Targets: []report.LatencyTarget{
+			{Name: "router", Addr: "192.168.1.1", Method: report.MethodICMP, LatencyStats: report.LatencyStats{MinMS: 0.8, MedianMS: 1, P90MS: 2, Sent: 10, Samples: 10}},
+			{Name: "gateway", Addr: "198.51.100.1", Method: report.MethodICMP, LatencyStats: report.LatencyStats{MinMS: 11, MedianMS: 12, P90MS: 14, Sent: 10, Samples: 10}},
 		}},
-		Throughput:     &ThroughputReport{DownloadMbps: 200, UploadMbps: 40, Download: &DirectionReport{}, Upload: &DirectionReport{}},
-		Responsiveness: &ResponsivenessReport{IdleMS: 12, LoadedDownMS: 20, LoadedUpMS: 25, BufferbloatGrade: "A", IncreaseMS: 13},
-		DNS: &DNSReport{Resolvers: []ResolverReport{{Addr: "192.168.1.1:53", Role: "system", UDP: ptr(true), TCP: ptr(true), NXDOMAIN: "ok",
-			LatencyStats: LatencyStats{MedianMS: 8, P90MS: 12, Sent: 10, Samples: 10}}}},
-		Path:    &PathReport{UDP: &UDPReport{Port: 51820, Reachable: true}, MTU: &MTUReport{PathMTU: 1500, TunnelMTU: 1420}, IPv6: &IPv6Report{GlobalAddr: true}},
-		Network: &NetworkReport{Type: "ethernet"},
-		Service: &ServiceReport{URL: "https://198.51.100.1:8443/healthz", Port: 8443, Answers: true, Status: 200},
+		Throughput:     &report.ThroughputReport{DownloadMbps: 200, UploadMbps: 40, Download: &report.DirectionReport{}, Upload: &report.DirectionReport{}},
+		Responsiveness: &report.ResponsivenessReport{IdleMS: 12, LoadedDownMS: 20, LoadedUpMS: 25, BufferbloatGrade: "A", IncreaseMS: 13},
+		DNS: &report.DNSReport{Resolvers: []report.ResolverReport{{Addr: "192.168.1.1:53", Role: "system", UDP: ptr(true), TCP: ptr(true), NXDOMAIN: "ok",
+			LatencyStats: report.LatencyStats{MedianMS: 8, P90MS: 12, Sent: 10, Samples: 10}}}},
+		Path:    &report.PathReport{UDP: &report.UDPReport{Port: 51820, Reachable: true}, MTU: &report.MTUReport{PathMTU: 1500, TunnelMTU: 1420}, IPv6: &report.IPv6Report{GlobalAddr: true}},
+		Network: &report.NetworkReport{Type: "ethernet"},
+		Service: &report.ServiceReport{URL: "https://198.51.100.1:8443/healthz", Port: 8443, Answers: true, Status: 200},
 	}
 }
 
 // companyResolver is a working company resolver's report.
-func companyResolver() ResolverReport {
-	return ResolverReport{Addr: "10.99.0.1:53", Role: "company", UDP: ptr(true), TCP: ptr(true), Resolves: ptr(true), NXDOMAIN: "ok",
-		LatencyStats: LatencyStats{MedianMS: 20, P90MS: 25, Sent: 10, Samples: 10}}
+func companyResolver() report.ResolverReport {
+	return report.ResolverReport{Addr: "10.99.0.1:53", Role: "company", UDP: ptr(true), TCP: ptr(true), Resolves: ptr(true), NXDOMAIN: "ok",
+		LatencyStats: report.LatencyStats{MedianMS: 20, P90MS: 25, Sent: 10, Samples: 10}}
 }
 
 func TestJudge(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		filtered bool // DNSConfig.ExpectFiltered
-		change   func(r *Report)
-		want     []string // exactly these verdicts
-		sugg     []string // at least these suggestions
-		never    []string // none of these suggestions
+		change   func(r *report.Report)
+		want     []report.VerdictID    // exactly these verdicts
+		sugg     []report.SuggestionID // at least these suggestions
+		never    []report.SuggestionID // none of these suggestions
 	}{
-		{"healthy", false, func(*Report) {}, nil, nil, nil},
-		{"weak wifi and a slow first hop", false, func(r *Report) {
-			r.Network = &NetworkReport{Type: "wifi", WiFi: &WiFiReport{SignalDBM: ptr(-78)}}
+		{"healthy", false, func(*report.Report) {}, nil, nil, nil},
+		{"weak wifi and a slow first hop", false, func(r *report.Report) {
+			r.Network = &report.NetworkReport{Type: "wifi", WiFi: &report.WiFiReport{SignalDBM: ptr(-78)}}
 			r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 25, 60
-		}, []string{"wifi_weak", "lan_latency_high"}, []string{"move_closer_to_router"}, nil},
+		}, []report.VerdictID{report.VerdictWiFiWeak, report.VerdictLANLatencyHigh}, []report.SuggestionID{report.SuggestionMoveCloserToRouter}, nil},
 		// On a cable, walking closer to the router cannot help.
-		{"a slow first hop on a cable", false, func(r *Report) {
+		{"a slow first hop on a cable", false, func(r *report.Report) {
 			r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 25, 60
-		}, []string{"lan_latency_high"}, []string{"check_router"}, nil},
-		{"open wifi", false, func(r *Report) {
-			r.Network = &NetworkReport{Type: "wifi", WiFi: &WiFiReport{Security: "open", SignalDBM: ptr(-50)}}
-		}, []string{"untrusted_network"}, []string{"use_full_tunnel"}, nil},
-		{"slow DNS", false, func(r *Report) { r.DNS.Resolvers[0].MedianMS = 180 }, []string{"dns_slow"}, []string{"use_company_dns"}, nil},
-		{"one of two resolvers dead", false, func(r *Report) {
-			r.DNS.Resolvers = append(r.DNS.Resolvers, ResolverReport{Addr: "192.168.1.2:53", Role: "system", UDP: ptr(false), TCP: ptr(false), LatencyStats: LatencyStats{Sent: 10, LossPct: 100}})
-		}, []string{"dns_broken"}, nil, nil},
+		}, []report.VerdictID{report.VerdictLANLatencyHigh}, []report.SuggestionID{report.SuggestionCheckRouter}, nil},
+		{"open wifi", false, func(r *report.Report) {
+			r.Network = &report.NetworkReport{Type: "wifi", WiFi: &report.WiFiReport{Security: "open", SignalDBM: ptr(-50)}}
+		}, []report.VerdictID{report.VerdictUntrustedNetwork}, []report.SuggestionID{report.SuggestionUseFullTunnel}, nil},
+		{"slow DNS", false, func(r *report.Report) { r.DNS.Resolvers[0].MedianMS = 180 }, []report.VerdictID{report.VerdictDNSSlow}, []report.SuggestionID{report.SuggestionUseCompanyDNS}, nil},
+		{"one of two resolvers dead", false, func(r *report.Report) {
+			r.DNS.Resolvers = append(r.DNS.Resolvers, report.ResolverReport{Addr: "192.168.1.2:53", Role: "system", UDP: ptr(false), TCP: ptr(false), LatencyStats: report.LatencyStats{Sent: 10, LossPct: 100}})
+		}, []report.VerdictID{report.VerdictDNSBroken}, nil, nil},
 		// Not the system's DNS (dns_broken), but the company's own.
-		{"a company resolver's trouble is not the system's", false, func(r *Report) {
-			r.DNS.Resolvers = append(r.DNS.Resolvers, ResolverReport{Addr: "10.99.0.1:53", Role: "company", UDP: ptr(false), TCP: ptr(false), LatencyStats: LatencyStats{Sent: 10, LossPct: 100}})
-		}, []string{"dns_company_broken"}, []string{"contact_helpdesk"}, []string{"use_company_dns"}},
+		{"a company resolver's trouble is not the system's", false, func(r *report.Report) {
+			r.DNS.Resolvers = append(r.DNS.Resolvers, report.ResolverReport{Addr: "10.99.0.1:53", Role: "company", UDP: ptr(false), TCP: ptr(false), LatencyStats: report.LatencyStats{Sent: 10, LossPct: 100}})
+		}, []report.VerdictID{report.VerdictDNSCompanyBroken}, []report.SuggestionID{report.SuggestionContactHelpdesk}, []report.SuggestionID{report.SuggestionUseCompanyDNS}},
 		// Case 11: the company's filter itself is off.
-		{"the company resolver does not block the canary", false, func(r *Report) {
+		{"the company resolver does not block the canary", false, func(r *report.Report) {
 			r.DNS.Resolvers = append(r.DNS.Resolvers, companyResolver())
-			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(false), CompanyAnswer: "NOERROR 198.18.0.66", Control: "example.com", ControlResolves: ptr(true)}
-		}, []string{"dns_filter_off"}, []string{"contact_helpdesk"}, nil},
-		{"the company resolver blocks the canary", true, func(r *Report) {
+			r.DNS.Filter = &report.FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(false), CompanyAnswer: "NOERROR 198.18.0.66", Control: "example.com", ControlResolves: ptr(true)}
+		}, []report.VerdictID{report.VerdictDNSFilterOff}, []report.SuggestionID{report.SuggestionContactHelpdesk}, nil},
+		{"the company resolver blocks the canary", true, func(r *report.Report) {
 			r.DNS.Resolvers = append(r.DNS.Resolvers, companyResolver())
-			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BlockMarker: markerEDE, Control: "example.com", ControlResolves: ptr(true)}
+			r.DNS.Filter = &report.FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BlockMarker: markerEDE, Control: "example.com", ControlResolves: ptr(true)}
 		}, nil, nil, nil},
-		{"a company resolver that refuses every name", false, func(r *Report) {
+		{"a company resolver that refuses every name", false, func(r *report.Report) {
 			c := companyResolver()
 			c.Resolves, c.ProbeAnswer = ptr(false), "REFUSED for example.com"
 			r.DNS.Resolvers = append(r.DNS.Resolvers, c)
-			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyAnswer: "REFUSED", Control: "example.com", ControlResolves: ptr(false)}
-		}, []string{"dns_company_broken"}, []string{"contact_helpdesk"}, nil},
+			r.DNS.Filter = &report.FilterReport{Canary: "phishing.test", CompanyAnswer: "REFUSED", Control: "example.com", ControlResolves: ptr(false)}
+		}, []report.VerdictID{report.VerdictDNSCompanyBroken}, []report.SuggestionID{report.SuggestionContactHelpdesk}, nil},
 		// NXDOMAIN for everything: neither a working filter nor a filter off.
-		{"a company resolver that answers every name NXDOMAIN", false, func(r *Report) {
+		{"a company resolver that answers every name NXDOMAIN", false, func(r *report.Report) {
 			c := companyResolver()
 			c.Resolves, c.ProbeAnswer = ptr(false), "NXDOMAIN for example.com"
 			r.DNS.Resolvers = append(r.DNS.Resolvers, c)
-			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(false), CompanyAnswer: "NXDOMAIN, SOA of \"test.\"", Control: "example.com", ControlResolves: ptr(false)}
-		}, []string{"dns_company_broken"}, nil, nil},
-		{"a system resolver that refuses every name", false, func(r *Report) {
+			r.DNS.Filter = &report.FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(false), CompanyAnswer: "NXDOMAIN, SOA of \"test.\"", Control: "example.com", ControlResolves: ptr(false)}
+		}, []report.VerdictID{report.VerdictDNSCompanyBroken}, nil, nil},
+		{"a system resolver that refuses every name", false, func(r *report.Report) {
 			r.DNS.Resolvers[0].Resolves, r.DNS.Resolvers[0].ProbeAnswer = ptr(false), "REFUSED for example.com"
-		}, []string{"dns_broken"}, []string{"use_company_dns"}, nil},
+		}, []report.VerdictID{report.VerdictDNSBroken}, []report.SuggestionID{report.SuggestionUseCompanyDNS}, nil},
 		// Case 12: an interceptor answers for an address with no server.
-		{"a transparent DNS interceptor", false, func(r *Report) {
-			r.DNS.Interception = &InterceptReport{Intercepted: true, Probes: []InterceptProbe{
+		{"a transparent DNS interceptor", false, func(r *report.Report) {
+			r.DNS.Interception = &report.InterceptReport{Intercepted: true, Probes: []report.InterceptProbe{
 				{Addr: "192.0.2.1:53", Answered: true, RTTMS: 0.4, Answer: "NOERROR 93.184.215.14"},
 				{Addr: "[2001:db8::1]:53", Error: "connect: network is unreachable"}}}
-		}, []string{"dns_intercepted", "untrusted_network"}, []string{"use_full_tunnel"}, nil},
-		{"no interceptor", false, func(r *Report) {
-			r.DNS.Interception = &InterceptReport{Probes: []InterceptProbe{{Addr: "192.0.2.1:53"}, {Addr: "[2001:db8::1]:53"}}}
+		}, []report.VerdictID{report.VerdictDNSIntercepted, report.VerdictUntrustedNetwork}, []report.SuggestionID{report.SuggestionUseFullTunnel}, nil},
+		{"no interceptor", false, func(r *report.Report) {
+			r.DNS.Interception = &report.InterceptReport{Probes: []report.InterceptProbe{{Addr: "192.0.2.1:53"}, {Addr: "[2001:db8::1]:53"}}}
 		}, nil, nil, nil},
-		{"filter bypassed in tunnel mode", true, func(r *Report) {
-			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
-		}, []string{"dns_filter_bypassed"}, []string{"use_full_tunnel"}, nil},
-		{"not bypassed off the tunnel", false, func(r *Report) {
-			r.DNS.Filter = &FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
+		{"filter bypassed in tunnel mode", true, func(r *report.Report) {
+			r.DNS.Filter = &report.FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
+		}, []report.VerdictID{report.VerdictDNSFilterBypassed}, []report.SuggestionID{report.SuggestionUseFullTunnel}, nil},
+		{"not bypassed off the tunnel", false, func(r *report.Report) {
+			r.DNS.Filter = &report.FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
 		}, nil, nil, nil},
-		{"a transparent DNS proxy", false, func(r *Report) { r.DNS.Resolvers[0].AnswerFrom = "203.0.113.9" }, []string{"dns_hijack", "untrusted_network"}, nil, nil},
-		{"slow but capped by the gateway's guard", false, func(r *Report) {
+		{"a transparent DNS proxy", false, func(r *report.Report) { r.DNS.Resolvers[0].AnswerFrom = "203.0.113.9" }, []report.VerdictID{report.VerdictDNSHijack, report.VerdictUntrustedNetwork}, nil, nil},
+		{"slow but capped by the gateway's guard", false, func(r *report.Report) {
 			r.Throughput.DownloadMbps, r.Throughput.UploadMbps, r.Throughput.ServerCapMbps = 20, 20, 20
 		}, nil, nil, nil},
-		{"a slow uplink cannot carry a call", false, func(r *Report) { r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 12, 2.5 },
-			[]string{"line_saturated", "line_slow"}, []string{"use_hotspot"}, nil},
-		{"slow, but it carries a call", false, func(r *Report) { r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 20, 5 },
-			[]string{"line_slow"}, nil, []string{"use_hotspot"}},
+		{"a slow uplink cannot carry a call", false, func(r *report.Report) { r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 12, 2.5 },
+			[]report.VerdictID{report.VerdictLineSaturated, report.VerdictLineSlow}, []report.SuggestionID{report.SuggestionUseHotspot}, nil},
+		{"slow, but it carries a call", false, func(r *report.Report) { r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 20, 5 },
+			[]report.VerdictID{report.VerdictLineSlow}, nil, []report.SuggestionID{report.SuggestionUseHotspot}},
 		// Case 13: the delay under Tether's own load is bufferbloat, not
 		// saturation.
-		{"a bloated line with room to spare", false, func(r *Report) {
+		{"a bloated line with room to spare", false, func(r *report.Report) {
 			r.Responsiveness.LoadedUpMS, r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 240, 228, "D"
-		}, []string{"bufferbloat"}, []string{"enable_sqm"}, []string{"use_hotspot"}},
-		{"37/9 Mbit/s with a 250 ms queue and nothing else on it", false, func(r *Report) { bloated379(r) },
-			[]string{"bufferbloat"}, []string{"enable_sqm"}, []string{"use_hotspot"}},
-		{"saturated by capacity: others leave 2 Mbit/s up", false, func(r *Report) {
+		}, []report.VerdictID{report.VerdictBufferbloat}, []report.SuggestionID{report.SuggestionEnableSQM}, []report.SuggestionID{report.SuggestionUseHotspot}},
+		{"37/9 Mbit/s with a 250 ms queue and nothing else on it", false, func(r *report.Report) { bloated379(r) },
+			[]report.VerdictID{report.VerdictBufferbloat}, []report.SuggestionID{report.SuggestionEnableSQM}, []report.SuggestionID{report.SuggestionUseHotspot}},
+		{"saturated by capacity: others leave 2 Mbit/s up", false, func(r *report.Report) {
 			bloated379(r)
 			r.Throughput.UploadMbps = 2
-		}, []string{"line_saturated", "line_slow", "bufferbloat"}, []string{"use_hotspot", "enable_sqm"}, nil},
-		{"saturated by load already on it: the idle delay is over a call's", false, func(r *Report) {
+		}, []report.VerdictID{report.VerdictLineSaturated, report.VerdictLineSlow, report.VerdictBufferbloat}, []report.SuggestionID{report.SuggestionUseHotspot, report.SuggestionEnableSQM}, nil},
+		{"saturated by load already on it: the idle delay is over a call's", false, func(r *report.Report) {
 			bloated379(r)
 			gw := &r.Latency.Targets[1]
 			gw.MinMS, gw.MedianMS, gw.P90MS = 214, 240, 250
 			r.Responsiveness.IdleMS, r.Responsiveness.LoadedDownMS, r.Responsiveness.LoadedUpMS = 240, 270, 280
 			r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 40, "B"
-		}, []string{"line_saturated"}, []string{"use_hotspot"}, nil},
+		}, []report.VerdictID{report.VerdictLineSaturated}, []report.SuggestionID{report.SuggestionUseHotspot}, nil},
 		// The lab's saturated profile before its queue fills for good: the
 		// idle delay under the limit, but standing well above its minimum.
-		{"saturated by load already on it: a queue stands on the idle line", false, func(r *Report) {
+		{"saturated by load already on it: a queue stands on the idle line", false, func(r *report.Report) {
 			bloated379(r)
 			gw := &r.Latency.Targets[1]
 			gw.MinMS, gw.MedianMS, gw.P90MS = 95, 120, 135
-			r.Path.Loss = &LossReport{Method: MethodSTAMP, Sent: 100, MinMS: 100, MedianMS: 123}
+			r.Path.Loss = &report.LossReport{Method: report.MethodSTAMP, Sent: 100, MinMS: 100, MedianMS: 123}
 			r.Responsiveness.IdleMS, r.Responsiveness.LoadedDownMS, r.Responsiveness.LoadedUpMS = 120, 250, 285
 			r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 165, "C"
-		}, []string{"line_saturated", "bufferbloat"}, []string{"use_hotspot", "enable_sqm"}, nil},
+		}, []report.VerdictID{report.VerdictLineSaturated, report.VerdictBufferbloat}, []report.SuggestionID{report.SuggestionUseHotspot, report.SuggestionEnableSQM}, nil},
 		// The same spread at the router is the Wi-Fi's, not a queue on the line.
-		{"a jittery Wi-Fi on a bloated line is not load on the line", false, func(r *Report) {
+		{"a jittery Wi-Fi on a bloated line is not load on the line", false, func(r *report.Report) {
 			bloated379(r)
-			r.Network = &NetworkReport{Type: "wifi"}
+			r.Network = &report.NetworkReport{Type: "wifi"}
 			r.Latency.Targets[0].MinMS, r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 1, 8, 20
 			r.Latency.Targets[1].MinMS, r.Latency.Targets[1].MedianMS, r.Latency.Targets[1].P90MS = 3, 15, 28
-		}, []string{"bufferbloat"}, []string{"enable_sqm"}, []string{"use_hotspot"}},
-		{"on a phone's hotspot already", false, func(r *Report) {
-			r.Network = &NetworkReport{Type: "tethered"}
+		}, []report.VerdictID{report.VerdictBufferbloat}, []report.SuggestionID{report.SuggestionEnableSQM}, []report.SuggestionID{report.SuggestionUseHotspot}},
+		{"on a phone's hotspot already", false, func(r *report.Report) {
+			r.Network = &report.NetworkReport{Type: "tethered"}
 			r.Throughput.UploadMbps = 2
-		}, []string{"line_saturated", "line_slow"}, nil, []string{"use_hotspot"}},
-		{"dsl_bloated: 16/1 Mbit/s with a 300 ms queue", false, func(r *Report) {
+		}, []report.VerdictID{report.VerdictLineSaturated, report.VerdictLineSlow}, nil, []report.SuggestionID{report.SuggestionUseHotspot}},
+		{"dsl_bloated: 16/1 Mbit/s with a 300 ms queue", false, func(r *report.Report) {
 			bloated379(r)
 			r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 15.2, 0.95
 			r.Responsiveness.LoadedDownMS, r.Responsiveness.LoadedUpMS, r.Responsiveness.IncreaseMS = 146, 310, 309.9
-		}, []string{"line_saturated", "line_slow", "bufferbloat"}, []string{"use_hotspot", "enable_sqm"}, nil},
-		{"loss on UDP that ICMP does not see", false, func(r *Report) { r.Path.Loss = &LossReport{Method: MethodSTAMP, Sent: 40, LossPct: 7.5} },
-			[]string{"high_loss"}, []string{"use_hotspot"}, nil},
+		}, []report.VerdictID{report.VerdictLineSaturated, report.VerdictLineSlow, report.VerdictBufferbloat}, []report.SuggestionID{report.SuggestionUseHotspot, report.SuggestionEnableSQM}, nil},
+		{"loss on UDP that ICMP does not see", false, func(r *report.Report) {
+			r.Path.Loss = &report.LossReport{Method: report.MethodSTAMP, Sent: 40, LossPct: 7.5}
+		},
+			[]report.VerdictID{report.VerdictHighLoss}, []report.SuggestionID{report.SuggestionUseHotspot}, nil},
 		// Case 14: the gateway's host answers, its service does not.
-		{"the gateway's service is down", false, func(r *Report) {
-			r.Service = &ServiceReport{URL: "https://198.51.100.1:8443/healthz", Port: 8443, Error: "connection refused"}
-			r.Path.UDP = &UDPReport{Port: 51820, Sent: 3, Error: "no answer to 3 probes on UDP port 51820"}
-		}, []string{"gateway_unreachable"}, []string{"contact_helpdesk"}, []string{"use_hotspot"}},
-		{"neither the gateway's host nor its service answers", false, func(r *Report) {
-			r.Latency.Targets[1] = LatencyTarget{Name: "gateway", Addr: "198.51.100.1", Method: MethodNone, Error: "icmp: no answer"}
-			r.Service = &ServiceReport{URL: "https://198.51.100.1:8443/healthz", Port: 8443, Error: "no answer within 1.5s"}
-		}, []string{"gateway_unreachable"}, nil, nil},
-		{"the service answers, UDP does not", false, func(r *Report) {
-			r.Path.UDP = &UDPReport{Port: 51820, Sent: 3, Error: "no answer to 3 probes on UDP port 51820"}
-		}, []string{"udp_blocked"}, []string{"use_hotspot"}, nil},
-		{"a failed measurement is not a slow line", false, func(r *Report) {
+		{"the gateway's service is down", false, func(r *report.Report) {
+			r.Service = &report.ServiceReport{URL: "https://198.51.100.1:8443/healthz", Port: 8443, Error: "connection refused"}
+			r.Path.UDP = &report.UDPReport{Port: 51820, Sent: 3, Error: "no answer to 3 probes on UDP port 51820"}
+		}, []report.VerdictID{report.VerdictGatewayUnreachable}, []report.SuggestionID{report.SuggestionContactHelpdesk}, []report.SuggestionID{report.SuggestionUseHotspot}},
+		{"neither the gateway's host nor its service answers", false, func(r *report.Report) {
+			r.Latency.Targets[1] = report.LatencyTarget{Name: "gateway", Addr: "198.51.100.1", Method: report.MethodNone, Error: "icmp: no answer"}
+			r.Service = &report.ServiceReport{URL: "https://198.51.100.1:8443/healthz", Port: 8443, Error: "no answer within 1.5s"}
+		}, []report.VerdictID{report.VerdictGatewayUnreachable}, nil, nil},
+		{"the service answers, UDP does not", false, func(r *report.Report) {
+			r.Path.UDP = &report.UDPReport{Port: 51820, Sent: 3, Error: "no answer to 3 probes on UDP port 51820"}
+		}, []report.VerdictID{report.VerdictUDPBlocked}, []report.SuggestionID{report.SuggestionUseHotspot}, nil},
+		{"a failed measurement is not a slow line", false, func(r *report.Report) {
 			r.Throughput.DownloadMbps, r.Throughput.Download.Error = 0, "GET: connection reset"
 		}, nil, nil, nil},
-		{"no IPv6", false, func(r *Report) { r.Path.IPv6.GlobalAddr = false }, []string{"ipv6_missing"}, nil, nil},
+		{"no IPv6", false, func(r *report.Report) { r.Path.IPv6.GlobalAddr = false }, []report.VerdictID{report.VerdictIPv6Missing}, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := healthy()
 			tc.change(r)
 			vs, ss := judge(r, tc.filtered)
 			assert.ElementsMatch(t, tc.want, ids(vs))
-			var sids []string
+			var sids []report.SuggestionID
 			for _, s := range ss {
 				sids = append(sids, s.ID)
 			}
@@ -196,7 +200,7 @@ func TestJudge(t *testing.T) {
 				assert.NotContains(t, sids, s)
 			}
 			for i := 1; i < len(vs); i++ {
-				assert.GreaterOrEqual(t, vs[i-1].Severity.rank(), vs[i].Severity.rank(), "most severe first")
+				assert.GreaterOrEqual(t, vs[i-1].Severity.Rank(), vs[i].Severity.Rank(), "most severe first")
 			}
 			for _, v := range vs {
 				assert.NotEmpty(t, v.Summary)
@@ -210,17 +214,17 @@ func TestJudge(t *testing.T) {
 // bloated379 is the line of case 13 of issue 13: 37/9 Mbit/s, nothing
 // else on it (0.15 ms idle), and a 250 ms router queue that Tether's own
 // load fills.
-func bloated379(r *Report) {
+func bloated379(r *report.Report) {
 	r.Latency.Targets[0].MinMS, r.Latency.Targets[0].MedianMS, r.Latency.Targets[0].P90MS = 0.05, 0.1, 0.2
 	r.Latency.Targets[1].MinMS, r.Latency.Targets[1].MedianMS, r.Latency.Targets[1].P90MS = 0.1, 0.15, 0.3
 	r.Throughput.DownloadMbps, r.Throughput.UploadMbps = 37, 9
-	r.Responsiveness = &ResponsivenessReport{IdleMS: 0.15, LoadedDownMS: 60, LoadedUpMS: 250, IncreaseMS: 249.85, BufferbloatGrade: "D"}
+	r.Responsiveness = &report.ResponsivenessReport{IdleMS: 0.15, LoadedDownMS: 60, LoadedUpMS: 250, IncreaseMS: 249.85, BufferbloatGrade: "D"}
 }
 
 func TestSummaryLeadsWithTheWorstFinding(t *testing.T) {
 	r := healthy()
 	r.Responsiveness.LoadedUpMS, r.Responsiveness.IncreaseMS, r.Responsiveness.BufferbloatGrade = 240, 228, "D"
-	r.Path.Captive = &CaptiveReport{URL: "http://x/generate_204", Captive: true, Status: 302, RedirectTo: "http://portal/"}
+	r.Path.Captive = &report.CaptiveReport{URL: "http://x/generate_204", Captive: true, Status: 302, RedirectTo: "http://portal/"}
 	r.Verdicts, r.Suggestions = judge(r, false)
 	s := summarize(r)
 	assert.Contains(t, s, "sign in")
@@ -232,20 +236,20 @@ func TestSummaryLeadsWithTheWorstFinding(t *testing.T) {
 // cable or a virtual interface.
 func TestSlowFirstHopAdviceFollowsTheLink(t *testing.T) {
 	for _, tc := range []struct {
-		network *NetworkReport
-		want    string
-		never   string
+		network *report.NetworkReport
+		want    report.SuggestionID
+		never   report.SuggestionID
 	}{
-		{&NetworkReport{Type: "wifi"}, "move_closer_to_router", "check_router"},
-		{nil, "move_closer_to_router", "check_router"},
-		{&NetworkReport{Type: "ethernet"}, "check_router", "move_closer_to_router"},
-		{&NetworkReport{Type: "virtual"}, "check_router", "move_closer_to_router"},
+		{&report.NetworkReport{Type: "wifi"}, report.SuggestionMoveCloserToRouter, report.SuggestionCheckRouter},
+		{nil, report.SuggestionMoveCloserToRouter, report.SuggestionCheckRouter},
+		{&report.NetworkReport{Type: "ethernet"}, report.SuggestionCheckRouter, report.SuggestionMoveCloserToRouter},
+		{&report.NetworkReport{Type: "virtual"}, report.SuggestionCheckRouter, report.SuggestionMoveCloserToRouter},
 	} {
 		r := healthy()
 		r.Network = tc.network
 		r.Latency.Targets[0].MedianMS = 25
 		_, ss := judge(r, false)
-		var sids []string
+		var sids []report.SuggestionID
 		for _, s := range ss {
 			sids = append(sids, s.ID)
 		}

@@ -4,13 +4,15 @@ import (
 	"slices"
 
 	"github.com/mdlayher/wifi"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // wifiFacts asks nl80211 (github.com/mdlayher/wifi, the standard Go
 // client) about the interface's association: signal and transmit rate
 // from the station, the SSID (hashed) and security from the BSS. What
 // the kernel does not say stays unknown.
-func wifiFacts(name string, salt []byte) *WiFiReport {
+func wifiFacts(name string, salt []byte) *report.WiFiReport {
 	c, err := wifi.New()
 	if err != nil {
 		return nil
@@ -24,7 +26,7 @@ func wifiFacts(name string, salt []byte) *WiFiReport {
 		if ifi.Name != name {
 			continue
 		}
-		w := &WiFiReport{}
+		w := &report.WiFiReport{}
 		if st, err := c.StationInfo(ifi); err == nil && len(st) > 0 {
 			if s := st[0].Signal; s < 0 {
 				w.SignalDBM = &s

@@ -11,6 +11,7 @@ import (
 	"github.com/tetherwfh/tether/client"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // defaultDaemonConfig is where diag looks for the gateway when --server is
@@ -46,9 +47,9 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "tether diag: --pin: %v\n", err)
 		return errUsage
 	}
-	mode := netdiag.ModeFull
+	mode := report.ModeFull
 	if *quick {
-		mode = netdiag.ModeQuick
+		mode = report.ModeQuick
 	}
 	if *stampPort == 0 || *stampPort > 65535 {
 		fmt.Fprintf(env.Stderr, "tether diag: --stamp-port must be from 1 to 65535\n")
@@ -106,34 +107,23 @@ func progressPrinter(w io.Writer) func(netdiag.Progress) {
 	}
 }
 
-// areaTitles name the places a problem can be, in the order a person
-// checks them: their own Wi-Fi and LAN first, the company's side last.
-var areaTitles = []struct{ id, title string }{
-	{"network", "This network"},
-	{"wifi", "Wi-Fi"},
-	{"lan", "Home network"},
-	{"line", "Internet line"},
-	{"dns", "DNS"},
-	{"gateway", "Company gateway"},
-}
-
 // FormatReport renders a diagnostics report for a person: the sentence
 // that matters first, then the findings grouped by where the problem is,
 // what to do, and the measurements behind them.
-func FormatReport(r *netdiag.Report) string {
+func FormatReport(r *report.Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", r.Summary)
 	fmt.Fprintf(&b, "Line diagnostics against %s (%s run, %.1f s)\n", r.Server, r.Mode, float64(r.DurationMS)/1000)
 	if len(r.Verdicts) > 0 {
 		b.WriteString("\nFindings\n")
-		for _, area := range areaTitles {
+		for _, area := range report.Areas() {
 			first := true
 			for _, v := range r.Verdicts {
-				if v.Area != area.id {
+				if v.Area != area {
 					continue
 				}
 				if first {
-					fmt.Fprintf(&b, "  %s\n", area.title)
+					fmt.Fprintf(&b, "  %s\n", area.Title())
 					first = false
 				}
 				fmt.Fprintf(&b, "    %-8s %s\n", strings.ToUpper(string(v.Severity)), v.Summary)
@@ -150,7 +140,7 @@ func FormatReport(r *netdiag.Report) string {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "%-10s %-16s %-6s %8s %8s %8s %8s %7s\n", "latency", "address", "method", "min", "median", "p90", "jitter", "loss")
 	for _, t := range r.Latency.Targets {
-		if t.Method == netdiag.MethodNone {
+		if t.Method == report.MethodNone {
 			fmt.Fprintf(&b, "%-10s %-16s %-6s no answer\n", t.Name, t.Addr, t.Method)
 			continue
 		}
@@ -193,7 +183,7 @@ func tri(v *bool) string {
 	return "NO"
 }
 
-func formatDNS(b *strings.Builder, d *netdiag.DNSReport) {
+func formatDNS(b *strings.Builder, d *report.DNSReport) {
 	if d == nil || len(d.Resolvers) == 0 {
 		return
 	}
@@ -256,7 +246,7 @@ func formatDNS(b *strings.Builder, d *netdiag.DNSReport) {
 	}
 }
 
-func formatService(b *strings.Builder, s *netdiag.ServiceReport) {
+func formatService(b *strings.Builder, s *report.ServiceReport) {
 	if s == nil {
 		return
 	}
@@ -267,7 +257,7 @@ func formatService(b *strings.Builder, s *netdiag.ServiceReport) {
 	fmt.Fprintf(b, "service     %s does NOT answer: %s\n", s.URL, s.Error)
 }
 
-func formatPath(b *strings.Builder, s *netdiag.ServiceReport, p *netdiag.PathReport, n *netdiag.NetworkReport) {
+func formatPath(b *strings.Builder, s *report.ServiceReport, p *report.PathReport, n *report.NetworkReport) {
 	if s == nil && p == nil && n == nil {
 		return
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tetherwfh/tether/gateway"
-	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 func startGateway(t *testing.T) (url string, stampPort int) {
@@ -38,17 +38,17 @@ func TestDiagQuickAgainstARealGateway(t *testing.T) {
 	env := Env{Stdout: &out, Stderr: &errb}
 	code := Main(context.Background(), []string{"diag", "--quick", "--json", "--server", url, "--stamp-port", strconv.Itoa(port), "--anchor", "loopback=127.0.0.1:9"}, env)
 	require.Equal(t, 0, code, errb.String())
-	var rep netdiag.Report
+	var rep report.Report
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rep))
-	assert.Equal(t, netdiag.Schema, rep.Schema)
-	assert.Equal(t, netdiag.ModeQuick, rep.Mode)
+	assert.Equal(t, report.Schema, rep.Schema)
+	assert.Equal(t, report.ModeQuick, rep.Mode)
 	require.NotEmpty(t, rep.Latency.Targets)
 	gw := rep.Latency.Targets[len(rep.Latency.Targets)-2]
 	assert.Equal(t, "gateway", gw.Name)
 	anchor := rep.Latency.Targets[len(rep.Latency.Targets)-1]
 	assert.Equal(t, "loopback", anchor.Name)
-	assert.NotEqual(t, netdiag.MethodNone, anchor.Method, "ICMP or a refused TCP handshake answers")
-	assert.NotEqual(t, netdiag.MethodNone, gw.Method)
+	assert.NotEqual(t, report.MethodNone, anchor.Method, "ICMP or a refused TCP handshake answers")
+	assert.NotEqual(t, report.MethodNone, gw.Method)
 	require.NotNil(t, rep.Service, "quick mode checks the gateway's service")
 	assert.True(t, rep.Service.Answers)
 	assert.Equal(t, http.StatusOK, rep.Service.Status)
@@ -95,25 +95,25 @@ func TestDiagRejectsBadFlags(t *testing.T) {
 }
 
 func TestFormatReport(t *testing.T) {
-	rep := &netdiag.Report{Server: "http://gw", Mode: netdiag.ModeFull, DurationMS: 6400,
-		Latency: netdiag.LatencyReport{Targets: []netdiag.LatencyTarget{
-			{Name: "router", Addr: "192.168.1.1", Method: "icmp", LatencyStats: netdiag.LatencyStats{MinMS: 1, MedianMS: 1.5, P90MS: 2, JitterMS: 0.2}},
+	rep := &report.Report{Server: "http://gw", Mode: report.ModeFull, DurationMS: 6400,
+		Latency: report.LatencyReport{Targets: []report.LatencyTarget{
+			{Name: "router", Addr: "192.168.1.1", Method: report.MethodICMP, LatencyStats: report.LatencyStats{MinMS: 1, MedianMS: 1.5, P90MS: 2, JitterMS: 0.2}},
 			{Name: "gateway", Addr: "203.0.113.7", Method: "none"},
 		}},
-		Throughput:     &netdiag.ThroughputReport{DownloadMbps: 95.5, UploadMbps: 19, Streams: 4, Bytes: 80e6, Stable: true},
-		Responsiveness: &netdiag.ResponsivenessReport{IdleMS: 12, LoadedDownMS: 20, LoadedUpMS: 250, RPM: 240, BufferbloatGrade: "D", IncreaseMS: 238, Method: "icmp"},
-		Errors:         []netdiag.ProbeError{{Probe: "latency gateway", Error: "icmp: no answer"}},
+		Throughput:     &report.ThroughputReport{DownloadMbps: 95.5, UploadMbps: 19, Streams: 4, Bytes: 80e6, Stable: true},
+		Responsiveness: &report.ResponsivenessReport{IdleMS: 12, LoadedDownMS: 20, LoadedUpMS: 250, RPM: 240, BufferbloatGrade: "D", IncreaseMS: 238, Method: report.MethodICMP},
+		Errors:         []report.ProbeError{{Probe: "latency gateway", Error: "icmp: no answer"}},
 		Summary:        "Your line has a problem.",
-		Verdicts: []netdiag.Verdict{{ID: "bufferbloat", Severity: netdiag.SeverityWarning, Area: "line", Summary: "Delay rises by 238 ms when the line is busy.",
+		Verdicts: []report.Verdict{{ID: report.VerdictBufferbloat, Severity: report.SeverityWarning, Area: report.AreaLine, Summary: "Delay rises by 238 ms when the line is busy.",
 			Evidence: "idle 12 ms, loaded 250 ms up", Threshold: "grade B or better"}},
-		Suggestions: []netdiag.Suggestion{{ID: "enable_sqm", Summary: "Turn on SQM.", Because: []string{"bufferbloat"}}},
-		Path:        &netdiag.PathReport{UDP: &netdiag.UDPReport{Port: 51820, Error: "no answer"}, MTU: &netdiag.MTUReport{PathMTU: 1400, TunnelMTU: 1320}},
-		Service:     &netdiag.ServiceReport{URL: "http://gw/healthz", Port: 80, Answers: true, Status: 200, RTTMS: 1.25},
-		DNS: &netdiag.DNSReport{
-			Resolvers: []netdiag.ResolverReport{{Addr: "10.99.0.1:53", Role: "company"}},
-			Filter: &netdiag.FilterReport{Canary: "phishing.test", CompanyBlocks: ptrTo(true), CompanyAnswer: `NXDOMAIN, EDE 15 "blocked"`, BlockMarker: "ede",
+		Suggestions: []report.Suggestion{{ID: report.SuggestionEnableSQM, Summary: "Turn on SQM.", Because: []report.VerdictID{report.VerdictBufferbloat}}},
+		Path:        &report.PathReport{UDP: &report.UDPReport{Port: 51820, Error: "no answer"}, MTU: &report.MTUReport{PathMTU: 1400, TunnelMTU: 1320}},
+		Service:     &report.ServiceReport{URL: "http://gw/healthz", Port: 80, Answers: true, Status: 200, RTTMS: 1.25},
+		DNS: &report.DNSReport{
+			Resolvers: []report.ResolverReport{{Addr: "10.99.0.1:53", Role: "company"}},
+			Filter: &report.FilterReport{Canary: "phishing.test", CompanyBlocks: ptrTo(true), CompanyAnswer: `NXDOMAIN, EDE 15 "blocked"`, BlockMarker: "ede",
 				Control: "example.com", ControlResolves: ptrTo(true)},
-			Interception: &netdiag.InterceptReport{Intercepted: true, Probes: []netdiag.InterceptProbe{{Addr: "192.0.2.1:53", Answered: true, RTTMS: 0.4, Answer: "NOERROR 198.18.0.80"}}},
+			Interception: &report.InterceptReport{Intercepted: true, Probes: []report.InterceptProbe{{Addr: "192.0.2.1:53", Answered: true, RTTMS: 0.4, Answer: "NOERROR 198.18.0.80"}}},
 		},
 	}
 	got := FormatReport(rep)

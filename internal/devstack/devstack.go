@@ -23,6 +23,7 @@ import (
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -126,10 +127,10 @@ func (s *Stack) diagnose(ctx context.Context) {
 		s.printf("[4/7] diagnosis failed: %v\n", err)
 		return
 	}
-	rep := c.Run(ctx, netdiag.ModeQuick)
+	rep := c.Run(ctx, report.ModeQuick)
 	s.printf("[4/7] diagnosed the line against the gateway in %d ms (quick; `./bin/tether diag --server %s --pin %s` runs the full test):\n", rep.DurationMS, s.gatewayURL, s.pin)
 	for _, t := range rep.Latency.Targets {
-		if t.Method == netdiag.MethodNone {
+		if t.Method == report.MethodNone {
 			s.printf("      %-8s %-15s no answer\n", t.Name, t.Addr)
 			continue
 		}

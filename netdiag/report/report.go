@@ -1,14 +1,14 @@
-package netdiag
+package report
 
 import "time"
 
 // Schema names the report format. Consumers (the helpdesk, scripts) check
 // it; fields are only ever added under the same schema, never renamed or
-// removed. See REPORT.md.
+// removed. See netdiag/REPORT.md.
 const Schema = "tether.report/v1"
 
 // Report is the result of a diagnostics run. It is the contract the
-// helpdesk and scripts read, documented in REPORT.md.
+// helpdesk and scripts read, documented in netdiag/REPORT.md.
 type Report struct {
 	Schema     string    `json:"schema"`
 	StartedAt  time.Time `json:"started_at"`
@@ -52,6 +52,14 @@ const (
 type LatencyReport struct {
 	Targets []LatencyTarget `json:"targets"`
 }
+
+// Latency probe methods, in the order they are tried.
+const (
+	MethodICMP  = "icmp"
+	MethodSTAMP = "stamp"
+	MethodTCP   = "tcp"
+	MethodNone  = "none"
+)
 
 // LatencyTarget is the idle latency to one target.
 type LatencyTarget struct {
@@ -150,4 +158,22 @@ type Thresholds struct {
 	DirectionBudgetMS int64 `json:"direction_budget_ms"`
 	// Verdicts are the limits behind the verdicts.
 	Verdicts VerdictThresholds `json:"verdicts"`
+}
+
+// VerdictThresholds are the limits behind the verdicts, for the report.
+type VerdictThresholds struct {
+	VideoCallMbps     float64 `json:"video_call_mbps"`
+	VideoCallLoadedMS float64 `json:"video_call_loaded_ms"`
+	VideoCallIdleMS   float64 `json:"video_call_idle_ms"`
+	SlowDownMbps      float64 `json:"slow_down_mbps"`
+	SlowUpMbps        float64 `json:"slow_up_mbps"`
+	BufferbloatGrade  string  `json:"bufferbloat_grade"`
+	HighLossPct       float64 `json:"high_loss_pct"`
+	WiFiWeakDBM       int     `json:"wifi_weak_dbm"`
+	LANHighMS         float64 `json:"lan_high_ms"`
+	LANHighP90MS      float64 `json:"lan_high_p90_ms"`
+	DNSSlowMS         float64 `json:"dns_slow_ms"`
+	DNSBrokenLossPct  float64 `json:"dns_broken_loss_pct"`
+	DefaultTunnelMTU  int     `json:"default_tunnel_mtu"`
+	PriorLoadQueueMS  float64 `json:"prior_load_queue_ms"`
 }

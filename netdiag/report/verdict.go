@@ -1,0 +1,142 @@
+package report
+
+// Verdict is one finding, in words a person understands, with the
+// figures and the limit behind it.
+type Verdict struct {
+	ID       VerdictID `json:"id"`
+	Severity Severity  `json:"severity"`
+	// Area is where the problem is.
+	Area      Area   `json:"area"`
+	Summary   string `json:"summary"`
+	Evidence  string `json:"evidence"`
+	Threshold string `json:"threshold"`
+}
+
+// VerdictID names a finding. The IDs are part of the schema: a reader
+// (the client's policy, the tray, the helpdesk) may act on them, so an ID
+// is never renamed or given a new meaning. netdiag/REPORT.md says when
+// each fires.
+type VerdictID string
+
+// The verdicts, in the order REPORT.md lists them.
+const (
+	VerdictCaptivePortal      VerdictID = "captive_portal"
+	VerdictGatewayUnreachable VerdictID = "gateway_unreachable"
+	VerdictUDPBlocked         VerdictID = "udp_blocked"
+	VerdictLineSaturated      VerdictID = "line_saturated"
+	VerdictLineSlow           VerdictID = "line_slow"
+	VerdictBufferbloat        VerdictID = "bufferbloat"
+	VerdictHighLoss           VerdictID = "high_loss"
+	VerdictMTULow             VerdictID = "mtu_low"
+	VerdictWiFiWeak           VerdictID = "wifi_weak"
+	VerdictLANLatencyHigh     VerdictID = "lan_latency_high"
+	VerdictDNSSlow            VerdictID = "dns_slow"
+	VerdictDNSBroken          VerdictID = "dns_broken"
+	VerdictDNSCompanyBroken   VerdictID = "dns_company_broken"
+	VerdictDNSFilterOff       VerdictID = "dns_filter_off"
+	VerdictDNSHijack          VerdictID = "dns_hijack"
+	VerdictDNSIntercepted     VerdictID = "dns_intercepted"
+	VerdictDNSFilterBypassed  VerdictID = "dns_filter_bypassed"
+	VerdictUntrustedNetwork   VerdictID = "untrusted_network"
+	VerdictIPv6Missing        VerdictID = "ipv6_missing"
+)
+
+// VerdictIDs returns every verdict ID, in the order REPORT.md lists them;
+// a new slice each call.
+func VerdictIDs() []VerdictID {
+	return []VerdictID{VerdictCaptivePortal, VerdictGatewayUnreachable, VerdictUDPBlocked, VerdictLineSaturated,
+		VerdictLineSlow, VerdictBufferbloat, VerdictHighLoss, VerdictMTULow, VerdictWiFiWeak, VerdictLANLatencyHigh,
+		VerdictDNSSlow, VerdictDNSBroken, VerdictDNSCompanyBroken, VerdictDNSFilterOff, VerdictDNSHijack,
+		VerdictDNSIntercepted, VerdictDNSFilterBypassed, VerdictUntrustedNetwork, VerdictIPv6Missing}
+}
+
+// Severity orders verdicts.
+type Severity string
+
+// Severities, mildest first.
+const (
+	SeverityInfo     Severity = "info"     // worth knowing, nothing to fix
+	SeverityWarning  Severity = "warning"  // work suffers
+	SeverityCritical Severity = "critical" // work, or the tunnel, fails
+)
+
+// Rank orders severities, mildest first: info (and anything unknown) is
+// 0, warning 1, critical 2.
+func (s Severity) Rank() int {
+	switch s {
+	case SeverityCritical:
+		return 2
+	case SeverityWarning:
+		return 1
+	}
+	return 0
+}
+
+// Area is where a problem is, which says who can fix it.
+type Area string
+
+// The areas, in the order a person checks them: what this network allows,
+// their own Wi-Fi and LAN, the line, DNS, and the company's side last.
+const (
+	AreaNetwork Area = "network" // what this network lets through
+	AreaWiFi    Area = "wifi"    // the radio link
+	AreaLAN     Area = "lan"     // the home network up to the router
+	AreaLine    Area = "line"    // the ISP link
+	AreaDNS     Area = "dns"     // name resolution
+	AreaGateway Area = "gateway" // the company's gateway
+)
+
+// Areas returns every area in display order; a new slice each call.
+func Areas() []Area { return []Area{AreaNetwork, AreaWiFi, AreaLAN, AreaLine, AreaDNS, AreaGateway} }
+
+// Title names an area for a person ("Internet line"); an unknown area's
+// title is its ID.
+func (a Area) Title() string {
+	switch a {
+	case AreaNetwork:
+		return "This network"
+	case AreaWiFi:
+		return "Wi-Fi"
+	case AreaLAN:
+		return "Home network"
+	case AreaLine:
+		return "Internet line"
+	case AreaDNS:
+		return "DNS"
+	case AreaGateway:
+		return "Company gateway"
+	}
+	return string(a)
+}
+
+// Suggestion is something the person (or the client's policy) can do.
+type Suggestion struct {
+	ID      SuggestionID `json:"id"`
+	Summary string       `json:"summary"`
+	// Because lists the verdicts that led here.
+	Because []VerdictID `json:"because"`
+}
+
+// SuggestionID names an action. Like verdict IDs, suggestion IDs are
+// never renamed or given a new meaning.
+type SuggestionID string
+
+// The suggestions, most useful first, as netdiag orders them.
+const (
+	SuggestionSignInToPortal     SuggestionID = "sign_in_to_portal"
+	SuggestionUseHotspot         SuggestionID = "use_hotspot"
+	SuggestionMoveCloserToRouter SuggestionID = "move_closer_to_router"
+	SuggestionCheckRouter        SuggestionID = "check_router"
+	SuggestionEnableSQM          SuggestionID = "enable_sqm"
+	SuggestionSetTunnelMTU       SuggestionID = "set_tunnel_mtu"
+	SuggestionUseFullTunnel      SuggestionID = "use_full_tunnel"
+	SuggestionUseCompanyDNS      SuggestionID = "use_company_dns"
+	SuggestionContactHelpdesk    SuggestionID = "contact_helpdesk"
+)
+
+// SuggestionIDs returns every suggestion ID, most useful first; a new
+// slice each call.
+func SuggestionIDs() []SuggestionID {
+	return []SuggestionID{SuggestionSignInToPortal, SuggestionUseHotspot, SuggestionMoveCloserToRouter, SuggestionCheckRouter,
+		SuggestionEnableSQM, SuggestionSetTunnelMTU, SuggestionUseFullTunnel, SuggestionUseCompanyDNS, SuggestionContactHelpdesk}
+}
