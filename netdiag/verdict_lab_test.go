@@ -124,10 +124,10 @@ func TestVerdictsOnLabProfiles(t *testing.T) {
 		// A healthy line raises no warning at all; the lab has no IPv6,
 		// which is information, not a warning.
 		{profile: "fiber", must: []report.VerdictID{report.VerdictIPv6Missing}, onlyThese: true},
-		{profile: "dns_hijack", must: []report.VerdictID{report.VerdictDNSHijack, report.VerdictUntrustedNetwork}, mustNot: []report.VerdictID{report.VerdictUDPBlocked, report.VerdictCaptivePortal}, suggest: []report.SuggestionID{report.SuggestionUseFullTunnel}},
+		{profile: "dns_hijack", must: []report.VerdictID{report.VerdictDNSHijack, report.VerdictUntrustedNetwork}, mustNot: []report.VerdictID{report.VerdictUDPBlocked, report.VerdictCaptivePortal}},
 		// The interceptor catches the lab's company resolver too (in life
 		// it sits inside the tunnel), so the filter is off as seen from here.
-		{profile: "dns_intercept", must: []report.VerdictID{report.VerdictDNSIntercepted, report.VerdictUntrustedNetwork, report.VerdictDNSFilterOff}, mustNot: []report.VerdictID{report.VerdictDNSHijack, report.VerdictUDPBlocked, report.VerdictCaptivePortal}, suggest: []report.SuggestionID{report.SuggestionUseFullTunnel}},
+		{profile: "dns_intercept", must: []report.VerdictID{report.VerdictDNSIntercepted, report.VerdictUntrustedNetwork, report.VerdictDNSFilterOff}, mustNot: []report.VerdictID{report.VerdictDNSHijack, report.VerdictUDPBlocked, report.VerdictCaptivePortal}},
 		{profile: "udp_blocked", must: []report.VerdictID{report.VerdictUDPBlocked}, mustNot: []report.VerdictID{report.VerdictDNSHijack, report.VerdictCaptivePortal, report.VerdictHighLoss}},
 		{profile: "captive_portal", must: []report.VerdictID{report.VerdictCaptivePortal, report.VerdictUntrustedNetwork}, suggest: []report.SuggestionID{report.SuggestionSignInToPortal}},
 		{profile: "dsl_bloated", must: []report.VerdictID{report.VerdictBufferbloat, report.VerdictLineSaturated, report.VerdictLineSlow}, mustNot: []report.VerdictID{report.VerdictDNSHijack, report.VerdictUDPBlocked, report.VerdictCaptivePortal}, suggest: []report.SuggestionID{report.SuggestionUseHotspot, report.SuggestionEnableSQM}},

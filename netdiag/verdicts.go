@@ -394,10 +394,12 @@ func okWord(ok bool) string {
 	return "fails"
 }
 
-// suggest turns verdicts into actions, most useful first. linkType is
-// the default route's (report.NetworkReport.Type, empty when unknown): on a
-// wired link a slow first hop is the router or traffic through it, so
-// moving closer cannot help; on a mobile one a hotspot is what is in use.
+// suggest turns verdicts into actions a person can take, most useful
+// first; the tunnel's mode is the client's policy, decided from the
+// verdicts, so no suggestion names one. linkType is the default route's
+// (report.NetworkReport.Type, empty when unknown): on a wired link a slow
+// first hop is the router or traffic through it, so moving closer cannot
+// help; on a mobile one a hotspot is what is in use.
 func suggest(vs []report.Verdict, linkType string) []report.Suggestion {
 	wired := linkType == "ethernet" || linkType == "virtual"
 	mobile := linkType == "cellular" || linkType == "tethered"
@@ -432,7 +434,6 @@ func suggest(vs []report.Verdict, linkType string) []report.Suggestion {
 	}
 	s(report.SuggestionEnableSQM, "Turn on Smart Queue Management (SQM, or fq_codel/cake) on your router, or pause large uploads and downloads during calls.", report.VerdictBufferbloat)
 	s(report.SuggestionSetTunnelMTU, "Lower the tunnel MTU as recommended; Tether does this itself in tunnel mode.", report.VerdictMTULow)
-	s(report.SuggestionUseFullTunnel, "Send all traffic, DNS included, through the company tunnel on this network.", report.VerdictUntrustedNetwork, report.VerdictDNSHijack, report.VerdictDNSIntercepted, report.VerdictDNSFilterBypassed)
 	s(report.SuggestionUseCompanyDNS, "Use the company's DNS through the tunnel instead of this network's.", report.VerdictDNSSlow, report.VerdictDNSBroken)
 	s(report.SuggestionContactHelpdesk, "Tell your helpdesk what this report says: the company's side is not working as it should, and nothing on your line can fix it.",
 		report.VerdictGatewayUnreachable, report.VerdictDNSCompanyBroken, report.VerdictDNSFilterOff)

@@ -62,7 +62,7 @@ func TestJudge(t *testing.T) {
 		}, []report.VerdictID{report.VerdictLANLatencyHigh}, []report.SuggestionID{report.SuggestionCheckRouter}, nil},
 		{"open wifi", false, func(r *report.Report) {
 			r.Network = &report.NetworkReport{Type: "wifi", WiFi: &report.WiFiReport{Security: "open", SignalDBM: ptr(-50)}}
-		}, []report.VerdictID{report.VerdictUntrustedNetwork}, []report.SuggestionID{report.SuggestionUseFullTunnel}, nil},
+		}, []report.VerdictID{report.VerdictUntrustedNetwork}, nil, nil},
 		{"slow DNS", false, func(r *report.Report) { r.DNS.Resolvers[0].MedianMS = 180 }, []report.VerdictID{report.VerdictDNSSlow}, []report.SuggestionID{report.SuggestionUseCompanyDNS}, nil},
 		{"one of two resolvers dead", false, func(r *report.Report) {
 			r.DNS.Resolvers = append(r.DNS.Resolvers, report.ResolverReport{Addr: "192.168.1.2:53", Role: "system", UDP: ptr(false), TCP: ptr(false), LatencyStats: report.LatencyStats{Sent: 10, LossPct: 100}})
@@ -101,13 +101,13 @@ func TestJudge(t *testing.T) {
 			r.DNS.Interception = &report.InterceptReport{Intercepted: true, Probes: []report.InterceptProbe{
 				{Addr: "192.0.2.1:53", Answered: true, RTTMS: 0.4, Answer: "NOERROR 93.184.215.14"},
 				{Addr: "[2001:db8::1]:53", Error: "connect: network is unreachable"}}}
-		}, []report.VerdictID{report.VerdictDNSIntercepted, report.VerdictUntrustedNetwork}, []report.SuggestionID{report.SuggestionUseFullTunnel}, nil},
+		}, []report.VerdictID{report.VerdictDNSIntercepted, report.VerdictUntrustedNetwork}, nil, nil},
 		{"no interceptor", false, func(r *report.Report) {
 			r.DNS.Interception = &report.InterceptReport{Probes: []report.InterceptProbe{{Addr: "192.0.2.1:53"}, {Addr: "[2001:db8::1]:53"}}}
 		}, nil, nil, nil},
 		{"filter bypassed in tunnel mode", true, func(r *report.Report) {
 			r.DNS.Filter = &report.FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
-		}, []report.VerdictID{report.VerdictDNSFilterBypassed}, []report.SuggestionID{report.SuggestionUseFullTunnel}, nil},
+		}, []report.VerdictID{report.VerdictDNSFilterBypassed}, nil, nil},
 		{"not bypassed off the tunnel", false, func(r *report.Report) {
 			r.DNS.Filter = &report.FilterReport{Canary: "phishing.test", CompanyBlocks: ptr(true), BypassedBy: []string{"192.168.1.1:53"}}
 		}, nil, nil, nil},
@@ -192,6 +192,7 @@ func TestJudge(t *testing.T) {
 			var sids []report.SuggestionID
 			for _, s := range ss {
 				sids = append(sids, s.ID)
+				assert.Contains(t, report.SuggestionIDs(), s.ID, "a suggestion the report package lists")
 			}
 			for _, s := range tc.sugg {
 				assert.Contains(t, sids, s)

@@ -109,7 +109,8 @@ func (a Area) Title() string {
 	return string(a)
 }
 
-// Suggestion is something the person (or the client's policy) can do.
+// Suggestion is something the person can do. Choosing the tunnel's mode
+// is not one: the client's policy decides it from the verdicts.
 type Suggestion struct {
 	ID      SuggestionID `json:"id"`
 	Summary string       `json:"summary"`
@@ -129,7 +130,6 @@ const (
 	SuggestionCheckRouter        SuggestionID = "check_router"
 	SuggestionEnableSQM          SuggestionID = "enable_sqm"
 	SuggestionSetTunnelMTU       SuggestionID = "set_tunnel_mtu"
-	SuggestionUseFullTunnel      SuggestionID = "use_full_tunnel"
 	SuggestionUseCompanyDNS      SuggestionID = "use_company_dns"
 	SuggestionContactHelpdesk    SuggestionID = "contact_helpdesk"
 )
@@ -138,5 +138,5 @@ const (
 // slice each call.
 func SuggestionIDs() []SuggestionID {
 	return []SuggestionID{SuggestionSignInToPortal, SuggestionUseHotspot, SuggestionMoveCloserToRouter, SuggestionCheckRouter,
-		SuggestionEnableSQM, SuggestionSetTunnelMTU, SuggestionUseFullTunnel, SuggestionUseCompanyDNS, SuggestionContactHelpdesk}
+		SuggestionEnableSQM, SuggestionSetTunnelMTU, SuggestionUseCompanyDNS, SuggestionContactHelpdesk}
 }
