@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tetherwfh/tether/client/localapi"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/confload"
 	"github.com/tetherwfh/tether/internal/logging"
@@ -16,8 +17,6 @@ import (
 
 // Defaults of the daemon's configuration.
 const (
-	// DefaultSocket is the local API's socket on a system install.
-	DefaultSocket = "/run/tether/tetherd.sock"
 	// DefaultCheckInterval paces the gateway health check: often enough
 	// that the tray is never more than a few seconds stale, rarely enough
 	// to cost nothing on a metered hotspot (one small request).
@@ -34,7 +33,8 @@ type Config struct {
 	// fingerprint (sha256:…, from `tether-gateway fingerprint`); empty
 	// means the system's roots.
 	GatewayPin string `yaml:"gateway_pin,omitempty"`
-	// Socket is where the local API listens; empty means DefaultSocket.
+	// Socket is where the local API listens; empty means
+	// localapi.DefaultSocket.
 	Socket string `yaml:"socket"`
 	// CheckInterval paces the gateway health check; zero means
 	// DefaultCheckInterval.
@@ -86,7 +86,7 @@ func (c Config) Validate() error {
 
 func (c Config) withDefaults() Config {
 	if c.Socket == "" {
-		c.Socket = DefaultSocket
+		c.Socket = localapi.DefaultSocket
 	}
 	if c.CheckInterval == 0 {
 		c.CheckInterval = DefaultCheckInterval

@@ -193,12 +193,12 @@ func (d *Daemon) Status() localapi.Status {
 	return localapi.Status{State: nextState(d.obs), Version: version.Version, Since: d.since, Gateway: d.gateway}
 }
 
-// Handler is the local API.
+// Handler is the local API, served through localapi.Handler: every
+// answer carries the API's version and every error is a localapi.Error.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+localapi.PathStatus, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(d.Status())
+		localapi.WriteJSON(w, d.Status())
 	})
-	return mux
+	return localapi.Handler(mux)
 }

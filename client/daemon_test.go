@@ -2,7 +2,10 @@ package client
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -119,10 +122,52 @@ func TestDaemonRefusesASecondDaemonButReplacesAStaleSocket(t *testing.T) {
 	assert.ErrorContains(t, err, "another tetherd already serves")
 }
 
-func TestLocalAPIClientSaysWhenTheDaemonIsNotRunning(t *testing.T) {
-	c := &localapi.Client{Socket: filepath.Join(t.TempDir(), "none.sock")}
+// TestDaemonSpeaksTheLocalAPIContract: over its real socket, the daemon
+// sends its API version on every answer and answers every error as a
+// localapi.Error, which the real client reads as one.
+func TestDaemonSpeaksTheLocalAPIContract(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "tetherd.sock")
+	c := startDaemon(t, Config{Gateway: "http://127.0.0.1:9", Socket: sock})
 	_, err := c.Status(context.Background())
-	assert.ErrorIs(t, err, localapi.ErrNotRunning)
+	require.NoError(t, err)
+
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	defer hc.CloseIdleConnections()
+	for _, tc := range []struct {
+		method, path string
+		header       string // the request's Tether-Api-Version
+		status       int
+		code         localapi.ErrorCode
+	}{
+		{"GET", localapi.PathStatus, "", http.StatusOK, ""},
+		{"GET", localapi.PathStatus, "1", http.StatusOK, ""},
+		{"GET", "/v2/status", "", http.StatusNotFound, localapi.CodeNotFound},
+		{"POST", localapi.PathStatus, "", http.StatusMethodNotAllowed, localapi.CodeMethodNotAllowed},
+		{"GET", localapi.PathStatus, "2", http.StatusBadRequest, localapi.CodeAPIVersion},
+	} {
+		req, err := http.NewRequest(tc.method, "http://tetherd"+tc.path, nil)
+		require.NoError(t, err)
+		if tc.header != "" {
+			req.Header.Set(localapi.HeaderAPIVersion, tc.header)
+		}
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, tc.status, resp.StatusCode, "%s %s", tc.method, tc.path)
+		assert.Equal(t, "1", resp.Header.Get(localapi.HeaderAPIVersion), "%s %s", tc.method, tc.path)
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), "%s %s", tc.method, tc.path)
+		if tc.code != "" {
+			var e localapi.Error
+			require.NoError(t, json.Unmarshal(body, &e), "%s %s: %q", tc.method, tc.path, body)
+			assert.Equal(t, tc.code, e.Code, "%s %s", tc.method, tc.path)
+			assert.NotEmpty(t, e.Message, "%s %s", tc.method, tc.path)
+		}
+	}
 }
 
 func TestConfigValidation(t *testing.T) {
@@ -150,6 +195,6 @@ func TestConfigValidation(t *testing.T) {
 		return LoadConfig(p)
 	}()
 	require.NoError(t, err)
-	assert.Equal(t, DefaultSocket, def.Socket)
+	assert.Equal(t, localapi.DefaultSocket, def.Socket)
 	assert.Equal(t, DefaultCheckInterval, def.CheckInterval)
 }

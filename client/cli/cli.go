@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/tetherwfh/tether/client"
+	"github.com/tetherwfh/tether/client/localapi"
 )
 
 // Env is what a subcommand runs with.
@@ -82,7 +82,7 @@ func newFlags(env Env, name string) *flag.FlagSet {
 
 // socketFlag adds the --socket flag every daemon-facing command takes.
 func socketFlag(fs *flag.FlagSet) *string {
-	return fs.String("socket", client.DefaultSocket, "the daemon's local API socket")
+	return fs.String("socket", localapi.DefaultSocket, "the daemon's local API socket")
 }
 
 func parse(fs *flag.FlagSet, args []string) error {

@@ -11,13 +11,12 @@ import (
 
 	"fyne.io/fyne/v2/app"
 
-	"github.com/tetherwfh/tether/client"
 	"github.com/tetherwfh/tether/client/localapi"
 	"github.com/tetherwfh/tether/ui"
 )
 
 func main() {
-	socket := flag.String("socket", client.DefaultSocket, "the daemon's local API socket")
+	socket := flag.String("socket", localapi.DefaultSocket, "the daemon's local API socket")
 	show := flag.Bool("show", false, "open the status window at start")
 	flag.Parse()
 	if runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
