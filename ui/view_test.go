@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/tetherwfh/tether/client/localapi"
+	"github.com/tetherwfh/tether/client/localapi/localapitest"
 )
 
 func TestSummarize(t *testing.T) {
@@ -31,35 +31,37 @@ func TestSummarize(t *testing.T) {
 		{"daemon not running", localapi.Status{}, fmt.Errorf("x: %w", localapi.ErrNotRunning),
 			View{Headline: "Tether is not running", Detail: "The Tether service (tetherd) is not running. Start it, or ask the helpdesk."}},
 		{"daemon broken", localapi.Status{}, errors.New("500 boom"), View{Headline: "Tether is not responding", Detail: "500 boom"}},
+		{"daemon of another version", localapi.Status{}, &localapi.VersionError{Socket: "/s", Daemon: "2"}, View{Headline: "Tether is not responding",
+			Detail: "tetherd at /s speaks local API version 2, this program version 1: install tether and tetherd of the same release"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { assert.Equal(t, tc.want, Summarize(tc.st, tc.err)) })
 	}
 }
 
-type fakeBackend struct {
-	mu  sync.Mutex
-	st  localapi.Status
-	err error
-}
-
-func (f *fakeBackend) Status(context.Context) (localapi.Status, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.st, f.err
-}
-
+// TestTrayWindowFollowsTheDaemon drives the tray through its real
+// backend, a localapi.Client, against a fake daemon on a socket.
 func TestTrayWindowFollowsTheDaemon(t *testing.T) {
 	app := test.NewTempApp(t)
-	b := &fakeBackend{err: localapi.ErrNotRunning}
-	tr := NewTray(app, b)
-	tr.refresh(context.Background())
-	assert.Eventually(t, func() bool { return tr.state.Text == "Tether is not running" }, time.Second, 10*time.Millisecond)
+	d := localapitest.New(t)
+	tr := NewTray(app, d.Client())
+	shows := func(headline string) {
+		t.Helper()
+		tr.refresh(context.Background())
+		assert.Eventually(t, func() bool { return tr.state.Text == headline }, time.Second, 10*time.Millisecond,
+			"the window never showed %q", headline)
+	}
 
-	b.mu.Lock()
-	b.st, b.err = localapi.Status{State: localapi.StateReady, Gateway: localapi.GatewayStatus{Name: "hq", RTT: localapi.Duration(time.Millisecond)}}, nil
-	b.mu.Unlock()
-	tr.refresh(context.Background())
-	assert.Eventually(t, func() bool { return tr.state.Text == "Ready" }, time.Second, 10*time.Millisecond)
+	shows("Starting…")
+	d.SetStatus(localapi.Status{State: localapi.StateReady, Gateway: localapi.GatewayStatus{Name: "hq", RTT: localapi.Duration(time.Millisecond)}})
+	shows("Ready")
 	assert.Equal(t, "Tether: Ready", tr.header.Label)
 	assert.Equal(t, "Company gateway hq answers in 1ms", tr.gateway.Text)
+
+	d.Fail(&localapi.Error{Status: 500, Code: localapi.CodeInternal, Message: "boom"})
+	shows("Tether is not responding")
+	assert.Contains(t, tr.detail.Text, "boom")
+
+	d.Close()
+	shows("Tether is not running")
+	assert.Equal(t, "Tether: Tether is not running", tr.header.Label)
 }

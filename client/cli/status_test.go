@@ -3,13 +3,17 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tetherwfh/tether/client/localapi"
+	"github.com/tetherwfh/tether/client/localapi/localapitest"
 )
 
 func TestFormatStatus(t *testing.T) {
@@ -66,4 +70,36 @@ func TestMainExitCodes(t *testing.T) {
 	out.Reset()
 	assert.Equal(t, 0, Main(context.Background(), []string{"version"}, env))
 	assert.Contains(t, out.String(), "tether ")
+}
+
+// TestStatusAsksTheDaemon runs `tether status` against a fake daemon.
+func TestStatusAsksTheDaemon(t *testing.T) {
+	d := localapitest.New(t)
+	since := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	st := localapi.Status{State: localapi.StateReady, Version: "1.2.3", Since: since,
+		Gateway: localapi.GatewayStatus{URL: "https://gw:8443", Name: "hq", Reachable: true,
+			RTT: localapi.Duration(2 * time.Millisecond), LastCheck: since}}
+	d.SetStatus(st)
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), append([]string{"status", "--socket", d.Socket}, args...), Env{Stdout: &out, Stderr: &errb})
+		return code, out.String(), errb.String()
+	}
+
+	code, out, _ := run()
+	require.Equal(t, 0, code)
+	lines := strings.Split(out, "\n")
+	assert.True(t, strings.HasPrefix(lines[0], "tetherd  ready (version 1.2.3, up 1h0m"), "%q", lines[0])
+	assert.True(t, strings.HasPrefix(lines[1], "gateway  https://gw:8443 (hq): reachable, answered in 2.0ms, checked 1h0m"), "%q", lines[1])
+
+	code, out, _ = run("--json")
+	require.Equal(t, 0, code)
+	var got localapi.Status
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	assert.Equal(t, st, got)
+
+	d.Fail(&localapi.Error{Status: 500, Code: localapi.CodeInternal, Message: "boom"})
+	code, _, errOut := run()
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "tether status: localapi: /v1/status: tetherd answered 500: boom (internal)\n", errOut)
 }
