@@ -6,8 +6,15 @@
 // The daemon's state is computed, never set ad hoc: nextState derives it
 // from what the daemon last observed, and tests drive it with tables.
 //
-// Boundaries: client never imports ui or Fyne, and builds with
-// CGO_ENABLED=0 for linux, darwin and windows. It reads the gateway through
-// gateway/gwapi, never by linking the gateway. The wire types of the local
-// API live in client/localapi, the only part of client that ui may import.
+// The local API's wire contract (types, paths, version, error envelope)
+// lives in client/localapi; the daemon serves its routes through
+// localapi.Handler, as localapitest's fake daemon does.
+//
+// Boundaries: client may import client/..., netdiag/..., tunnel/...,
+// gateway/gwapi and internal/... (the arrows in ARCHITECTURE.md), never
+// ui, Fyne or the gateway itself: it reads the gateway through
+// gateway/gwapi. It builds with CGO_ENABLED=0 for linux, darwin and
+// windows. Nothing of the tray imports it: ui and cmd/tether-tray reach
+// the daemon through client/localapi alone, which imports nothing of
+// client.
 package client

@@ -15,10 +15,12 @@ import (
 )
 
 // Backend is what the tray needs from the daemon. localapi.Client
-// implements it; tests pass a fake.
+// implements it, and the tests use one against localapitest's fake
+// daemon.
 type Backend interface {
 	// Status returns the daemon's current status, or an error when the
-	// daemon cannot be reached.
+	// daemon cannot be reached. The tray calls it from its poll loop and
+	// its Refresh button at once, so it must be safe for concurrent use.
 	Status(ctx context.Context) (localapi.Status, error)
 }
 
