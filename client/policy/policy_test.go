@@ -127,7 +127,9 @@ func TestRefusedChoiceSaysSo(t *testing.T) {
 func TestAutoDoesNotFlap(t *testing.T) {
 	p := gwapi.DefaultPolicy()
 	bad, edge, good := line(15, 0.9, 300), line(11, 3.2, 140), line(95, 19, 40)
-	at := func(d Decision, net string, when time.Duration) *Applied { return &Applied{Decision: d, Network: net, At: when} }
+	at := func(d Decision, net string, when time.Duration) *Applied {
+		return &Applied{Decision: d, Network: net, At: when}
+	}
 	split := Decide(p, bad, Settings{}, Network{ID: "home"})
 	full := Decide(p, good, Settings{}, Network{ID: "home"})
 	if split.Mode != ModeSplit || full.Mode != ModeFull {
