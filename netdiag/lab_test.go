@@ -3,6 +3,7 @@ package netdiag_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
-	"github.com/tetherwfh/tether/netdiag/measureserver"
+	"github.com/tetherwfh/tether/netdiag/netdiagtest"
 	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/netdiag/stamp"
 )
@@ -23,24 +24,19 @@ const measurePort = 8443
 
 // startMeasurement runs the measurement service (HTTP with h2c, and a STAMP
 // reflector) in the lab's gateway namespace, as tether-gateway does for
-// its enrolled devices.
+// its enrolled devices: netdiagtest's default, the trusted pool, since the
+// public pool's guard would cap the fiber profile at 100 Mbit/s, and the
+// lab measures the line, not the gateway's defence against outsiders.
 func startMeasurement(tb testing.TB, l *netlab.Lab) string {
 	tb.Helper()
-	// Served as to an enrolled device (the trusted pool): the public
-	// pool's guard would cap the fiber profile at 100 Mbit/s, and the lab
-	// measures the line, not the gateway's defence against outsiders.
-	ms, err := measureserver.New(measureserver.Config{TrustAll: true})
-	require.NoError(tb, err)
-	ln, err := l.Gateway.Listen("tcp", netip.AddrPortFrom(netlab.GatewayAddr, measurePort).String())
-	require.NoError(tb, err)
-	srv := measureserver.NewHTTPServer(ms.Handler())
-	go func() { _ = srv.Serve(ln) }()
-	tb.Cleanup(func() { srv.Close() })
-	pc, err := l.Gateway.ListenPacket("udp", netip.AddrPortFrom(netlab.GatewayAddr, stamp.DefaultPort).String())
-	require.NoError(tb, err)
-	go func() { _ = (&stamp.Reflector{}).Serve(pc) }()
-	tb.Cleanup(func() { pc.Close() })
-	return fmt.Sprintf("http://%s:%d", netlab.GatewayAddr, measurePort)
+	return netdiagtest.New(tb, netdiagtest.Options{
+		Listen: func() (net.Listener, error) {
+			return l.Gateway.Listen("tcp", netip.AddrPortFrom(netlab.GatewayAddr, measurePort).String())
+		},
+		ListenPacket: func() (net.PacketConn, error) {
+			return l.Gateway.ListenPacket("udp", netip.AddrPortFrom(netlab.GatewayAddr, stamp.DefaultPort).String())
+		},
+	}).URL
 }
 
 func labClient(tb testing.TB, l *netlab.Lab, server string) *netdiag.Client {

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tetherwfh/tether/netdiag/stamp"
+	"github.com/tetherwfh/tether/netdiag/netdiagtest"
 )
 
 // narrowPath is a reflector's socket behind a path whose MTU is mtu and
@@ -46,10 +46,8 @@ func reflectorBehind(t *testing.T, mtu int, loss float64, seed uint64) uint16 {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = pc.Close() })
-	path := &narrowPath{PacketConn: pc, mtu: mtu, loss: loss, rng: rand.New(rand.NewPCG(seed, 1))}
-	go func() { _ = (&stamp.Reflector{}).Serve(path) }()
-	return uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+	_, addr := netdiagtest.ServeSTAMP(t, &narrowPath{PacketConn: pc, mtu: mtu, loss: loss, rng: rand.New(rand.NewPCG(seed, 1))})
+	return addr.Port()
 }
 
 // TestMTUSearchFindsTheLimitDespiteLoss: random loss must not pass for a

@@ -14,26 +14,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tetherwfh/tether/gateway"
+	"github.com/tetherwfh/tether/netdiag/netdiagtest"
 	"github.com/tetherwfh/tether/netdiag/report"
 )
 
-func startGateway(t *testing.T) (url string, stampPort int) {
-	t.Helper()
-	cfg := gateway.DefaultConfig()
-	cfg.API.Listen, cfg.Measure.STAMPListen = "127.0.0.1:0", "127.0.0.1:0"
-	s, err := gateway.New(cfg, gateway.Options{})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-s.Ready()
-	return "http://" + s.Addr().String(), s.STAMPAddr().(*net.UDPAddr).Port
-}
-
-func TestDiagQuickAgainstARealGateway(t *testing.T) {
-	url, port := startGateway(t)
+// TestDiagQuickAgainstAMeasurementServer runs `tether diag --quick`
+// against Tether's real measurement server and STAMP reflector.
+func TestDiagQuickAgainstAMeasurementServer(t *testing.T) {
+	srv := netdiagtest.New(t, netdiagtest.Options{})
+	url, port := srv.URL, int(srv.STAMP.Port())
 	var out, errb bytes.Buffer
 	env := Env{Stdout: &out, Stderr: &errb}
 	code := Main(context.Background(), []string{"diag", "--quick", "--json", "--server", url, "--stamp-port", strconv.Itoa(port), "--anchor", "loopback=127.0.0.1:9"}, env)
