@@ -131,7 +131,7 @@ type Client struct {
 	base   *url.URL
 	logger *slog.Logger
 	now    func() time.Time
-	prober *latencyProber
+	prober *Prober
 	pmu    sync.Mutex
 
 	urls serverURLs
@@ -156,7 +156,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.STAMPPort == 0 {
 		cfg.STAMPPort = stamp.DefaultPort
 	}
-	c := &Client{cfg: cfg, base: u, logger: cfg.Logger, now: cfg.Now, prober: &latencyProber{netns: cfg.Netns, dialFn: cfg.Dial, pingFn: cfg.Ping}}
+	c := &Client{cfg: cfg, base: u, logger: cfg.Logger, now: cfg.Now, prober: &Prober{Dial: cfg.Dial, Ping: cfg.Ping, Netns: cfg.Netns}}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -212,7 +212,6 @@ func (c *Client) Run(ctx context.Context, mode report.Mode) *report.Report {
 	}
 	targets = append(targets, c.cfg.Anchors...)
 	results := make([]report.LatencyTarget, len(targets))
-	methods := make([]string, len(targets))
 	var wg sync.WaitGroup
 	var cfgErr error
 	if mode == report.ModeFull {
@@ -221,7 +220,7 @@ func (c *Client) Run(ctx context.Context, mode report.Mode) *report.Report {
 	}
 	for i, t := range targets {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i], methods[i] = c.prober.measure(ctx, t, idleSampling) }()
+		go func() { defer wg.Done(); results[i] = c.prober.Measure(ctx, t, idleSampling) }()
 	}
 	// DNS, the path and the local network need no load either: measure
 	// them alongside.
@@ -251,7 +250,7 @@ func (c *Client) Run(ctx context.Context, mode report.Mode) *report.Report {
 			rep.Errors = append(rep.Errors, report.ProbeError{Probe: "latency " + t.Name, Error: results[i].Error})
 		}
 	}
-	gwMethod := methods[gwIdx]
+	gwMethod := results[gwIdx].Method
 	resp := &report.ResponsivenessReport{IdleMS: results[gwIdx].MedianMS, Method: gwMethod}
 	rep.Responsiveness = resp
 	if mode == report.ModeQuick {

@@ -19,6 +19,8 @@ import (
 
 // Target is something to measure latency to.
 type Target struct {
+	// Name names the target in the report: "router", "gateway" or an
+	// anchor's name.
 	Name string
 	Addr netip.Addr
 	// STAMPPort, when non-zero, is a STAMP reflector (RFC 8762) to try
@@ -32,10 +34,16 @@ type Target struct {
 // Sampling is how many probes a latency measurement sends, how often and
 // how long it waits for the last answer.
 type Sampling struct {
-	Count    int
+	// Count is how many probes each method sends; at least 1.
+	Count int
+	// Interval spaces the probes; it must be positive. TCP waits up to
+	// Interval+Wait for each handshake.
 	Interval time.Duration
-	Wait     time.Duration
-	// OnSample, if set, is called with each round trip as it arrives.
+	// Wait is how long an answer may take.
+	Wait time.Duration
+	// OnSample, if set, is called with each round trip as it arrives,
+	// from the probing goroutines. Measure runs every method at once and
+	// passes it every method's answers, so it may be called concurrently.
 	OnSample func(time.Duration)
 }
 
@@ -44,31 +52,79 @@ type Sampling struct {
 // a p90 that mean something.
 var idleSampling = Sampling{Count: 10, Interval: 100 * time.Millisecond, Wait: 500 * time.Millisecond}
 
+// ProbeWait bounds how long Probe waits for an answer: a round trip on
+// any working path is well under a second, as the UDP reachability
+// check's wait assumes too.
+const ProbeWait = time.Second
+
 // method measures round trips to one target one way.
 type method func(ctx context.Context, t Target, s Sampling) (rtts []time.Duration, sent int, err error)
 
-// latencyProber measures latency with the first method that answers.
-type latencyProber struct {
-	netns Netns
-	// dialFn and pingFn replace the OS's sockets, e.g. with a userspace
-	// tunnel's (Config.Dial and Config.Ping).
-	dialFn func(ctx context.Context, network, addr string) (net.Conn, error)
-	pingFn func(ctx context.Context, dst netip.Addr) (time.Duration, error)
+// Prober measures round trips to a Target with the first method that
+// answers, in order of preference: ICMP echo, then the target's STAMP
+// reflector (UDP, for networks that drop ICMP), then TCP handshakes. The
+// zero Prober probes with this host's own sockets. A Prober is safe for
+// concurrent use. netdiag's runs use it for the latency series; the
+// monitor uses it for a single cheap probe (Probe).
+type Prober struct {
+	// Dial, when set, makes every TCP and UDP connection (a userspace
+	// tunnel's DialContext); nil means this host's sockets, created in
+	// Netns. With Dial and no Ping there is no ICMP: the host's ICMP
+	// sockets would bypass Dial's network.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Ping, when set, sends one ICMP echo to dst and returns its round
+	// trip (a userspace tunnel's Ping); nil means pro-bing on this host's
+	// sockets (raw as root, else an unprivileged ICMP datagram socket),
+	// unless Dial is set.
+	Ping func(ctx context.Context, dst netip.Addr) (time.Duration, error)
+	// Netns runs socket-creating functions where the probes should run;
+	// nil means here.
+	Netns Netns
 }
 
-func (p *latencyProber) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	if p.dialFn != nil {
-		return p.dialFn(ctx, network, addr)
+// Sample is one answered probe.
+type Sample struct {
+	// Method is the probe that answered: report.MethodICMP,
+	// report.MethodSTAMP or report.MethodTCP.
+	Method string
+	RTT    time.Duration
+}
+
+// Probe sends one probe to t by each method t allows, at once, waits up
+// to ProbeWait (or until ctx ends), and returns the answer of the most
+// preferred method that got one. Its error, when none did, says why for
+// each method. It costs a packet or a handshake per method, so a monitor
+// can call it every few seconds.
+func (p *Prober) Probe(ctx context.Context, t Target) (Sample, error) {
+	// With one probe, Interval only adds to TCP's wait: keep it small.
+	name, rtts, _, err := p.first(ctx, t, Sampling{Count: 1, Interval: time.Millisecond, Wait: ProbeWait})
+	if err != nil {
+		return Sample{}, fmt.Errorf("netdiag: no answer from %s (%v): %w", t.Name, t.Addr, err)
 	}
-	return p.netns.dial(ctx, network, addr)
+	return Sample{Method: name, RTT: rtts[0]}, nil
 }
 
-// measure runs every method concurrently (they are light and do not
-// disturb each other) and reports the first, in order of preference
-// (ICMP, STAMP, TCP), that got an answer. Running them side by side keeps
-// a fallback from costing a second round of probing.
-func (p *latencyProber) measure(ctx context.Context, t Target, s Sampling) (report.LatencyTarget, string) {
+// Measure sends s to t by each method t allows, concurrently (they are
+// light and do not disturb each other), and reports the most preferred
+// method that got any answer, with the statistics of its round trips.
+// Running them side by side keeps a fallback from costing a second round
+// of probing. When none answered, Method is report.MethodNone and Error
+// says why for each method.
+func (p *Prober) Measure(ctx context.Context, t Target, s Sampling) report.LatencyTarget {
 	out := report.LatencyTarget{Name: t.Name, Addr: t.Addr.String(), Method: report.MethodNone}
+	name, rtts, sent, err := p.first(ctx, t, s)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	out.Method, out.LatencyStats = name, Summarize(rtts, sent)
+	return out
+}
+
+// first runs every method of t at once and returns the most preferred
+// one with answers: its name, round trips in the order sent, and probes
+// sent. With no answer at all, err joins each method's reason.
+func (p *Prober) first(ctx context.Context, t Target, s Sampling) (string, []time.Duration, int, error) {
 	ms := p.methods(t)
 	type result struct {
 		rtts []time.Duration
@@ -90,17 +146,22 @@ func (p *latencyProber) measure(ctx context.Context, t Target, s Sampling) (repo
 	for i, m := range ms {
 		r := results[i]
 		if len(r.rtts) > 0 {
-			out.Method = m.name
-			out.LatencyStats = Summarize(r.rtts, r.sent)
-			return out, m.name
+			return m.name, r.rtts, r.sent, nil
 		}
 		if r.err == nil {
 			r.err = fmt.Errorf("no answer to %d probes", r.sent)
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", m.name, r.err))
 	}
-	out.Error = errors.Join(errs...).Error()
-	return out, report.MethodNone
+	return report.MethodNone, nil, 0, errors.Join(errs...)
+}
+
+// dial makes a connection with Dial, or in Netns.
+func (p *Prober) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if p.Dial != nil {
+		return p.Dial(ctx, network, addr)
+	}
+	return p.Netns.dial(ctx, network, addr)
 }
 
 type namedMethod struct {
@@ -108,7 +169,7 @@ type namedMethod struct {
 	run  method
 }
 
-func (p *latencyProber) methods(t Target) []namedMethod {
+func (p *Prober) methods(t Target) []namedMethod {
 	ms := []namedMethod{{report.MethodICMP, p.icmp}}
 	if t.STAMPPort != 0 {
 		ms = append(ms, namedMethod{report.MethodSTAMP, p.stamp})
@@ -121,7 +182,7 @@ func (p *latencyProber) methods(t Target) []namedMethod {
 
 // byName returns the method called name, for loaded probes that must use
 // the method the idle probe used.
-func (p *latencyProber) byName(name string) method {
+func (p *Prober) byName(name string) method {
 	switch name {
 	case report.MethodICMP:
 		return p.icmp
@@ -135,11 +196,11 @@ func (p *latencyProber) byName(name string) method {
 
 // icmp pings with pro-bing: a raw socket when we may open one, else an
 // unprivileged ICMP datagram socket (Linux ping_group_range, macOS).
-func (p *latencyProber) icmp(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
-	if p.pingFn != nil {
+func (p *Prober) icmp(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
+	if p.Ping != nil {
 		return p.pingWith(ctx, t, s)
 	}
-	if p.dialFn != nil {
+	if p.Dial != nil {
 		// The OS's ICMP sockets would bypass the caller's network.
 		return nil, 0, errors.New("icmp: not available on this network (no Ping given)")
 	}
@@ -151,7 +212,7 @@ func (p *latencyProber) icmp(ctx context.Context, t Target, s Sampling) ([]time.
 	return rtts, sent, err
 }
 
-func (p *latencyProber) ping(ctx context.Context, t Target, s Sampling, privileged bool) ([]time.Duration, int, error) {
+func (p *Prober) ping(ctx context.Context, t Target, s Sampling, privileged bool) ([]time.Duration, int, error) {
 	pinger := probing.New(t.Addr.String())
 	pinger.SetPrivileged(privileged)
 	pinger.Count = s.Count
@@ -171,7 +232,7 @@ func (p *latencyProber) ping(ctx context.Context, t Target, s Sampling, privileg
 		}
 	}
 	var runErr error
-	err := p.netns.run(func() error {
+	err := p.Netns.run(func() error {
 		runErr = pinger.RunWithContext(ctx)
 		return nil
 	})
@@ -193,9 +254,9 @@ func (p *latencyProber) ping(ctx context.Context, t Target, s Sampling, privileg
 	return ordered, st.PacketsSent, nil
 }
 
-// pingWith sends s.Count echoes through pingFn, s.Interval apart, each
+// pingWith sends s.Count echoes through Ping, s.Interval apart, each
 // waiting up to s.Wait, and returns the answers in the order sent.
-func (p *latencyProber) pingWith(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
+func (p *Prober) pingWith(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
 	rtts := make([]time.Duration, s.Count)
 	var wg sync.WaitGroup
 	sent := 0
@@ -217,7 +278,7 @@ func (p *latencyProber) pingWith(ctx context.Context, t Target, s Sampling) ([]t
 			defer wg.Done()
 			pctx, cancel := context.WithTimeout(ctx, s.Wait)
 			defer cancel()
-			if d, err := p.pingFn(pctx, t.Addr); err == nil {
+			if d, err := p.Ping(pctx, t.Addr); err == nil {
 				rtts[i] = d
 				if s.OnSample != nil {
 					s.OnSample(d)
@@ -240,7 +301,7 @@ func isPermission(err error) bool {
 }
 
 // stamp measures with RFC 8762 test packets to the target's reflector.
-func (p *latencyProber) stamp(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
+func (p *Prober) stamp(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
 	addr := netip.AddrPortFrom(t.Addr, t.STAMPPort)
 	conn, err := p.dial(ctx, "udp", addr.String())
 	if err != nil {
@@ -253,7 +314,7 @@ func (p *latencyProber) stamp(ctx context.Context, t Target, s Sampling) ([]time
 
 // tcp times TCP handshakes: connect() returns after one round trip, on
 // SYN-ACK or on RST, so a closed port measures as well as an open one.
-func (p *latencyProber) tcp(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
+func (p *Prober) tcp(ctx context.Context, t Target, s Sampling) ([]time.Duration, int, error) {
 	addr := netip.AddrPortFrom(t.Addr, t.TCPPort).String()
 	var rtts []time.Duration
 	var lastErr error
