@@ -129,29 +129,9 @@ func (s *Stack) diagnose(ctx context.Context) {
 	}
 	rep := c.Run(ctx, report.ModeQuick)
 	s.printf("[4/7] diagnosed the line against the gateway in %d ms (quick; `./bin/tether diag --server %s --pin %s` runs the full test):\n", rep.DurationMS, s.gatewayURL, s.pin)
-	for _, t := range rep.Latency.Targets {
-		if t.Method == report.MethodNone {
-			s.printf("      %-8s %-15s no answer\n", t.Name, t.Addr)
-			continue
-		}
-		s.printf("      %-8s %-15s %-5s median %.2f ms, jitter %.2f ms, loss %.0f%%\n", t.Name, t.Addr, t.Method, t.MedianMS, t.JitterMS, t.LossPct)
-	}
-	if u := rep.Path.UDP; u != nil {
-		if u.Reachable {
-			s.printf("      UDP to the WireGuard port %d: reachable in %.2f ms\n", u.Port, u.RTTMS)
-		} else {
-			s.printf("      UDP to the WireGuard port %d: NOT reachable (%s)\n", u.Port, u.Error)
-		}
-	}
-	if d := rep.DNS; d != nil {
-		for _, r := range d.Resolvers {
-			s.printf("      DNS %-8s %-15s median %.2f ms, nxdomain %s\n", r.Role, r.Addr, r.MedianMS, r.NXDOMAIN)
-		}
-		if f := d.Filter; f != nil && f.CompanyBlocks != nil {
-			s.printf("      the company filter blocks %s: %v\n", f.Canary, *f.CompanyBlocks)
-		}
-	}
-	s.printf("      %s\n", rep.Summary)
+	// The step line says what ran against what; the report says the rest,
+	// as `tether diag` would, nested under the step.
+	_ = report.Render(s.opts.Out, rep, report.Options{Parts: report.PartAll &^ report.PartTitle, Indent: "      "})
 }
 
 // devPhishingList is the embedded default's block list: names the demo
