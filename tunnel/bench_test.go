@@ -1,4 +1,4 @@
-package tunnel
+package tunnel_test
 
 import (
 	"context"
@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/tunnel"
+	"github.com/tetherwfh/tether/tunnel/tunneltest"
 )
 
 // tcpGoodput sends n bytes over a fresh connection from dial to a sink
@@ -44,8 +47,8 @@ func tcpGoodput(tb testing.TB, ln net.Listener, dial func() (net.Conn, error), n
 // reports both rates and the ratio.
 func BenchmarkUserspacePairTCP(b *testing.B) {
 	const size = 256 << 20
-	p := newPair(b, ModeSplit, UserspaceOptions{})
-	ln, err := p.gw.Net().ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 5201))
+	p := tunneltest.NewPair(b, tunneltest.PairOptions{})
+	ln, err := p.Gateway.Net().ListenTCPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 5201))
 	require.NoError(b, err)
 	defer ln.Close()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
@@ -57,7 +60,7 @@ func BenchmarkUserspacePairTCP(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		tunBps += tcpGoodput(b, ln, func() (net.Conn, error) {
-			return p.client.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(gwTunnelAddr, 5201))
+			return p.Client.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(tunneltest.GatewayAddr, 5201))
 		}, size)
 		rawBps += tcpGoodput(b, raw, func() (net.Conn, error) { return net.Dial("tcp", raw.Addr().String()) }, size)
 	}
@@ -76,13 +79,13 @@ func BenchmarkForwardTCP(b *testing.B) {
 	sink, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(b, err)
 	defer sink.Close()
-	gwo := UserspaceOptions{Forward: &Forward{Allow: pfx("192.0.2.0/24"),
+	gwo := tunnel.UserspaceOptions{Forward: &tunnel.Forward{Allow: tunnel.Pfx("192.0.2.0/24"),
 		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, sink.Addr().String())
 		}}}
-	p := newPairWith(b, ModeSplit, gwo, UserspaceOptions{}, pfx("192.0.2.0/24"))
-	inside, err := p.gw.Net().ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 5201))
+	p := tunneltest.NewPair(b, tunneltest.PairOptions{Gateway: gwo, Routes: tunnel.Pfx("192.0.2.0/24")})
+	inside, err := p.Gateway.Net().ListenTCPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 5201))
 	require.NoError(b, err)
 	defer inside.Close()
 	ctx := context.Background()
@@ -91,10 +94,10 @@ func BenchmarkForwardTCP(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		fwdBps += tcpGoodput(b, sink, func() (net.Conn, error) {
-			return p.client.Net().DialContextTCPAddrPort(ctx, netip.MustParseAddrPort("192.0.2.10:5201"))
+			return p.Client.Net().DialContextTCPAddrPort(ctx, netip.MustParseAddrPort("192.0.2.10:5201"))
 		}, size)
 		tunBps += tcpGoodput(b, inside, func() (net.Conn, error) {
-			return p.client.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(gwTunnelAddr, 5201))
+			return p.Client.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(tunneltest.GatewayAddr, 5201))
 		}, size)
 	}
 	b.ReportMetric(fwdBps/float64(b.N)/1e9, "forwarded-Gbit/s")

@@ -1,4 +1,4 @@
-package tunnel
+package tunnel_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tetherwfh/tether/internal/netlab"
+	"github.com/tetherwfh/tether/tunnel"
+	"github.com/tetherwfh/tether/tunnel/tunneltest"
 )
 
 // fwdHost stands in for the company network behind a subnet router: the
@@ -30,7 +32,7 @@ func newFwdHost(t *testing.T) *fwdHost {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
-	go echoServer(ln)
+	go tunnel.EchoServer(ln)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
@@ -59,21 +61,21 @@ func (h *fwdHost) destinations() []string {
 	return append([]string(nil), h.asked...)
 }
 
-func newForwardPair(t *testing.T, h *fwdHost) *pair {
-	gwo := UserspaceOptions{Forward: &Forward{
-		Allow: pfx("192.0.2.0/24"),
-		Deny:  pfx("10.99.0.0/24", "192.0.2.66/32"),
+func newForwardPair(t *testing.T, h *fwdHost) *tunneltest.Pair {
+	gwo := tunnel.UserspaceOptions{Forward: &tunnel.Forward{
+		Allow: tunnel.Pfx("192.0.2.0/24"),
+		Deny:  tunnel.Pfx("10.99.0.0/24", "192.0.2.66/32"),
 		Dial:  h.dial,
 	}}
 	// The client routes 198.51.100.0/24 to the gateway too, which must not
 	// forward it: it is not in Allow.
-	return newPairWith(t, ModeSplit, gwo, UserspaceOptions{}, pfx("192.0.2.0/24", "198.51.100.0/24"))
+	return tunneltest.NewPair(t, tunneltest.PairOptions{Gateway: gwo, Routes: tunnel.Pfx("192.0.2.0/24", "198.51.100.0/24")})
 }
 
 func TestForwardTCPAndUDP(t *testing.T) {
 	h := newFwdHost(t)
 	p := newForwardPair(t, h)
-	tnet := p.client.Net()
+	tnet := p.Client.Net()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -108,7 +110,7 @@ func TestForwardTCPAndUDP(t *testing.T) {
 	// The gateway dialled the original destinations, not anything else.
 	assert.Contains(t, h.destinations(), "tcp 192.0.2.10:7")
 	assert.Contains(t, h.destinations(), "udp 192.0.2.10:53")
-	st := p.gw.ForwardStats()
+	st := p.Gateway.ForwardStats()
 	assert.Equal(t, uint64(1), st.TCPAccepted)
 	assert.Equal(t, uint64(1), st.UDPFlows)
 }
@@ -116,7 +118,7 @@ func TestForwardTCPAndUDP(t *testing.T) {
 func TestForwardRefuses(t *testing.T) {
 	h := newFwdHost(t)
 	p := newForwardPair(t, h)
-	tnet := p.client.Net()
+	tnet := p.Client.Net()
 	for _, dst := range []string{
 		"198.51.100.1:80", // routed by the client, not allowed by the gateway
 		"192.0.2.66:80",   // allowed prefix, denied host
@@ -137,7 +139,7 @@ func TestForwardRefuses(t *testing.T) {
 		assert.Less(t, time.Since(start), 6*time.Second, dst)
 	}
 	assert.Equal(t, []string{"tcp 192.0.2.11:80"}, h.destinations(), "only the allowed destination reaches the host's dialer")
-	st := p.gw.ForwardStats()
+	st := p.Gateway.ForwardStats()
 	assert.Equal(t, uint64(4), st.TCPRefused, "198.51.100.1, 192.0.2.66, 10.99.0.9 and 10.99.0.1:9 by policy")
 	assert.Equal(t, uint64(1), st.TCPFailed)
 	assert.Zero(t, st.TCPAccepted)
@@ -148,7 +150,7 @@ func TestForwardDownClosesFlows(t *testing.T) {
 	p := newForwardPair(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := p.client.Net().DialContext(ctx, "tcp", "192.0.2.10:7")
+	c, err := p.Client.Net().DialContext(ctx, "tcp", "192.0.2.10:7")
 	require.NoError(t, err)
 	defer c.Close()
 	_, err = c.Write([]byte("x"))
@@ -156,11 +158,11 @@ func TestForwardDownClosesFlows(t *testing.T) {
 	one := make([]byte, 1)
 	_, err = io.ReadFull(c, one)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return p.gw.ForwardStats().Active == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return p.Gateway.ForwardStats().Active == 1 }, 5*time.Second, 10*time.Millisecond)
 
 	done := make(chan struct{})
 	go func() {
-		_ = p.gw.Down(context.Background())
+		_ = p.Gateway.Down(context.Background())
 		close(done)
 	}()
 	select {
@@ -168,18 +170,18 @@ func TestForwardDownClosesFlows(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Down did not return while a forwarded connection was open")
 	}
-	assert.Zero(t, p.gw.ForwardStats().Active)
+	assert.Zero(t, p.Gateway.ForwardStats().Active)
 }
 
 func TestForwardPingIsNotAnsweredForOthers(t *testing.T) {
 	p := newForwardPair(t, newFwdHost(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := p.client.Ping(ctx, gwTunnelAddr)
+	_, err := p.Client.Ping(ctx, tunneltest.GatewayAddr)
 	require.NoError(t, err, "the gateway's own address answers")
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel2()
-	_, err = p.client.Ping(ctx2, netip.MustParseAddr("192.0.2.10"))
+	_, err = p.Client.Ping(ctx2, netip.MustParseAddr("192.0.2.10"))
 	// In promiscuous mode gVisor holds a temporary address for every
 	// destination; it must not answer echo requests for them, or a peer
 	// would take a dead company host for a live one.

@@ -1,17 +1,14 @@
-package tunnel
+package tunnel_test
 
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,17 +16,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/proxy"
-)
 
-// streamForever writes to c until a write fails: an endless download.
-func streamForever(c net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		if _, err := c.Write(buf); err != nil {
-			return
-		}
-	}
-}
+	"github.com/tetherwfh/tether/tunnel"
+	"github.com/tetherwfh/tether/tunnel/tunneltest"
+)
 
 // readSome reads n bytes from r, then keeps reading in the background
 // until it fails, so the proxy never waits on the application, and counts
@@ -101,14 +91,14 @@ func TestUserspaceDownCutsStuckProxyConns(t *testing.T) {
 		name string
 		// stick opens the stuck connection; it returns a channel closed
 		// once the application's side has ended.
-		stick func(t *testing.T, p *pair, direct string, queries <-chan string, got *atomic.Int64) <-chan struct{}
+		stick func(t *testing.T, p *tunneltest.Pair, direct string, queries <-chan string, got *atomic.Int64) <-chan struct{}
 	}{
-		{"SOCKS5 download through the tunnel", func(t *testing.T, p *pair, _ string, _ <-chan string, got *atomic.Int64) <-chan struct{} {
+		{"SOCKS5 download through the tunnel", func(t *testing.T, p *tunneltest.Pair, _ string, _ <-chan string, got *atomic.Int64) <-chan struct{} {
 			c := socksDial(t, p, "10.99.0.1:9000")
 			return readSome(t, c, c, 1<<20, got)
 		}},
-		{"HTTP CONNECT download through the tunnel", func(t *testing.T, p *pair, _ string, _ <-chan string, got *atomic.Int64) <-chan struct{} {
-			c, err := net.Dial("tcp", p.client.HTTPAddr().String())
+		{"HTTP CONNECT download through the tunnel", func(t *testing.T, p *tunneltest.Pair, _ string, _ <-chan string, got *atomic.Int64) <-chan struct{} {
+			c, err := net.Dial("tcp", p.Client.HTTPAddr().String())
 			require.NoError(t, err)
 			t.Cleanup(func() { c.Close() })
 			fmt.Fprintf(c, "CONNECT 10.99.0.1:9000 HTTP/1.1\r\nHost: 10.99.0.1:9000\r\n\r\n")
@@ -118,8 +108,8 @@ func TestUserspaceDownCutsStuckProxyConns(t *testing.T) {
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 			return readSome(t, c, br, 1<<20, got)
 		}},
-		{"plain HTTP download through the tunnel", func(t *testing.T, p *pair, _ string, _ <-chan string, got *atomic.Int64) <-chan struct{} {
-			c, err := net.Dial("tcp", p.client.HTTPAddr().String())
+		{"plain HTTP download through the tunnel", func(t *testing.T, p *tunneltest.Pair, _ string, _ <-chan string, got *atomic.Int64) <-chan struct{} {
+			c, err := net.Dial("tcp", p.Client.HTTPAddr().String())
 			require.NoError(t, err)
 			t.Cleanup(func() { c.Close() })
 			fmt.Fprintf(c, "GET http://10.99.0.1/endless HTTP/1.1\r\nHost: 10.99.0.1\r\n\r\n")
@@ -129,14 +119,14 @@ func TestUserspaceDownCutsStuckProxyConns(t *testing.T) {
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 			return readSome(t, c, resp.Body, 1<<20, got)
 		}},
-		{"SOCKS5 to a silent host outside the tunnel", func(t *testing.T, p *pair, direct string, _ <-chan string, _ *atomic.Int64) <-chan struct{} {
+		{"SOCKS5 to a silent host outside the tunnel", func(t *testing.T, p *tunneltest.Pair, direct string, _ <-chan string, _ *atomic.Int64) <-chan struct{} {
 			c := socksDial(t, p, direct)
 			ended := make(chan struct{})
 			go func() { defer close(ended); _, _ = io.Copy(io.Discard, c) }()
 			return ended
 		}},
-		{"SOCKS5 name the tunnel's DNS never answers", func(t *testing.T, p *pair, _ string, queries <-chan string, _ *atomic.Int64) <-chan struct{} {
-			d, err := proxy.SOCKS5("tcp", p.client.SOCKSAddr().String(), nil, proxy.Direct)
+		{"SOCKS5 name the tunnel's DNS never answers", func(t *testing.T, p *tunneltest.Pair, _ string, queries <-chan string, _ *atomic.Int64) <-chan struct{} {
+			d, err := proxy.SOCKS5("tcp", p.Client.SOCKSAddr().String(), nil, proxy.Direct)
 			require.NoError(t, err)
 			ended := make(chan struct{})
 			go func() {
@@ -148,8 +138,8 @@ func TestUserspaceDownCutsStuckProxyConns(t *testing.T) {
 			waitQuery(t, queries, "stuck.corp.example")
 			return ended
 		}},
-		{"DNS forwarder query the tunnel never answers", func(t *testing.T, p *pair, _ string, queries <-chan string, _ *atomic.Int64) <-chan struct{} {
-			c, err := net.Dial("udp", p.client.DNSAddr().String())
+		{"DNS forwarder query the tunnel never answers", func(t *testing.T, p *tunneltest.Pair, _ string, queries <-chan string, _ *atomic.Int64) <-chan struct{} {
+			c, err := net.Dial("udp", p.Client.DNSAddr().String())
 			require.NoError(t, err)
 			t.Cleanup(func() { c.Close() })
 			// A query for stuck.corp.example, type A, as dig sends it.
@@ -164,7 +154,7 @@ func TestUserspaceDownCutsStuckProxyConns(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPair(t, ModeSplit, UserspaceOptions{SOCKSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", DNSListen: "127.0.0.1:0"})
+			p := tunneltest.NewPair(t, tunneltest.PairOptions{Client: tunnel.UserspaceOptions{SOCKSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", DNSListen: "127.0.0.1:0"}})
 			queries := stuckCompany(t, p)
 			silent, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
@@ -173,21 +163,21 @@ func TestUserspaceDownCutsStuckProxyConns(t *testing.T) {
 			// client's FIN, as many servers do.
 			held := make(chan struct{})
 			t.Cleanup(func() { close(held) })
-			go serveConns(silent, func(c net.Conn) { _, _ = io.Copy(io.Discard, c); <-held })
+			go tunnel.ServeConns(silent, func(c net.Conn) { _, _ = io.Copy(io.Discard, c); <-held })
 
 			var got atomic.Int64
 			ended := tc.stick(t, p, silent.Addr().String(), queries, &got)
-			require.NoError(t, p.gw.RemovePeer(p.client.uo.Config.Interface.PrivateKey.Public()), "the gateway revokes the client")
+			require.NoError(t, p.Gateway.RemovePeer(p.Gateway.ClientKey.Public()), "the gateway revokes the client")
 			waitQuiet(t, &got)
 
 			done := make(chan error, 1)
-			go func() { done <- p.client.Down(context.Background()) }()
+			go func() { done <- p.Client.Down(context.Background()) }()
 			select {
 			case err := <-done:
 				require.NoError(t, err, "Down gave up on something")
-			case <-time.After(downTimeout + time.Second):
+			case <-time.After(tunnel.DownTimeout + time.Second):
 				buf := make([]byte, 1<<20)
-				t.Fatalf("Down did not return within %v:\n%s", downTimeout, buf[:runtime.Stack(buf, true)])
+				t.Fatalf("Down did not return within %v:\n%s", tunnel.DownTimeout, buf[:runtime.Stack(buf, true)])
 			}
 			select {
 			case <-ended:
@@ -208,14 +198,13 @@ func TestUserspaceDownCutsStuckProxyConns(t *testing.T) {
 // 10.99.0.1:9000 and http://10.99.0.1/endless, and a DNS server on
 // 10.99.0.1:53 that never answers and sends each query's raw bytes on
 // the returned channel.
-func stuckCompany(t *testing.T, p *pair) <-chan string {
+func stuckCompany(t *testing.T, p *tunneltest.Pair) <-chan string {
 	t.Helper()
-	gnet := p.gw.Net()
-	ln, err := gnet.ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 9000))
+	gnet := p.Gateway.Net()
+	ln, err := gnet.ListenTCPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 9000))
 	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go serveConns(ln, streamForever)
-	web, err := gnet.ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 80))
+	tunneltest.ServeEndless(t, ln)
+	web, err := gnet.ListenTCPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 80))
 	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		buf := make([]byte, 32<<10)
@@ -227,12 +216,12 @@ func stuckCompany(t *testing.T, p *pair) <-chan string {
 	})}
 	go func() { _ = srv.Serve(web) }()
 	t.Cleanup(func() { srv.Close() })
-	pc, err := gnet.ListenUDPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 53))
+	pc, err := gnet.ListenUDPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 53))
 	require.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
 	queries := make(chan string, 64)
 	go func() {
-		buf := make([]byte, maxDNSMessage)
+		buf := make([]byte, tunnel.MaxDNSMessage)
 		for {
 			n, _, err := pc.ReadFrom(buf)
 			if err != nil {
@@ -270,47 +259,12 @@ func waitQuery(t *testing.T, queries <-chan string, name string) {
 }
 
 // socksDial connects to target through the client's SOCKS5 proxy.
-func socksDial(t *testing.T, p *pair, target string) net.Conn {
+func socksDial(t *testing.T, p *tunneltest.Pair, target string) net.Conn {
 	t.Helper()
-	d, err := proxy.SOCKS5("tcp", p.client.SOCKSAddr().String(), nil, proxy.Direct)
+	d, err := proxy.SOCKS5("tcp", p.Client.SOCKSAddr().String(), nil, proxy.Direct)
 	require.NoError(t, err)
 	c, err := d.(proxy.ContextDialer).DialContext(t.Context(), "tcp", target)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// FuzzSOCKS5 feeds arbitrary bytes to the SOCKS5 server as a client's
-// greeting and request. It must never panic or hang, and it may only dial
-// a well-formed host:port.
-func FuzzSOCKS5(f *testing.F) {
-	f.Add([]byte{5, 1, 0, 5, 1, 0, 1, 10, 99, 0, 1, 0, 80})
-	f.Add([]byte{5, 2, 2, 0, 5, 1, 0, 3, 9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't', 1, 187})
-	f.Add([]byte{5, 1, 0, 5, 1, 0, 4, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 53})
-	f.Add([]byte{5, 1, 0, 5, 2, 0, 1, 127, 0, 0, 1, 0, 22}) // BIND
-	f.Add([]byte{5, 1, 2})                                  // no acceptable method
-	f.Add([]byte{4, 1, 0, 80, 127, 0, 0, 1, 0})             // SOCKS4
-	f.Add([]byte{5, 1, 0, 5, 1, 0, 3, 0, 0, 80})            // empty name
-	f.Fuzz(func(t *testing.T, in []byte) {
-		var dialed []string
-		p := newProxyServer(func(_ context.Context, _, addr string) (net.Conn, error) {
-			dialed = append(dialed, addr)
-			return nil, errors.New("the fuzzer has no network")
-		}, slog.New(slog.DiscardHandler))
-		defer func() { _ = p.close(context.Background()) }()
-		client, server := net.Pipe()
-		defer client.Close()
-		go func() { _, _ = io.Copy(io.Discard, client) }()
-		go func() { _, _ = client.Write(in); client.Close() }()
-		_ = p.socks5(server)
-		server.Close()
-		require.LessOrEqual(t, len(dialed), 1)
-		for _, a := range dialed {
-			_, port, err := net.SplitHostPort(a)
-			require.NoError(t, err, "dialed %q", a)
-			n, err := strconv.Atoi(port)
-			require.NoError(t, err)
-			require.True(t, n >= 0 && n <= 65535)
-		}
-	})
 }

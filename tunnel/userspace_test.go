@@ -1,4 +1,4 @@
-package tunnel
+package tunnel_test
 
 import (
 	"context"
@@ -17,85 +17,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/proxy"
+
+	"github.com/tetherwfh/tether/tunnel"
+	"github.com/tetherwfh/tether/tunnel/tunneltest"
 )
-
-var (
-	gwTunnelAddr     = netip.MustParseAddr("10.99.0.1")
-	clientTunnelAddr = netip.MustParseAddr("10.99.0.2")
-)
-
-// pair is two userspace peers over loopback UDP: a "gateway" listening and
-// a "client" with the gateway as its endpoint.
-type pair struct {
-	gw, client *Userspace
-}
-
-func newPair(t testing.TB, mode Mode, uo UserspaceOptions) *pair {
-	t.Helper()
-	return newPairWith(t, mode, UserspaceOptions{}, uo, nil)
-}
-
-// newPairWith is newPair with the gateway's options and more prefixes the
-// client routes to it.
-func newPairWith(t testing.TB, mode Mode, gwo, uo UserspaceOptions, extra []netip.Prefix) *pair {
-	t.Helper()
-	gk, err := GeneratePrivateKey()
-	require.NoError(t, err)
-	ck, err := GeneratePrivateKey()
-	require.NoError(t, err)
-	psk, err := GeneratePresharedKey()
-	require.NoError(t, err)
-	gwCfg := &Config{
-		Interface: Interface{PrivateKey: gk, Addresses: pfx("10.99.0.1/24")},
-		Peers:     []Peer{{PublicKey: ck.Public(), PresharedKey: psk, AllowedIPs: pfx("10.99.0.2/32")}},
-	}
-	gwo.Config = gwCfg
-	gw, err := NewUserspace(gwo)
-	require.NoError(t, err)
-	require.NoError(t, gw.Up(context.Background()))
-	t.Cleanup(func() { _ = gw.Down(context.Background()) })
-	port := gw.ListenPort()
-	require.NotZero(t, port)
-
-	cCfg := &Config{
-		Interface: Interface{PrivateKey: ck, Addresses: pfx("10.99.0.2/32"), DNS: []netip.Addr{gwTunnelAddr}},
-		Peers: []Peer{{PublicKey: gk.Public(), PresharedKey: psk, AllowedIPs: append(pfx("10.99.0.0/24"), extra...),
-			Endpoint: fmt.Sprintf("127.0.0.1:%d", port), PersistentKeepalive: 25}},
-	}
-	pol := Policy{Mode: mode, Endpoints: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, CompanyPrefixes: append(pfx("10.99.0.0/24"), extra...), CompanyDNS: cCfg.Interface.DNS}
-	plan, err := Compute(pol)
-	require.NoError(t, err)
-	uo.Config, uo.Plan, uo.Probe = cCfg, plan, gwTunnelAddr
-	client, err := NewUserspace(uo)
-	require.NoError(t, err)
-	require.NoError(t, client.Up(context.Background()))
-	t.Cleanup(func() { _ = client.Down(context.Background()) })
-	return &pair{gw: gw, client: client}
-}
-
-// serveConns accepts on ln until it closes, handing each connection to
-// handle and closing it after.
-func serveConns(ln net.Listener, handle func(net.Conn)) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			handle(c)
-		}()
-	}
-}
-
-// echoServer accepts on ln and echoes until ln closes.
-func echoServer(ln net.Listener) {
-	serveConns(ln, func(c net.Conn) { _, _ = io.Copy(c, c) })
-}
 
 // downWithin takes u down, failing with every goroutine's stack if that
 // takes over 10 s.
-func downWithin(t *testing.T, u *Userspace, while string) {
+func downWithin(t *testing.T, u *tunnel.Userspace, while string) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- u.Down(context.Background()) }()
@@ -108,21 +37,10 @@ func downWithin(t *testing.T, u *Userspace, while string) {
 	}
 }
 
-func roundTrip(t *testing.T, c net.Conn, msg string) {
-	t.Helper()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, err := c.Write([]byte(msg))
-	require.NoError(t, err)
-	got := make([]byte, len(msg))
-	_, err = io.ReadFull(c, got)
-	require.NoError(t, err)
-	assert.Equal(t, msg, string(got))
-}
-
 func TestUserspacePairPingAndTCPBothWays(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
-		p := newPair(t, ModeSplit, UserspaceOptions{})
+		p := tunneltest.NewPair(t, tunneltest.PairOptions{})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 
@@ -133,7 +51,7 @@ func TestUserspacePairPingAndTCPBothWays(t *testing.T) {
 		var err error
 		for ctx.Err() == nil {
 			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-			rtt, err = p.client.Ping(pctx, gwTunnelAddr)
+			rtt, err = p.Client.Ping(pctx, tunneltest.GatewayAddr)
 			pcancel()
 			if err == nil {
 				break
@@ -141,40 +59,40 @@ func TestUserspacePairPingAndTCPBothWays(t *testing.T) {
 		}
 		require.NoError(t, err, "client → gateway ping")
 		t.Logf("client → gateway ping %v", rtt)
-		_, err = p.gw.Ping(ctx, clientTunnelAddr)
+		_, err = p.Gateway.Ping(ctx, tunneltest.ClientAddr)
 		require.NoError(t, err, "gateway → client ping")
 
 		// TCP both ways.
-		gln, err := p.gw.Net().ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 7))
+		gln, err := p.Gateway.Net().ListenTCPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 7))
 		require.NoError(t, err)
 		defer gln.Close()
-		go echoServer(gln)
-		c, err := p.client.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(gwTunnelAddr, 7))
+		go tunnel.EchoServer(gln)
+		c, err := p.Client.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(tunneltest.GatewayAddr, 7))
 		require.NoError(t, err)
-		roundTrip(t, c, "client to gateway")
+		tunnel.RoundTrip(t, c, "client to gateway")
 		c.Close()
 
-		cln, err := p.client.Net().ListenTCPAddrPort(netip.AddrPortFrom(clientTunnelAddr, 7))
+		cln, err := p.Client.Net().ListenTCPAddrPort(netip.AddrPortFrom(tunneltest.ClientAddr, 7))
 		require.NoError(t, err)
 		defer cln.Close()
-		go echoServer(cln)
-		c, err = p.gw.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(clientTunnelAddr, 7))
+		go tunnel.EchoServer(cln)
+		c, err = p.Gateway.Net().DialContextTCPAddrPort(ctx, netip.AddrPortFrom(tunneltest.ClientAddr, 7))
 		require.NoError(t, err)
-		roundTrip(t, c, "gateway to client")
+		tunnel.RoundTrip(t, c, "gateway to client")
 		c.Close()
 
-		require.Eventually(t, func() bool { return p.client.Status().Health == HealthUp }, 5*time.Second, 50*time.Millisecond)
-		st := p.client.Status()
+		require.Eventually(t, func() bool { return p.Client.Status().Health == tunnel.HealthUp }, 5*time.Second, 50*time.Millisecond)
+		st := p.Client.Status()
 		assert.Equal(t, "userspace", st.Engine)
 		assert.False(t, st.LastHandshake.IsZero())
 		assert.Positive(t, st.RxBytes)
 		assert.Positive(t, st.TxBytes)
-		assert.Equal(t, fmt.Sprintf("127.0.0.1:%d", p.gw.ListenPort()), st.Endpoint)
+		assert.Equal(t, fmt.Sprintf("127.0.0.1:%d", p.Gateway.ListenPort()), st.Endpoint)
 		assert.Zero(t, st.HandshakeAttempts, "the response resets the attempt count")
-		require.NoError(t, p.client.Down(context.Background()))
-		require.NoError(t, p.client.Down(context.Background()), "Down is idempotent")
-		assert.Equal(t, HealthDown, p.client.Status().Health)
-		require.NoError(t, p.gw.Down(context.Background()))
+		require.NoError(t, p.Client.Down(context.Background()))
+		require.NoError(t, p.Client.Down(context.Background()), "Down is idempotent")
+		assert.Equal(t, tunnel.HealthDown, p.Client.Status().Health)
+		require.NoError(t, p.Gateway.Down(context.Background()))
 	}()
 	// No goroutine outlives Down. (A plain loop: testify's Eventually runs
 	// its condition on goroutines of its own.)
@@ -194,25 +112,25 @@ func assertNoGoroutineLeak(t *testing.T, before int) {
 }
 
 func TestUserspaceProxiesAndDNS(t *testing.T) {
-	p := newPair(t, ModeSplit, UserspaceOptions{SOCKSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", DNSListen: "127.0.0.1:0"})
-	gnet := p.gw.Net()
+	p := tunneltest.NewPair(t, tunneltest.PairOptions{Client: tunnel.UserspaceOptions{SOCKSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0", DNSListen: "127.0.0.1:0"}})
+	gnet := p.Gateway.Net()
 
 	// The company side: a web server and a DNS server inside the gateway's
 	// netstack, reachable only through the tunnel.
-	ln, err := gnet.ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 80))
+	ln, err := gnet.ListenTCPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 80))
 	require.NoError(t, err)
 	web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "intranet saw %s", r.RemoteAddr)
 	})}
 	go func() { _ = web.Serve(ln) }()
 	defer web.Close()
-	pc, err := gnet.ListenUDPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 53))
+	pc, err := gnet.ListenUDPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 53))
 	require.NoError(t, err)
 	dsrv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		if q.Question[0].Name == "intranet.corp.example." {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: gwTunnelAddr.AsSlice()})
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: tunneltest.GatewayAddr.AsSlice()})
 		} else {
 			m.Rcode = dns.RcodeNameError
 		}
@@ -226,24 +144,24 @@ func TestUserspaceProxiesAndDNS(t *testing.T) {
 	require.Eventually(t, func() bool {
 		q := new(dns.Msg)
 		q.SetQuestion("intranet.corp.example.", dns.TypeA)
-		ans, _, err = (&dns.Client{Timeout: 2 * time.Second}).Exchange(q, p.client.DNSAddr().String())
+		ans, _, err = (&dns.Client{Timeout: 2 * time.Second}).Exchange(q, p.Client.DNSAddr().String())
 		return err == nil
 	}, 10*time.Second, 100*time.Millisecond, "DNS through the forwarder: %v", err)
 	require.Len(t, ans.Answer, 1)
-	assert.Equal(t, gwTunnelAddr.String(), ans.Answer[0].(*dns.A).A.String())
+	assert.Equal(t, tunneltest.GatewayAddr.String(), ans.Answer[0].(*dns.A).A.String())
 
 	// SOCKS5 with a name: resolved through the tunnel's DNS (socks5h).
-	d, err := proxy.SOCKS5("tcp", p.client.SOCKSAddr().String(), nil, proxy.Direct)
+	d, err := proxy.SOCKS5("tcp", p.Client.SOCKSAddr().String(), nil, proxy.Direct)
 	require.NoError(t, err)
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Dial: d.Dial}}
 	body := get(t, hc, "http://intranet.corp.example/")
 	assert.Equal(t, "intranet saw 10.99.0.2", body[:len("intranet saw 10.99.0.2")])
 
 	// HTTP proxy: a plain request in absolute form, and CONNECT.
-	pu, _ := url.Parse("http://" + p.client.HTTPAddr().String())
+	pu, _ := url.Parse("http://" + p.Client.HTTPAddr().String())
 	hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu)}}
 	assert.Contains(t, get(t, hc, "http://10.99.0.1/"), "intranet saw 10.99.0.2")
-	c, err := net.Dial("tcp", p.client.HTTPAddr().String())
+	c, err := net.Dial("tcp", p.Client.HTTPAddr().String())
 	require.NoError(t, err)
 	defer c.Close()
 	fmt.Fprintf(c, "CONNECT 10.99.0.1:80 HTTP/1.1\r\nHost: 10.99.0.1:80\r\n\r\n")
@@ -261,10 +179,10 @@ func TestUserspaceProxiesAndDNS(t *testing.T) {
 	hostLn, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer hostLn.Close()
-	go echoServer(hostLn)
+	go tunnel.EchoServer(hostLn)
 	sc, err := d.Dial("tcp", hostLn.Addr().String())
 	require.NoError(t, err)
-	roundTrip(t, sc, "direct")
+	tunnel.RoundTrip(t, sc, "direct")
 	sc.Close()
 
 	// A refused port gets SOCKS reply 5, which x/net reports.
@@ -284,8 +202,8 @@ func get(t *testing.T, hc *http.Client, u string) string {
 }
 
 func TestUserspaceRejectsNonLoopbackProxy(t *testing.T) {
-	k, _ := GeneratePrivateKey()
-	_, err := NewUserspace(UserspaceOptions{Options: Options{Config: &Config{Interface: Interface{PrivateKey: k, Addresses: pfx("10.0.0.2/32")}}}, SOCKSListen: "0.0.0.0:1080"})
+	k, _ := tunnel.GeneratePrivateKey()
+	_, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: &tunnel.Config{Interface: tunnel.Interface{PrivateKey: k, Addresses: tunnel.Pfx("10.0.0.2/32")}}}, SOCKSListen: "0.0.0.0:1080"})
 	require.ErrorContains(t, err, "not loopback")
 }
 
@@ -293,34 +211,34 @@ func TestUserspaceRejectsNonLoopbackProxy(t *testing.T) {
 // its live device stops answering it with the next packet, and adding it
 // back restores it, with no restart.
 func TestUserspaceRemovePeerCutsAtOnce(t *testing.T) {
-	p := newPair(t, ModeSplit, UserspaceOptions{})
+	p := tunneltest.NewPair(t, tunneltest.PairOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := p.client.Ping(ctx, gwTunnelAddr)
+	_, err := p.Client.Ping(ctx, tunneltest.GatewayAddr)
 	require.NoError(t, err)
-	ck := p.client.uo.Config.Interface.PrivateKey.Public()
-	stats, err := p.gw.PeerStats()
+	ck := p.Gateway.ClientKey.Public()
+	stats, err := p.Gateway.PeerStats()
 	require.NoError(t, err)
 	require.Len(t, stats, 1)
 	assert.Equal(t, ck, stats[0].PublicKey)
 	assert.False(t, stats[0].LastHandshake.IsZero())
 	assert.Positive(t, stats[0].RxBytes)
 
-	require.NoError(t, p.gw.RemovePeer(ck))
-	stats, err = p.gw.PeerStats()
+	require.NoError(t, p.Gateway.RemovePeer(ck))
+	stats, err = p.Gateway.PeerStats()
 	require.NoError(t, err)
 	assert.Empty(t, stats)
 	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	_, err = p.client.Ping(pctx, gwTunnelAddr)
+	_, err = p.Client.Ping(pctx, tunneltest.GatewayAddr)
 	pcancel()
 	require.Error(t, err, "the removed peer's next packet gets nothing")
 
-	psk := p.gw.uo.Config.Peers[0].PresharedKey
-	require.NoError(t, p.gw.SetPeer(ctx, Peer{PublicKey: ck, PresharedKey: psk, AllowedIPs: pfx("10.99.0.2/32")}))
+	psk := p.Gateway.PresharedKey
+	require.NoError(t, p.Gateway.SetPeer(ctx, tunnel.Peer{PublicKey: ck, PresharedKey: psk, AllowedIPs: tunnel.Pfx("10.99.0.2/32")}))
 	require.Eventually(t, func() bool {
 		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer pcancel()
-		_, err := p.client.Ping(pctx, gwTunnelAddr)
+		_, err := p.Client.Ping(pctx, tunneltest.GatewayAddr)
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond, "re-admitted: the client's next handshake succeeds")
 }
@@ -331,9 +249,9 @@ func TestUserspaceRemovePeerCutsAtOnce(t *testing.T) {
 // overlap near certain.
 func TestUserspaceDownWhileProbing(t *testing.T) {
 	for i := range 20 {
-		p := newPair(t, ModeSplit, UserspaceOptions{Options: Options{ProbeInterval: time.Millisecond}})
+		p := tunneltest.NewPair(t, tunneltest.PairOptions{Client: tunnel.UserspaceOptions{Options: tunnel.Options{ProbeInterval: time.Millisecond}}})
 		time.Sleep(time.Duration(i%5) * time.Millisecond)
-		downWithin(t, p.client, "while the monitor probed")
+		downWithin(t, p.Client, "while the monitor probed")
 	}
 }
 
@@ -344,17 +262,10 @@ func TestUserspaceDownWhileProbing(t *testing.T) {
 // a speed test; netstackDevice is the fix.
 func TestUserspaceDownMidTransfer(t *testing.T) {
 	for i := range 4 {
-		p := newPair(t, ModeSplit, UserspaceOptions{})
-		ln, err := p.gw.Net().ListenTCPAddrPort(netip.AddrPortFrom(gwTunnelAddr, 9000))
+		p := tunneltest.NewPair(t, tunneltest.PairOptions{})
+		ln, err := p.Gateway.Net().ListenTCPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 9000))
 		require.NoError(t, err)
-		go serveConns(ln, func(c net.Conn) {
-			buf := make([]byte, 64<<10)
-			for {
-				if _, err := c.Write(buf); err != nil {
-					return
-				}
-			}
-		})
+		tunneltest.ServeEndless(t, ln)
 		// Several flows each way, so that at Close the gateway's stack
 		// has segments queued on many endpoints: aborting them sends
 		// resets from its own goroutines while the device closes.
@@ -362,7 +273,7 @@ func TestUserspaceDownMidTransfer(t *testing.T) {
 		var conns []net.Conn
 		for range 4 {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			c, err := p.client.DialContext(ctx, "tcp", netip.AddrPortFrom(gwTunnelAddr, 9000).String())
+			c, err := p.Client.DialContext(ctx, "tcp", netip.AddrPortFrom(tunneltest.GatewayAddr, 9000).String())
 			cancel()
 			require.NoError(t, err)
 			conns = append(conns, c)
@@ -378,9 +289,9 @@ func TestUserspaceDownMidTransfer(t *testing.T) {
 			}()
 		}
 		require.Eventually(t, func() bool { return got.Load() > 4<<20 }, 10*time.Second, time.Millisecond, "the transfers run")
-		closing := p.gw
+		closing := p.Gateway.Userspace
 		if i%2 == 1 {
-			closing = p.client
+			closing = p.Client
 		}
 		downWithin(t, closing, "mid-transfer")
 		for _, c := range conns {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/tetherwfh/tether/tunnel"
+	"github.com/tetherwfh/tether/tunnel/tunneltest"
 )
 
 func TestTunnelKeygenNeverPrintsTheKey(t *testing.T) {
@@ -84,43 +84,14 @@ func keyB64(t *testing.T, k tunnel.PrivateKey) string {
 // blocked on the tunnel side.
 func TestTunnelUpStopsOnSIGTERMAfterRevocation(t *testing.T) {
 	bin := buildTether(t)
-	gwKey, err := tunnel.GeneratePrivateKey()
-	require.NoError(t, err)
-	clientKey, err := tunnel.GeneratePrivateKey()
-	require.NoError(t, err)
-	gwAddr := netip.MustParseAddr("10.99.0.1")
-	gw, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: &tunnel.Config{
-		Interface: tunnel.Interface{PrivateKey: gwKey, Addresses: []netip.Prefix{netip.MustParsePrefix("10.99.0.1/24")}},
-		Peers:     []tunnel.Peer{{PublicKey: clientKey.Public(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.99.0.2/32")}}},
-	}}})
-	require.NoError(t, err)
-	require.NoError(t, gw.Up(context.Background()))
-	t.Cleanup(func() { _ = gw.Down(context.Background()) })
+	gw := tunneltest.NewGateway(t, tunnel.UserspaceOptions{})
+	gwAddr := tunneltest.GatewayAddr
 	ln, err := gw.Net().ListenTCPAddrPort(netip.AddrPortFrom(gwAddr, 9000))
 	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() { // the endless download
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 32<<10)
-				for {
-					if _, err := c.Write(buf); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	tunneltest.ServeEndless(t, ln)
 
 	conf := filepath.Join(t.TempDir(), "wg0.conf")
-	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf("[Interface]\nPrivateKey = %s\nAddress = 10.99.0.2/32\n\n"+
-		"[Peer]\nPublicKey = %s\nAllowedIPs = 10.99.0.0/24\nEndpoint = 127.0.0.1:%d\n",
-		keyB64(t, clientKey), gwKey.Public(), gw.ListenPort())), 0o600))
+	require.NoError(t, tunnel.WriteConfigFile(conf, gw.ClientConfig()))
 	cmd := exec.Command(bin, "tunnel", "up", "-c", conf, "--engine", "userspace",
 		"--socks", "127.0.0.1:0", "--http", "", "--probe", gwAddr.String())
 	var stderr, out syncBuffer
@@ -175,7 +146,7 @@ func TestTunnelUpStopsOnSIGTERMAfterRevocation(t *testing.T) {
 		}
 	}()
 
-	require.NoError(t, gw.RemovePeer(clientKey.Public()), "the gateway revokes the client")
+	require.NoError(t, gw.RemovePeer(gw.ClientKey.Public()), "the gateway revokes the client")
 	// Wait until what the tunnel held has drained: the proxy then waits on
 	// the tunnel side, where the hang was.
 	for last, since := got.Load(), time.Now(); time.Since(since) < 300*time.Millisecond; time.Sleep(10 * time.Millisecond) {
