@@ -24,6 +24,7 @@ import (
 
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/tunnel"
+	"github.com/tetherwfh/tether/tunnel/tunneltest"
 )
 
 // rawPeer is a WireGuard peer with no network stack: every packet the
@@ -93,24 +94,7 @@ func TestRevokedPeersSessionsNeverReachTheNextPeer(t *testing.T) {
 	// that, once asked, sends a datagram every 20 ms for 30 s.
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { tl.Close() })
-	go func() {
-		for {
-			c, err := tl.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 32<<10)
-				for {
-					if _, err := c.Write(buf); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	tunneltest.ServeEndless(t, tl)
 	ul, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { ul.Close() })
