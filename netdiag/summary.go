@@ -7,16 +7,12 @@ import (
 	"github.com/tetherwfh/tether/netdiag/report"
 )
 
-// Limits behind the summary sentence.
-const (
-	// lossNoticePct: above 2% loss, calls and video visibly suffer
-	// (ITU-T G.1050 and common VoIP guidance put tolerable loss at 1-2%).
-	lossNoticePct = 2.0
-	// slowIdleMS: a gateway further than 100 ms away makes interactive
-	// work feel sluggish (ITU-T G.114 recommends under 150 ms one way for
-	// voice; 100 ms round trip is the comfortable bound for typing).
-	slowIdleMS = 100.0
-)
+// slowIdleMS limits the summary sentence alone (loss and bufferbloat use
+// the verdicts' limits, highLossPct and bufferbloatGrade): a gateway
+// further than 100 ms away makes interactive work feel sluggish (ITU-T
+// G.114 recommends under 150 ms one way for voice; 100 ms round trip is
+// the comfortable bound for typing).
+const slowIdleMS = 100.0
 
 // summarize writes the report's one plain sentence: the most severe
 // verdict's, when there is a problem, else how the line is doing.
@@ -46,14 +42,14 @@ func summarize(r *report.Report) string {
 		return "Tether could not reach the company gateway, so the line could not be measured; check that you are online and see the errors below."
 	}
 	var problems []string
-	if gw.LossPct > lossNoticePct {
+	if gw.LossPct > highLossPct {
 		problems = append(problems, fmt.Sprintf("%.0f%% of packets to the company gateway are lost, which makes calls choppy", gw.LossPct))
 	}
 	if gw.MedianMS > slowIdleMS {
 		problems = append(problems, fmt.Sprintf("the company gateway is %.0f ms away even when the line is idle", gw.MedianMS))
 	}
 	resp := r.Responsiveness
-	if resp != nil && resp.BufferbloatGrade != "" && gradeRank(resp.BufferbloatGrade) >= gradeRank("C") {
+	if resp != nil && resp.BufferbloatGrade != "" && gradeRank(resp.BufferbloatGrade) >= gradeRank(bufferbloatGrade) {
 		problems = append(problems, fmt.Sprintf("delay rises by %.0f ms when the line is busy (bufferbloat grade %s), so calls stutter while anyone uploads or downloads", resp.IncreaseMS, resp.BufferbloatGrade))
 	}
 	var speeds string
