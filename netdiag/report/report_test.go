@@ -126,3 +126,19 @@ func TestJSONGolden(t *testing.T) {
 		assert.Equal(t, rep, &back, "%s: the JSON reads back into the same report", name)
 	}
 }
+
+// TestSchemaDocumentListsEveryID: REPORT.md, the contract, names every
+// verdict and suggestion a report can carry.
+func TestSchemaDocumentListsEveryID(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "REPORT.md"))
+	require.NoError(t, err)
+	for _, id := range report.VerdictIDs() {
+		assert.Contains(t, string(doc), "| `"+string(id)+"`", "REPORT.md's verdict table lacks %s", id)
+	}
+	for _, id := range report.SuggestionIDs() {
+		assert.Contains(t, string(doc), "`"+string(id)+"`", "REPORT.md lacks the suggestion %s", id)
+	}
+	for _, a := range report.Areas() {
+		assert.Contains(t, string(doc), "`"+string(a)+"`", "REPORT.md lacks the area %s", a)
+	}
+}
