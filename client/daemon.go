@@ -158,7 +158,7 @@ func (d *Daemon) checkGateway(ctx context.Context) {
 		d.gateway.Reachable, d.gateway.RTT, d.gateway.Error, d.gateway.Name = true, localapi.Duration(rtt), "", info.Name
 	}
 	if was != d.obs {
-		d.logger.Info("state changed", "from", nextState(was), "to", nextState(d.obs), "gateway", d.cfg.Gateway, "rtt", rtt, "err", err)
+		d.logger.Info("state changed", "from", gatewayState(was), "to", gatewayState(d.obs), "gateway", d.cfg.Gateway, "rtt", rtt, "err", err)
 	}
 }
 
@@ -190,7 +190,7 @@ func (d *Daemon) fetchInfo(ctx context.Context) (gwapi.Info, error) {
 func (d *Daemon) Status() localapi.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return localapi.Status{State: nextState(d.obs), Version: version.Version, Since: d.since, Gateway: d.gateway}
+	return localapi.Status{State: gatewayState(d.obs), Version: version.Version, Since: d.since, Gateway: d.gateway}
 }
 
 // Handler is the local API, served through localapi.Handler: every

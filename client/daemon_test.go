@@ -28,7 +28,7 @@ func TestNextState(t *testing.T) {
 		{observations{checked: true, reachable: true}, localapi.StateReady},
 		{observations{checked: true}, localapi.StateGatewayUnreachable},
 	} {
-		assert.Equal(t, tc.want, nextState(tc.obs), "%+v", tc.obs)
+		assert.Equal(t, tc.want, gatewayState(tc.obs), "%+v", tc.obs)
 	}
 }
 

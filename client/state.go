@@ -8,9 +8,9 @@ type observations struct {
 	reachable bool // the last check succeeded
 }
 
-// nextState computes the daemon's state from what it has observed. It is
+// gatewayState computes the daemon's state from what it has observed. It is
 // pure, so the state can never drift from its inputs.
-func nextState(o observations) localapi.State {
+func gatewayState(o observations) localapi.State {
 	switch {
 	case !o.checked:
 		return localapi.StateStarting

@@ -26,8 +26,27 @@ const PathStatus = "/v1/status"
 // State is the daemon's overall state.
 type State string
 
-// The daemon's states.
+// The daemon's states. Their strings are a contract: scripts, the tray
+// and the helpdesk read them.
 const (
+	// StateNeedsEnrollment: no enrollment (or the company revoked it):
+	// `tether enroll` is the next step.
+	StateNeedsEnrollment State = "needs_enrollment"
+	// StateDisconnected: enrolled, and the tunnel is down by choice.
+	StateDisconnected State = "disconnected"
+	// StateDiagnosing: measuring the network before deciding a mode.
+	StateDiagnosing State = "diagnosing"
+	// StateConnecting: bringing the tunnel up, or waiting for the
+	// gateway to answer again.
+	StateConnecting State = "connecting"
+	// StateConnected: the gateway answers through the tunnel.
+	StateConnected State = "connected"
+	// StateDegraded: the tunnel is up but the gateway's answers falter.
+	StateDegraded State = "degraded"
+	// StateBlocked: the kill switch holds and the tunnel is down, so
+	// nothing leaves this machine (nothing leaks).
+	StateBlocked State = "blocked"
+
 	// StateStarting: the daemon has not yet checked the gateway.
 	StateStarting State = "starting"
 	// StateReady: the gateway answered its last health check.
