@@ -62,10 +62,10 @@ func TestDecide(t *testing.T) {
 			func() *report.Report { r := line(4.8, 0.9, 40); r.Throughput.ServerCapMbps = 5; return r }(), Settings{}, ModeSplit, RuleFullNeeds, CauseLine, []string{"is 0.9 Mbit/s up, below"}},
 		{"at the server's cap on both: the line meets the needs", def,
 			func() *report.Report { r := line(2, 2, 40); r.Throughput.ServerCapMbps = 2; return r }(), Settings{}, ModeFull, RuleLineMeetsNeeds, CauseLine, nil},
-		{"DNS rewritten: full at once", def, line(15, 0.9, 300, report.VerdictDNSHijack, report.VerdictUntrustedNetwork), Settings{}, ModeFull, "dns_hijack", CauseSecurity,
+		{"DNS rewritten: full at once", def, line(15, 0.9, 300, report.VerdictDNSHijack, report.VerdictUntrustedNetwork), Settings{}, ModeFull, string(report.VerdictDNSHijack), CauseSecurity,
 			[]string{"untrusted (DNS answers are rewritten) → full tunnel"}},
-		{"captive portal on a quick check: full", def, quick(report.VerdictCaptivePortal, report.VerdictUntrustedNetwork), Settings{}, ModeFull, "captive_portal", CauseSecurity, []string{"captive portal"}},
-		{"intercepted DNS: full", def, quick(report.VerdictDNSIntercepted, report.VerdictUntrustedNetwork), Settings{}, ModeFull, "dns_intercepted", CauseSecurity, nil},
+		{"captive portal on a quick check: full", def, quick(report.VerdictCaptivePortal, report.VerdictUntrustedNetwork), Settings{}, ModeFull, string(report.VerdictCaptivePortal), CauseSecurity, []string{"captive portal"}},
+		{"intercepted DNS: full", def, quick(report.VerdictDNSIntercepted, report.VerdictUntrustedNetwork), Settings{}, ModeFull, string(report.VerdictDNSIntercepted), CauseSecurity, nil},
 		{"untrusted, but the policy does not force", noForce, line(15, 0.9, 300, report.VerdictDNSHijack, report.VerdictUntrustedNetwork), Settings{}, ModeSplit, RuleFullNeeds, CauseLine, nil},
 		{"untrusted, split only: split", only(ModeSplit), quick(report.VerdictDNSHijack), Settings{}, ModeSplit, RulePolicyOnly, CausePolicy, []string{"only split"}},
 		{"quick check: the default", def, quick(), Settings{}, ModeFull, RuleLineUnmeasured, CauseDefault, []string{"quick"}},
@@ -148,7 +148,7 @@ func TestAutoDoesNotFlap(t *testing.T) {
 		{"the line degrades within the dwell: hold full", bad, Network{ID: "home", Previous: at(full, "home", 0), Now: time.Minute}, ModeFull, RuleDwell},
 		{"the line degrades after the dwell: split", bad, Network{ID: "home", Previous: at(full, "home", 0), Now: 6 * time.Minute}, ModeSplit, RuleFullNeeds},
 		{"a new network: at once", good, Network{ID: "cafe", Previous: at(split, "home", 0), Now: time.Second}, ModeFull, RuleLineMeetsNeeds},
-		{"untrusted now: full at once", line(15, 0.9, 300, report.VerdictDNSHijack), Network{ID: "home", Previous: at(split, "home", 0), Now: time.Second}, ModeFull, "dns_hijack"},
+		{"untrusted now: full at once", line(15, 0.9, 300, report.VerdictDNSHijack), Network{ID: "home", Previous: at(split, "home", 0), Now: time.Second}, ModeFull, string(report.VerdictDNSHijack)},
 		{"the employee's choice ends: auto at once", bad, Network{ID: "home", Previous: at(Decision{Mode: ModeFull, Cause: CauseUser}, "home", 0), Now: time.Second}, ModeSplit, RuleFullNeeds},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
