@@ -1,6 +1,8 @@
 package localapi
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // Limits of one local API call.
@@ -56,47 +60,188 @@ func (c *Client) init() {
 	})
 }
 
+// diagnoseTimeout bounds a diagnosis call: a full run takes at most 10 s
+// (netdiag's budget), plus the daemon's queue.
+const diagnoseTimeout = 30 * time.Second
+
+// enrollTimeout bounds an enrollment: the daemon reaches the gateway over
+// HTTPS, which a slow line may take seconds to do.
+const enrollTimeout = 30 * time.Second
+
 // Status fetches the daemon's status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var st Status
-	err := c.get(ctx, PathStatus, &st)
+	err := c.do(ctx, http.MethodGet, PathStatus, nil, &st, requestTimeout)
 	return st, err
 }
 
-// get fetches path into v. The errors: ErrNotRunning (wrapped) when no
-// daemon listens, a *VersionError when it speaks another API version, a
-// *Error (wrapped) for an error answer, and a wrapped error otherwise.
-func (c *Client) get(ctx context.Context, path string, v any) error {
+// Up brings the tunnel up in mode (auto, full, split; empty: the
+// settings') and returns the decision applied. A mode company policy does
+// not allow is an *Error with CodeModeNotAllowed.
+func (c *Client) Up(ctx context.Context, mode string) (Decision, error) {
+	var d Decision
+	err := c.do(ctx, http.MethodPost, PathUp, UpRequest{Mode: mode}, &d, requestTimeout)
+	return d, err
+}
+
+// Down takes the tunnel down.
+func (c *Client) Down(ctx context.Context) (Status, error) {
+	var st Status
+	err := c.do(ctx, http.MethodPost, PathDown, struct{}{}, &st, requestTimeout)
+	return st, err
+}
+
+// Enroll enrolls this device with a gateway.
+func (c *Client) Enroll(ctx context.Context, req EnrollRequest) (Status, error) {
+	var st Status
+	err := c.do(ctx, http.MethodPost, PathEnroll, req, &st, enrollTimeout)
+	return st, err
+}
+
+// Diagnose runs a diagnosis and returns its report; Watch shows its
+// progress.
+func (c *Client) Diagnose(ctx context.Context, quick bool) (report.Report, error) {
+	var r report.Report
+	err := c.do(ctx, http.MethodPost, PathDiagnose, DiagnoseRequest{Quick: quick}, &r, diagnoseTimeout)
+	return r, err
+}
+
+// Reports returns the reports the daemon keeps, newest first.
+func (c *Client) Reports(ctx context.Context) ([]report.Report, error) {
+	var rs []report.Report
+	err := c.do(ctx, http.MethodGet, PathReports, nil, &rs, requestTimeout)
+	return rs, err
+}
+
+// LatestReport returns the latest report; an *Error with CodeNotFound if
+// there is none.
+func (c *Client) LatestReport(ctx context.Context) (report.Report, error) {
+	var r report.Report
+	err := c.do(ctx, http.MethodGet, PathReportLatest, nil, &r, requestTimeout)
+	return r, err
+}
+
+// Settings returns the employee's settings.
+func (c *Client) Settings(ctx context.Context) (Settings, error) {
+	var s Settings
+	err := c.do(ctx, http.MethodGet, PathSettings, nil, &s, requestTimeout)
+	return s, err
+}
+
+// SetSettings replaces the settings and returns them as the daemon keeps
+// them.
+func (c *Client) SetSettings(ctx context.Context, s Settings) (Settings, error) {
+	var out Settings
+	err := c.do(ctx, http.MethodPut, PathSettings, s, &out, requestTimeout)
+	return out, err
+}
+
+// maxEvent bounds one event's line: a report is a few dozen KiB.
+const maxEvent = 1 << 20
+
+// Watch streams the daemon's events to fn, the current state first,
+// until ctx ends (it then returns ctx's error), fn returns an error (it
+// returns that), or the stream breaks. A watcher too slow to keep up is
+// dropped by the daemon: Watch then returns an error, and the caller
+// watches again.
+func (c *Client) Watch(ctx context.Context, fn func(Event) error) error {
 	c.init()
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://tetherd"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://tetherd"+PathEvents, nil)
 	if err != nil {
 		return fmt.Errorf("localapi: %w", err)
 	}
 	req.Header.Set(HeaderAPIVersion, apiVersion)
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, errConnRefused) {
-			return fmt.Errorf("%w (no daemon at %s; start it with `tetherd --config FILE`)", ErrNotRunning, c.socket)
+		return c.transportError(PathEvents, err)
+	}
+	defer resp.Body.Close()
+	if err := c.checkAnswer(PathEvents, resp); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), maxEvent)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("localapi: %s: an event that is not JSON: %w", PathEvents, err)
 		}
-		return fmt.Errorf("localapi: %s: %w", path, err)
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("localapi: %s: %w", PathEvents, err)
+	}
+	return fmt.Errorf("localapi: %s: the daemon ended the stream (a watcher too slow is dropped; watch again)", PathEvents)
+}
+
+func (c *Client) transportError(path string, err error) error {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errConnRefused) {
+		return fmt.Errorf("%w (no daemon at %s; start it with `tetherd --config FILE`)", ErrNotRunning, c.socket)
+	}
+	return fmt.Errorf("localapi: %s: %w", path, err)
+}
+
+// checkAnswer reads an answer's version and, for an error status, its
+// error.
+func (c *Client) checkAnswer(path string, resp *http.Response) error {
+	if got := resp.Header.Get(HeaderAPIVersion); got != apiVersion {
+		return &VersionError{Socket: c.socket, Daemon: got}
+	}
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	return fmt.Errorf("localapi: %s: %w", path, errorOf(resp.StatusCode, body))
+}
+
+// do calls path with in as the JSON body (nil: none) and reads the answer
+// into out. The errors: ErrNotRunning (wrapped) when no daemon listens, a
+// *VersionError when it speaks another API version, an *Error (wrapped)
+// for an error answer, and a wrapped error otherwise.
+func (c *Client) do(ctx context.Context, method, path string, in, out any, timeout time.Duration) error {
+	c.init()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("localapi: %s: %w", path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://tetherd"+path, body)
+	if err != nil {
+		return fmt.Errorf("localapi: %w", err)
+	}
+	req.Header.Set(HeaderAPIVersion, apiVersion)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return c.transportError(path, err)
 	}
 	defer resp.Body.Close()
 	if got := resp.Header.Get(HeaderAPIVersion); got != apiVersion {
 		return &VersionError{Socket: c.socket, Daemon: got}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
 		return fmt.Errorf("localapi: %s: %w", path, err)
 	}
-	if len(body) > maxAnswer {
+	if len(b) > maxAnswer {
 		return fmt.Errorf("localapi: %s: the daemon's answer is over %d KiB, more than any answer of the API", path, maxAnswer>>10)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("localapi: %s: %w", path, errorOf(resp.StatusCode, body))
+		return fmt.Errorf("localapi: %s: %w", path, errorOf(resp.StatusCode, b))
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("localapi: %s: the daemon's answer is not the JSON expected: %w", path, err)
 	}
 	return nil
