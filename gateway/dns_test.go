@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -58,12 +61,39 @@ dns:
 	assert.Equal(t, "||phishing.test^", ex.Decision.Rule)
 	var e gwapi.Error
 	assert.Equal(t, http.StatusBadRequest, getJSON(t, base+gwapi.PathDNSExplain+"?name=bad..name", &e))
-	assert.NotEmpty(t, e.Error)
+	assert.NotEmpty(t, e.Message)
 
 	code, body := call(t, "GET", base+"/metrics", testAdminToken, nil)
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	assert.Contains(t, string(body), `tether_dns_queries_total{result="blocked",type="A"} 1`)
 	assert.Contains(t, string(body), `tether_dns_list_rules{category="phishing",list="phish"} 1`)
+}
+
+// TestDNSExplanationWireType holds gwapi.DNSExplanation, what clients
+// decode, to the resolver's Explanation, what the gateway encodes: the
+// same fields under the same names.
+func TestDNSExplanationWireType(t *testing.T) {
+	d := resolver.Decision{Blocked: true, Allowed: true, Important: true, List: "l", Category: "c", Rule: "r", Line: 3}
+	ex := resolver.Explanation{Name: "a.test", Decision: d, Overrides: []resolver.Decision{d}, CategoryOff: true, Summary: "s"}
+	b, err := json.Marshal(ex)
+	require.NoError(t, err)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var wire gwapi.DNSExplanation
+	require.NoError(t, dec.Decode(&wire), "every field the gateway sends is in the wire type")
+	again, err := json.Marshal(wire)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(b), string(again), "and none is lost")
+	exported := func(t reflect.Type) (n int) {
+		for f := range t.Fields() {
+			if f.IsExported() {
+				n++
+			}
+		}
+		return n
+	}
+	assert.Equal(t, exported(reflect.TypeFor[resolver.Explanation]()), exported(reflect.TypeFor[gwapi.DNSExplanation]()), "a field added to one is added to the other")
+	assert.Equal(t, exported(reflect.TypeFor[resolver.Decision]()), exported(reflect.TypeFor[gwapi.DNSDecision]()), "a field added to one is added to the other")
 }
 
 func TestGatewayDNSConfigErrors(t *testing.T) {

@@ -94,9 +94,9 @@ func TestHostileInput(t *testing.T) {
 			assert.Equal(t, tc.code, code, "%s", body)
 			var e gwapi.Error
 			require.NoError(t, json.Unmarshal(body, &e), "every error is the JSON envelope: %s", body)
-			assert.Contains(t, e.Error, tc.want)
-			for _, r := range e.Error {
-				assert.False(t, r == 0x1b || r == '\r' || r == '\n', "the error quotes a control character: %q", e.Error)
+			assert.Contains(t, e.Message, tc.want)
+			for _, r := range e.Message {
+				assert.False(t, r == 0x1b || r == '\r' || r == '\n', "the error quotes a control character: %q", e.Message)
 			}
 		})
 	}

@@ -330,7 +330,7 @@ func (s *Server) Handler() http.Handler {
 	wg := func(h func(*wgEndpoint, http.ResponseWriter, *http.Request)) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if s.wg == nil {
-				writeJSON(w, http.StatusNotFound, gwapi.Error{Error: "this gateway runs no WireGuard endpoint"})
+				writeJSON(w, http.StatusNotFound, gwapi.Error{Message: "this gateway runs no WireGuard endpoint"})
 				return
 			}
 			h(s.wg, w, r)
@@ -378,17 +378,17 @@ func (s *Server) problems(ctx context.Context) []string {
 // decision itself is no secret, but the lists are the company's.
 func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) {
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err != nil || !ap.Addr().Unmap().IsLoopback() {
-		writeJSON(w, http.StatusForbidden, gwapi.Error{Error: "dns explain is only available from the gateway host until the admin API lands"})
+		writeJSON(w, http.StatusForbidden, gwapi.Error{Message: "dns explain is only available from the gateway host until the admin API lands"})
 		return
 	}
 	if s.dns == nil {
-		writeJSON(w, http.StatusNotFound, gwapi.Error{Error: "this gateway runs no DNS resolver"})
+		writeJSON(w, http.StatusNotFound, gwapi.Error{Message: "this gateway runs no DNS resolver"})
 		return
 	}
 	name := r.URL.Query().Get("name")
 	ex, err := s.dns.Explain(name)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, ex)

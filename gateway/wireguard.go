@@ -206,19 +206,19 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	if !e.enrollLimit.Allow(keyrate.Key(clientAddr(r), 0, 0)) {
 		e.count("limited")
 		w.Header().Set("Retry-After", "60")
-		writeJSON(w, http.StatusTooManyRequests, gwapi.Error{Error: "too many enrollment attempts from this address; wait a minute"})
+		writeJSON(w, http.StatusTooManyRequests, gwapi.Error{Message: "too many enrollment attempts from this address; wait a minute"})
 		return
 	}
 	var req gwapi.EnrollRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEnrollBody))
 	if err != nil {
 		e.count("invalid")
-		writeJSON(w, http.StatusRequestEntityTooLarge, gwapi.Error{Error: fmt.Sprintf("the request body is over %d bytes", maxEnrollBody)})
+		writeJSON(w, http.StatusRequestEntityTooLarge, gwapi.Error{Message: fmt.Sprintf("the request body is over %d bytes", maxEnrollBody)})
 		return
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		e.count("invalid")
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "the body is not an enrollment request: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: "the body is not an enrollment request: " + err.Error()})
 		return
 	}
 	key, err := tunnel.ParsePublicKey(req.PublicKey)
@@ -227,12 +227,12 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		e.count("invalid")
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "public_key: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: "public_key: " + err.Error()})
 		return
 	}
 	if err := gwapi.CheckLabel(req.Label); err != nil {
 		e.count("invalid")
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: err.Error()})
 		return
 	}
 	p, replayed, err := e.store.Enroll(r.Context(), peers.EnrollRequest{Secret: req.Token, Key: key, Label: req.Label,
@@ -240,20 +240,20 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, peers.ErrTokenUnknown), errors.Is(err, peers.ErrTokenExpired), errors.Is(err, peers.ErrTokenUsedUp):
 		e.count("refused")
-		writeJSON(w, http.StatusForbidden, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusForbidden, gwapi.Error{Message: err.Error()})
 		return
 	case errors.Is(err, peers.ErrKeyEnrolled):
 		e.count("refused")
-		writeJSON(w, http.StatusConflict, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusConflict, gwapi.Error{Message: err.Error()})
 		return
 	case errors.Is(err, peers.ErrPoolExhausted):
 		e.count("failed")
-		writeJSON(w, http.StatusServiceUnavailable, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, gwapi.Error{Message: err.Error()})
 		return
 	case err != nil:
 		e.count("failed")
 		e.log.Error("enrollment failed", "err", err)
-		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "enrollment failed; see the gateway log"})
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Message: "enrollment failed; see the gateway log"})
 		return
 	}
 	host := netip.PrefixFrom(p.Address, p.Address.BitLen())
@@ -262,7 +262,7 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	if err := e.dev.SetPeer(r.Context(), tunnel.Peer{PublicKey: key, AllowedIPs: []netip.Prefix{host}}); err != nil {
 		// The store has the peer; the next start loads it. Say so.
 		e.log.Error("enrolled, but the live device refused the peer", "peer", p.ID, "err", err)
-		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "enrolled, but the live device refused the peer: " + err.Error()})
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Message: "enrolled, but the live device refused the peer: " + err.Error()})
 		return
 	}
 	if replayed {
@@ -300,7 +300,7 @@ func bearerAuth(what string, h http.HandlerFunc, tokens ...string) http.HandlerF
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(set) == 0 {
-			writeJSON(w, http.StatusNotFound, gwapi.Error{Error: fmt.Sprintf("the %s endpoints are off: set api.%s_token_file", what, what)})
+			writeJSON(w, http.StatusNotFound, gwapi.Error{Message: fmt.Sprintf("the %s endpoints are off: set api.%s_token_file", what, what)})
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -310,7 +310,7 @@ func bearerAuth(what string, h http.HandlerFunc, tokens ...string) http.HandlerF
 		}
 		if !ok || match != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tether-gateway"`)
-			writeJSON(w, http.StatusUnauthorized, gwapi.Error{Error: fmt.Sprintf("a valid %s token is required", what)})
+			writeJSON(w, http.StatusUnauthorized, gwapi.Error{Message: fmt.Sprintf("a valid %s token is required", what)})
 			return
 		}
 		h(w, r)
@@ -320,25 +320,25 @@ func bearerAuth(what string, h http.HandlerFunc, tokens ...string) http.HandlerF
 func (e *wgEndpoint) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	var req gwapi.TokenRequest
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEnrollBody)).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "the body is not a token request: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: "the body is not a token request: " + err.Error()})
 		return
 	}
 	ttl, err := time.ParseDuration(req.TTL)
 	if err != nil || ttl <= 0 || ttl > maxTokenTTL {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: fmt.Sprintf("ttl %q: want a positive duration of at most %s, such as 24h", termsafe.String(req.TTL), maxTokenTTL)})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: fmt.Sprintf("ttl %q: want a positive duration of at most %s, such as 24h", termsafe.String(req.TTL), maxTokenTTL)})
 		return
 	}
 	if req.Uses < 1 || req.Uses > maxTokenUses {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: fmt.Sprintf("uses %d: want 1 to %d", req.Uses, maxTokenUses)})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: fmt.Sprintf("uses %d: want 1 to %d", req.Uses, maxTokenUses)})
 		return
 	}
 	if err := gwapi.CheckLabel(req.Label); err != nil {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: err.Error()})
 		return
 	}
 	t, secret, err := e.store.CreateToken(r.Context(), req.Label, ttl, req.Uses, e.now())
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, gwapi.TokenCreated{ID: t.ID, Secret: secret, Expires: t.Expires, Uses: t.UsesLeft})
@@ -369,7 +369,7 @@ func (e *wgEndpoint) peerInfos(ctx context.Context) ([]gwapi.PeerInfo, error) {
 func (e *wgEndpoint) handlePeers(w http.ResponseWriter, r *http.Request) {
 	ps, err := e.peerInfos(r.Context())
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Message: err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, ps)
@@ -382,20 +382,20 @@ func (e *wgEndpoint) handlePeers(w http.ResponseWriter, r *http.Request) {
 func (e *wgEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Error: "peer id: not a number"})
+		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: "peer id: not a number"})
 		return
 	}
 	p, err := e.store.Peer(r.Context(), id)
 	if errors.Is(err, peers.ErrPeerUnknown) {
-		writeJSON(w, http.StatusNotFound, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusNotFound, gwapi.Error{Message: err.Error()})
 		return
 	} else if err != nil {
-		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Message: err.Error()})
 		return
 	}
 	start := time.Now()
 	if err := e.dev.RemovePeer(p.PublicKey); err != nil {
-		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: err.Error()})
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Message: err.Error()})
 		return
 	}
 	took := time.Since(start)
@@ -405,7 +405,7 @@ func (e *wgEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err = e.store.Revoke(r.Context(), id, e.now())
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Error: "removed from the device, but not recorded: " + err.Error()})
+		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Message: "removed from the device, but not recorded: " + err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, gwapi.Revoked{RemovedInMS: float64(took.Microseconds()) / 1000, SessionsEnded: ended,

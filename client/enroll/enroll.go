@@ -78,8 +78,8 @@ func Call(ctx context.Context, hc *http.Client, method, url, bearer string, in, 
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e gwapi.Error
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return fmt.Errorf("the gateway said %s: %s", resp.Status, e.Error)
+		if json.Unmarshal(b, &e) == nil && e.Message != "" {
+			return fmt.Errorf("the gateway said %s: %s", resp.Status, e.Message)
 		}
 		return fmt.Errorf("the gateway said %s: %s", resp.Status, bytes.TrimSpace(b))
 	}

@@ -1,9 +1,11 @@
-// Package gwapi holds the JSON types of the gateway's HTTP API, shared by
-// the gateway that serves them and the clients that read them. It imports
-// nothing of the gateway itself.
 package gwapi
 
-import "time"
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
 
 // Paths of the gateway's HTTP API.
 const (
@@ -18,9 +20,15 @@ const (
 	// Admin paths need "Authorization: Bearer <admin token>".
 	PathAdminTokens = "/v1/admin/tokens"
 	PathAdminPeers  = "/v1/admin/peers"
-	// PathAdminRevoke is POST /v1/admin/peers/{id}/revoke.
+	// PathAdminRevoke is POST /v1/admin/peers/{id}/revoke, a route
+	// pattern; RevokePath fills it in.
 	PathAdminRevoke = "/v1/admin/peers/{id}/revoke"
 )
+
+// RevokePath is PathAdminRevoke for the peer with this id.
+func RevokePath(id int64) string {
+	return "/v1/admin/peers/" + strconv.FormatInt(id, 10) + "/revoke"
+}
 
 // EnrollRequest is what a client sends to enroll.
 type EnrollRequest struct {
@@ -97,7 +105,53 @@ type Info struct {
 	Now     time.Time `json:"now"`
 }
 
-// Error is the body of every error response.
+// DNSExplanation is the body of PathDNSExplain: which rule in which list
+// decides a name, what it wins over, or why the name passes. It is the
+// JSON of the gateway resolver's own explanation (gateway/resolver), kept
+// here so a client reads it without linking the resolver; a gateway test
+// holds the two to the same fields.
+type DNSExplanation struct {
+	Name     string      `json:"name"`
+	Decision DNSDecision `json:"decision"`
+	// Overrides are the rules of the other verdict that match the name
+	// but lose to Decision's rule by precedence, highest first.
+	Overrides []DNSDecision `json:"overrides,omitempty"`
+	// CategoryOff: the rule matched, but its category does not block
+	// under the gateway's policy.
+	CategoryOff bool   `json:"category_off,omitempty"`
+	Summary     string `json:"summary"`
+}
+
+// DNSDecision is one rule's verdict on a name.
+type DNSDecision struct {
+	Blocked bool `json:"blocked"`
+	Allowed bool `json:"allowed_by_rule"` // an allow rule matched
+	// Important: the rule ranks above plain rules of the other kind: it
+	// was written $important, or it is in an allowlist.
+	Important bool   `json:"important,omitempty"`
+	List      string `json:"list,omitempty"`
+	Category  string `json:"category,omitempty"`
+	Rule      string `json:"rule,omitempty"`
+	Line      int    `json:"line,omitempty"`
+}
+
+// Error is the gateway's JSON error envelope, {"error": "..."}: the body
+// of every answer that is not a success. A Client returns it, wrapped,
+// for such an answer, so errors.As gives the HTTP status:
+//
+//	var apiErr *gwapi.Error
+//	if errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden { ... }
 type Error struct {
-	Error string `json:"error"`
+	// Status is the answer's HTTP status code; it travels in the status
+	// line, not in the body.
+	Status int `json:"-"`
+	// Message says what went wrong, in words an operator can act on.
+	Message string `json:"error"`
+}
+
+func (e *Error) Error() string {
+	if e.Status == 0 {
+		return e.Message
+	}
+	return fmt.Sprintf("the gateway said %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }
