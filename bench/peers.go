@@ -12,9 +12,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/gateway/gwapi/wgconf"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -124,11 +124,12 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	time.Sleep(500 * time.Millisecond)
 	res.RSSIdleMB = rssMB(cmd.Process.Pid)
 
-	post := func(path, bearer string, in, out any) error {
-		return enroll.Post(ctx, hc, base+path, bearer, in, out)
+	api, err := gwapi.New(gwapi.Config{BaseURL: base, HTTP: hc, AdminToken: admin})
+	if err != nil {
+		return res, err
 	}
-	var tok gwapi.TokenCreated
-	if err := post(gwapi.PathAdminTokens, admin, gwapi.TokenRequest{TTL: "1h", Uses: cfg.Enrolled}, &tok); err != nil {
+	tok, err := api.CreateToken(ctx, gwapi.TokenRequest{TTL: "1h", Uses: cfg.Enrolled})
+	if err != nil {
 		return res, err
 	}
 	type client struct {
@@ -140,7 +141,7 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	for i := range cfg.Enrolled {
 		ck, _ := tunnel.GeneratePrivateKey()
 		start := time.Now()
-		en, err := enroll.Enroll(ctx, hc, base, tok.Secret, ck.Public(), fmt.Sprintf("bench-%d", i))
+		en, err := api.Enroll(ctx, gwapi.EnrollRequest{Token: tok.Secret, PublicKey: ck.Public().String(), Label: fmt.Sprintf("bench-%d", i)})
 		if err != nil {
 			return res, err
 		}
@@ -160,7 +161,7 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	var hsMS []float64
 	gw := netip.MustParseAddr("10.99.0.1")
 	for _, c := range clients[:cfg.Connected] {
-		tc, plan, err := enroll.Tunnel(c.key, c.en, tunnel.ModeSplit, netip.MustParseAddr("127.0.0.1"))
+		tc, plan, err := wgconf.FromEnrollment(c.key, c.en, tunnel.ModeSplit, netip.MustParseAddr("127.0.0.1"))
 		if err != nil {
 			return res, err
 		}
@@ -183,9 +184,9 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	res.RSSConnectedMB = rssMB(cmd.Process.Pid)
 
 	// Revoke the first connected client while it pings.
-	var rv gwapi.Revoked
 	start := time.Now()
-	if err := post(fmt.Sprintf("/v1/admin/peers/%d/revoke", clients[0].en.PeerID), admin, nil, &rv); err != nil {
+	rv, err := api.Revoke(ctx, clients[0].en.PeerID)
+	if err != nil {
 		return res, err
 	}
 	res.RevokeRemovedMS = rv.RemovedInMS

@@ -24,8 +24,8 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
 
-	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/gateway/gwapi/wgconf"
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/tunnel"
 )
@@ -69,7 +69,8 @@ type labGateway struct {
 	pid   int
 	base  string
 	admin string
-	hc    *http.Client // dials from the home namespace
+	hc    *http.Client  // dials from the home namespace
+	api   *gwapi.Client // over hc, with the admin token
 }
 
 // startLabGateway writes a config for mode and starts the gateway in the
@@ -95,6 +96,8 @@ func startLabGateway(t *testing.T, l *netlab.Lab, mode string) *labGateway {
 	require.NoError(t, err)
 	g := &labGateway{lab: l, cmd: cmd, pid: cmd.Process.Pid, base: "http://" + cfg.API.Listen, admin: testAdminToken,
 		hc: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: l.Home.DialContext}}}
+	g.api, err = gwapi.New(gwapi.Config{BaseURL: g.base, HTTP: g.hc, AdminToken: g.admin})
+	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		resp, err := g.hc.Get(g.base + gwapi.PathReady)
 		if err != nil {
@@ -174,9 +177,9 @@ func (g *labGateway) client(t *testing.T, token string, mode tunnel.Mode) *labCl
 	defer cancel()
 	k, err := tunnel.GeneratePrivateKey()
 	require.NoError(t, err)
-	en, err := enroll.Enroll(ctx, g.hc, g.base, token, k.Public(), "lab "+string(mode))
+	en, err := g.api.Enroll(ctx, gwapi.EnrollRequest{Token: token, PublicKey: k.Public().String(), Label: "lab " + string(mode)})
 	require.NoError(t, err)
-	cfg, plan, err := enroll.Tunnel(k, en, mode, netlab.GatewayAddr)
+	cfg, plan, err := wgconf.FromEnrollment(k, en, mode, netlab.GatewayAddr)
 	require.NoError(t, err)
 	u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: cfg, Plan: plan},
 		Direct: g.lab.Home.DialContext, Bind: nsBind{Bind: conn.NewDefaultBind(), ns: g.lab.Home}})
@@ -267,8 +270,8 @@ func testTwoClients(t *testing.T, mode string) {
 			}
 		}
 	})
-	var tc gwapi.TokenCreated
-	require.NoError(t, enroll.Post(context.Background(), g.hc, g.base+gwapi.PathAdminTokens, g.admin, gwapi.TokenRequest{TTL: "1h", Uses: 2, Label: "lab"}, &tc))
+	tc, err := g.api.CreateToken(context.Background(), gwapi.TokenRequest{TTL: "1h", Uses: 2, Label: "lab"})
+	require.NoError(t, err)
 	// The WireGuard port answers reachability probes from home.
 	pconn, err := l.Home.DialContext(context.Background(), "udp", netip.AddrPortFrom(netlab.GatewayAddr, 51820).String())
 	require.NoError(t, err)
@@ -350,9 +353,9 @@ func testTwoClients(t *testing.T, mode string) {
 		}
 	}()
 	time.Sleep(200 * time.Millisecond)
-	var rv gwapi.Revoked
 	called := time.Now()
-	require.NoError(t, enroll.Post(context.Background(), g.hc, fmt.Sprintf("%s/v1/admin/peers/%d/revoke", g.base, full.en.PeerID), g.admin, struct{}{}, &rv))
+	rv, err := g.api.Revoke(context.Background(), full.en.PeerID)
+	require.NoError(t, err)
 	returned := time.Now()
 	time.Sleep(time.Second)
 	close(stop)

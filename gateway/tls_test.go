@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
@@ -42,37 +40,42 @@ func tlsGateway(t *testing.T) (*Server, string) {
 
 func TestEnrollOverHTTPSWithAPinnedCertificate(t *testing.T) {
 	s, pin := tlsGateway(t)
-	tc, err := gwapi.PinnedTLS(pin)
+	ctx := context.Background()
+	client := func(cfg gwapi.Config) *gwapi.Client {
+		cfg.BaseURL = s.URL()
+		c, err := gwapi.New(cfg)
+		require.NoError(t, err)
+		return c
+	}
+	enroll := func(c *gwapi.Client, token string) (gwapi.Enrollment, error) {
+		k, err := tunnel.GeneratePrivateKey()
+		require.NoError(t, err)
+		return c.Enroll(ctx, gwapi.EnrollRequest{Token: token, PublicKey: k.Public().String(), Label: "https"})
+	}
+	pinned := client(gwapi.Config{Pin: pin, AdminToken: testAdminToken})
+	tok, err := pinned.CreateToken(ctx, gwapi.TokenRequest{TTL: "1h", Uses: 2})
 	require.NoError(t, err)
-	pinned := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
-	var tok gwapi.TokenCreated
-	require.NoError(t, enroll.Post(context.Background(), pinned, s.URL()+gwapi.PathAdminTokens, testAdminToken, gwapi.TokenRequest{TTL: "1h", Uses: 2}, &tok))
-	k, err := tunnel.GeneratePrivateKey()
-	require.NoError(t, err)
-	en, err := enroll.Enroll(context.Background(), pinned, s.URL(), tok.Secret, k.Public(), "https")
+	en, err := enroll(pinned, tok.Secret)
 	require.NoError(t, err)
 	assert.NotEmpty(t, en.Address)
 
 	// A wrong pin: someone in the path, or another gateway. Nothing is
 	// sent: the token is still good afterwards.
-	other, err := gwapi.PinnedTLS("sha256:" + strings.Repeat("ab", 32))
-	require.NoError(t, err)
-	wrong := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: other}}
-	k2, err := tunnel.GeneratePrivateKey()
-	require.NoError(t, err)
-	_, err = enroll.Enroll(context.Background(), wrong, s.URL(), tok.Secret, k2.Public(), "mitm")
+	_, err = enroll(client(gwapi.Config{Pin: "sha256:" + strings.Repeat("ab", 32)}), tok.Secret)
 	require.ErrorIs(t, err, gwapi.ErrPinMismatch)
 
 	// No pin: the system's roots do not know a self-signed certificate.
-	_, err = enroll.Enroll(context.Background(), &http.Client{Timeout: 5 * time.Second}, s.URL(), tok.Secret, k2.Public(), "unpinned")
+	_, err = enroll(client(gwapi.Config{}), tok.Secret)
 	var unknown x509.UnknownAuthorityError
 	require.True(t, errors.As(err, &unknown), "%v", err)
 
 	// Plain HTTP to the TLS port gets nowhere either.
-	_, err = enroll.Enroll(context.Background(), nil, strings.Replace(s.URL(), "https://", "http://", 1), tok.Secret, k2.Public(), "plain")
+	plain, err := gwapi.New(gwapi.Config{BaseURL: strings.Replace(s.URL(), "https://", "http://", 1)})
+	require.NoError(t, err)
+	_, err = enroll(plain, tok.Secret)
 	require.Error(t, err)
 
-	_, err = enroll.Enroll(context.Background(), pinned, s.URL(), tok.Secret, k2.Public(), "second")
+	_, err = enroll(pinned, tok.Secret)
 	require.NoError(t, err, "the refused attempts spent no use of the token")
 }
 

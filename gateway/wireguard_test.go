@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/gateway/gwapi/wgconf"
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/internal/wgprobe"
 	"github.com/tetherwfh/tether/netdiag"
@@ -113,9 +113,11 @@ func enrolledClient(t *testing.T, base, token string) (*tunnel.Userspace, gwapi.
 	t.Helper()
 	k, err := tunnel.GeneratePrivateKey()
 	require.NoError(t, err)
-	en, err := enroll.Enroll(context.Background(), nil, base, token, k.Public(), "laptop")
+	api, err := gwapi.New(gwapi.Config{BaseURL: base})
 	require.NoError(t, err)
-	cfg, plan, err := enroll.Tunnel(k, en, tunnel.ModeSplit, netip.MustParseAddr("127.0.0.1"))
+	en, err := api.Enroll(context.Background(), gwapi.EnrollRequest{Token: token, PublicKey: k.Public().String(), Label: "laptop"})
+	require.NoError(t, err)
+	cfg, plan, err := wgconf.FromEnrollment(k, en, tunnel.ModeSplit, netip.MustParseAddr("127.0.0.1"))
 	require.NoError(t, err)
 	u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: cfg, Plan: plan}})
 	require.NoError(t, err)

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/termsafe"
@@ -55,8 +53,7 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	base := "http://" + net.JoinHostPort(host, port)
-	hc := &http.Client{Timeout: 30 * time.Second}
+	api := gwapi.Config{BaseURL: "http://" + net.JoinHostPort(host, port), AdminToken: strings.TrimSpace(string(tok))}
 	if cfg.API.TLSCertFile != "" {
 		// The CLI runs beside the gateway: it trusts the certificate in
 		// the gateway's own config, by its pin.
@@ -65,18 +62,14 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tether-gateway %s: %v\n", cmd, err)
 			return 1
 		}
-		tc, err := gwapi.PinnedTLS(pin)
-		if err != nil {
-			fmt.Fprintf(stderr, "tether-gateway %s: %v\n", cmd, err)
-			return 1
-		}
-		base = "https://" + net.JoinHostPort(host, port)
-		hc.Transport = &http.Transport{TLSClientConfig: tc}
+		api.BaseURL, api.Pin = "https://"+net.JoinHostPort(host, port), pin
 	}
-	bearer := strings.TrimSpace(string(tok))
-	do := func(method, path string, in, out any) error {
-		return enroll.Call(context.Background(), hc, method, base+path, bearer, in, out)
+	client, err := gwapi.New(api)
+	if err != nil {
+		fmt.Fprintf(stderr, "tether-gateway %s: %v\n", cmd, err)
+		return 1
 	}
+	ctx := context.Background()
 	// What the gateway sends (labels, error texts) is printed escaped:
 	// a label must not be able to forge a row or drive the terminal.
 	fail := func(err error) int {
@@ -85,8 +78,8 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "token create":
-		var tc gwapi.TokenCreated
-		if err := do("POST", gwapi.PathAdminTokens, gwapi.TokenRequest{TTL: ttl.String(), Uses: *uses, Label: *label}, &tc); err != nil {
+		tc, err := client.CreateToken(ctx, gwapi.TokenRequest{TTL: ttl.String(), Uses: *uses, Label: *label})
+		if err != nil {
 			return fail(err)
 		}
 		if *asJSON {
@@ -96,8 +89,8 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s\n(valid until %s for %d enrollment(s); shown once, the gateway keeps only its hash)\n", tc.Secret, tc.Expires.Format(time.RFC3339), tc.Uses)
 		return 0
 	case "peer list":
-		var ps []gwapi.PeerInfo
-		if err := do("GET", gwapi.PathAdminPeers, nil, &ps); err != nil {
+		ps, err := client.Peers(ctx)
+		if err != nil {
 			return fail(err)
 		}
 		if *asJSON {
@@ -126,8 +119,8 @@ func runAdmin(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(fmt.Errorf("peer id %q: not a number", fs.Arg(0)))
 		}
-		var rv gwapi.Revoked
-		if err := do("POST", fmt.Sprintf("/v1/admin/peers/%d/revoke", id), nil, &rv); err != nil {
+		rv, err := client.Revoke(ctx, id)
+		if err != nil {
 			return fail(err)
 		}
 		fmt.Fprintf(stdout, "revoked peer %d (%s, %s): removed from the live device in %.2f ms, %d sessions ended\n",

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -59,9 +58,9 @@ type Options struct {
 type Stack struct {
 	opts       Options
 	gatewayURL string
-	pin        string       // the gateway certificate's pin
-	wgPort     uint16       // the gateway's WireGuard port
-	hc         *http.Client // trusts the gateway by its pin
+	pin        string        // the gateway certificate's pin
+	wgPort     uint16        // the gateway's WireGuard port
+	api        *gwapi.Client // trusts the gateway by its pin, with the admin token
 	stampPort  uint16
 	socket     string
 	procs      []*proc
@@ -198,11 +197,6 @@ func (s *Stack) start(ctx context.Context) error {
 	if s.pin, err = gateway.GenerateCert(gwCfg.API.TLSCertFile, gwCfg.API.TLSKeyFile, []string{"127.0.0.1", "localhost"}, time.Now()); err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}
-	tc, err := gwapi.PinnedTLS(s.pin)
-	if err != nil {
-		return err
-	}
-	s.hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
 	s.dir = dir
 	gwPath := filepath.Join(dir, "gateway.yaml")
 	s.gwConfig = gwPath
@@ -211,6 +205,9 @@ func (s *Stack) start(ctx context.Context) error {
 		return fmt.Errorf("devstack: %w", err)
 	}
 	s.gatewayURL = "https://" + gwCfg.API.Listen
+	if s.api, err = gwapi.New(gwapi.Config{BaseURL: s.gatewayURL, Pin: s.pin, AdminToken: s.adminToken}); err != nil {
+		return fmt.Errorf("devstack: %w", err)
+	}
 	s.socket = filepath.Join(dir, "tetherd.sock")
 	dCfg := client.Config{Gateway: s.gatewayURL, GatewayPin: s.pin, Socket: s.socket, CheckInterval: 2 * time.Second}
 	dPath := filepath.Join(dir, "tetherd.yaml")
@@ -225,7 +222,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.waitReady(ctx, gw, func(ctx context.Context) error { return getOK(ctx, s.hc, s.gatewayURL+gwapi.PathReady) }); err != nil {
+	if err := s.waitReady(ctx, gw, func(ctx context.Context) error { _, err := s.api.Ready(ctx); return err }); err != nil {
 		return err
 	}
 	s.printf("[2/7] started tether-gateway (pid %d): API on %s, log %s\n", gw.cmd.Process.Pid, s.gatewayURL, gw.log)
@@ -367,22 +364,6 @@ func (s *Stack) stop() error {
 	}
 	s.procs = nil
 	return errors.Join(errs...)
-}
-
-func getOK(ctx context.Context, hc *http.Client, url string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return nil
 }
 
 // freePort asks the kernel for a free loopback TCP port.

@@ -17,9 +17,9 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/proxy"
 
-	"github.com/tetherwfh/tether/client/enroll"
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/gateway/gwapi/wgconf"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -59,17 +59,12 @@ func (s *Stack) configureWireGuard(dir string, cfg *gateway.Config) error {
 	return nil
 }
 
-// post sends JSON to the gateway's API and decodes the answer.
-func (s *Stack) post(ctx context.Context, path, bearer string, in, out any) error {
-	return enroll.Post(ctx, s.hc, s.gatewayURL+path, bearer, in, out)
-}
-
 // connect enrolls this machine with the dev gateway, brings a userspace
 // tunnel up, fetches the intranet page through it and resolves a blocked
 // and a company name through the gateway's DNS inside the tunnel.
 func (s *Stack) connect(ctx context.Context, dir string) error {
-	var tc gwapi.TokenCreated
-	if err := s.post(ctx, gwapi.PathAdminTokens, s.adminToken, gwapi.TokenRequest{TTL: "10m", Uses: 1, Label: "make run"}, &tc); err != nil {
+	tc, err := s.api.CreateToken(ctx, gwapi.TokenRequest{TTL: "10m", Uses: 1, Label: "make run"})
+	if err != nil {
 		return fmt.Errorf("devstack: creating an enrollment token: %w", err)
 	}
 	k, err := tunnel.GeneratePrivateKey()
@@ -80,7 +75,7 @@ func (s *Stack) connect(ctx context.Context, dir string) error {
 		return fmt.Errorf("devstack: %w", err)
 	}
 	start := time.Now()
-	en, err := enroll.Enroll(ctx, s.hc, s.gatewayURL, tc.Secret, k.Public(), "make run")
+	en, err := s.api.Enroll(ctx, gwapi.EnrollRequest{Token: tc.Secret, PublicKey: k.Public().String(), Label: "make run"})
 	if err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}
@@ -91,7 +86,7 @@ func (s *Stack) connect(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	cfg, plan, err := enroll.Tunnel(k, en, tunnel.ModeSplit, ep.Addr())
+	cfg, plan, err := wgconf.FromEnrollment(k, en, tunnel.ModeSplit, ep.Addr())
 	if err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}
