@@ -48,6 +48,15 @@ type Enrollment struct {
 	CompanyPrefixes  []string `json:"company_prefixes"`
 	AllowedModes     []string `json:"allowed_modes"`
 	MTU              int      `json:"mtu"`
+	// Policy is the company's tunnel policy; AllowedModes repeats its
+	// allowed modes for clients that predate it.
+	Policy *Policy `json:"policy,omitempty"`
+	// DeviceCredential authenticates this device to the gateway's API
+	// (PathDevice, bundle upload, the measurement service's trusted
+	// pool) when the tunnel is not there to: a bearer token, shown once
+	// (the gateway keeps only its hash) and dead the moment the peer is
+	// revoked. A retried enrollment gets a new one. Keep it 0600.
+	DeviceCredential string `json:"device_credential,omitempty"`
 }
 
 // TokenRequest creates an enrollment token.
@@ -147,6 +156,9 @@ type Error struct {
 	Status int `json:"-"`
 	// Message says what went wrong, in words an operator can act on.
 	Message string `json:"error"`
+	// Code, when set, says what kind of error it is for programs
+	// (CodeRevoked).
+	Code string `json:"code,omitempty"`
 }
 
 func (e *Error) Error() string {
