@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +17,6 @@ import (
 	"github.com/tetherwfh/tether/internal/confload"
 	"github.com/tetherwfh/tether/internal/logging"
 	"github.com/tetherwfh/tether/netdiag/measureserver"
-	"github.com/tetherwfh/tether/tunnel"
 )
 
 // DefaultAPIListen is where the HTTP API listens when the config says
@@ -297,71 +294,34 @@ func commentedYAML(cfg Config) ([]byte, error) {
 	return yaml.Marshal(&doc)
 }
 
-// writeNewToken writes a fresh random bearer token to path (0600),
-// refusing to replace a file.
-func writeNewToken(path string) error {
-	var tok [24]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	_, err = fmt.Fprintln(f, hex.EncodeToString(tok[:]))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	return nil
-}
-
 // InitFiles writes a starting configuration at path with a WireGuard
-// endpoint: the config (0600), the gateway's private key, an admin token
-// and the API's self-signed TLS certificate with its key beside it (keys
-// and token 0600). It refuses to replace any of them. It returns what it
-// wrote, and the certificate's pin for clients.
+// endpoint: the config (0600) and, beside it, the secrets WriteSecrets
+// writes. It refuses to replace any of them. It returns what it wrote,
+// and the certificate's pin for clients.
 func InitFiles(path string, cfg *Config, endpoint string) ([]string, string, error) {
 	dir := filepath.Dir(path)
-	keyFile := filepath.Join(dir, "gateway.key")
-	tokenFile, metricsFile := filepath.Join(dir, "admin.token"), filepath.Join(dir, "metrics.token")
-	certFile, certKey := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
-	for _, f := range []string{path, keyFile, tokenFile, metricsFile, certFile, certKey} {
+	files := secretFiles(dir)
+	for _, f := range append([]string{path}, files.paths()...) {
 		if _, err := os.Stat(f); err == nil {
 			return nil, "", fmt.Errorf("%s exists; init never replaces a file", f)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, "", fmt.Errorf("config: %w", err)
-	}
-	k, err := tunnel.GeneratePrivateKey()
-	if err != nil {
-		return nil, "", err
-	}
-	cfg.API.AdminTokenFile, cfg.API.MetricsTokenFile = tokenFile, metricsFile
-	cfg.API.TLSCertFile, cfg.API.TLSKeyFile = certFile, certKey
-	cfg.WireGuard = &WireGuardConfig{Mode: ModeUserspace, EnrollPerMinute: 10, ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: keyFile,
+	cfg.WireGuard = &WireGuardConfig{Mode: ModeUserspace, EnrollPerMinute: 10, ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"),
 		Endpoint: endpoint, Store: filepath.Join(dir, "peers.db"), AllowedModes: []string{"full", "split"}}
+	files.Apply(cfg)
 	if err := cfg.Validate(); err != nil {
 		return nil, "", err
 	}
-	if err := tunnel.WriteKeyFile(keyFile, k); err != nil {
-		return nil, "", err
-	}
-	for _, f := range []string{tokenFile, metricsFile} {
-		if err := writeNewToken(f); err != nil {
-			return nil, "", err
-		}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("config: %w", err)
 	}
 	host, _, _ := net.SplitHostPort(endpoint)
-	pin, err := GenerateCert(certFile, certKey, []string{host, "localhost", "127.0.0.1", "::1"}, time.Now())
+	sec, err := WriteSecrets(dir, []string{host, "localhost", "127.0.0.1", "::1"}, time.Now())
 	if err != nil {
 		return nil, "", err
 	}
 	if err := WriteConfig(path, *cfg); err != nil {
 		return nil, "", err
 	}
-	return []string{path, keyFile + " (public key " + k.Public().String() + ")", tokenFile, metricsFile, certFile, certKey}, pin, nil
+	return []string{path, sec.KeyFile + " (public key " + sec.PublicKey.String() + ")", sec.AdminTokenFile, sec.MetricsTokenFile, sec.CertFile, sec.CertKeyFile}, sec.Pin, nil
 }

@@ -43,7 +43,7 @@ func stillOpen(c net.Conn) bool {
 func TestOneClientCannotHoldEveryConnection(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DNS = &resolver.Config{Listen: "127.0.0.1:0", LocalZones: []resolver.LocalZone{{Name: "corp.test", Records: []string{"intranet IN A 10.77.0.10"}}}}
-	s, base := startServer(t, cfg)
+	s, base := startServer(t, cfg, Options{})
 	api := s.Addr().String()
 	dnsAddr := s.DNSAddr().String()
 
@@ -102,7 +102,7 @@ func TestOneClientCannotHoldEveryConnection(t *testing.T) {
 func TestIdleHTTP2ConnectionsAreClosed(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.API.IdleTimeout = 300 * time.Millisecond
-	s, _ := startServer(t, cfg)
+	s, _ := startServer(t, cfg, Options{})
 	for _, tc := range []struct {
 		name, hello string
 	}{

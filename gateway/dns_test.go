@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tetherwfh/tether/gateway"
+	"github.com/tetherwfh/tether/gateway/gatewaytest"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/resolver"
 )
@@ -35,12 +37,12 @@ dns:
       records: ["intranet IN A 10.77.0.10"]
   cache: {max_ttl: 1h}
 `), 0o600))
-	cfg, err := LoadConfig(cfgPath)
+	cfg, err := gateway.LoadConfig(cfgPath)
 	require.NoError(t, err)
 	require.NotNil(t, cfg.DNS)
 	assert.Equal(t, time.Hour, cfg.DNS.Cache.MaxTTL)
-	_, cfg.API.MetricsTokenFile = writeSecrets(t, dir)
-	s, base := startServer(t, cfg)
+	g := gatewaytest.New(t, gatewaytest.WithConfig(func(c *gateway.Config) { c.Name, c.DNS = cfg.Name, cfg.DNS }))
+	s, base := g.Server, g.URL()
 
 	ask := func(name string) *dns.Msg {
 		q := new(dns.Msg)
@@ -63,7 +65,7 @@ dns:
 	assert.Equal(t, http.StatusBadRequest, getJSON(t, base+gwapi.PathDNSExplain+"?name=bad..name", &e))
 	assert.NotEmpty(t, e.Message)
 
-	code, body := call(t, "GET", base+"/metrics", testAdminToken, nil)
+	code, body := call(t, "GET", base+"/metrics", g.Secrets.MetricsToken, nil)
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	assert.Contains(t, string(body), `tether_dns_queries_total{result="blocked",type="A"} 1`)
 	assert.Contains(t, string(body), `tether_dns_list_rules{category="phishing",list="phish"} 1`)
@@ -97,11 +99,11 @@ func TestDNSExplanationWireType(t *testing.T) {
 }
 
 func TestGatewayDNSConfigErrors(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := gateway.DefaultConfig()
 	cfg.DNS = &resolver.Config{Listen: "nonsense"}
-	_, err := New(cfg, Options{})
+	_, err := gateway.New(cfg, gateway.Options{})
 	require.ErrorContains(t, err, "dns.listen")
 	cfg.DNS = &resolver.Config{Listen: "127.0.0.1:0", BlockMode: "sinkhole"}
-	_, err = New(cfg, Options{})
+	_, err = gateway.New(cfg, gateway.Options{})
 	require.ErrorContains(t, err, "block_mode")
 }

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/conn"
 
+	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/gwapi/wgconf"
 	"github.com/tetherwfh/tether/internal/netlab"
@@ -48,12 +49,12 @@ func TestMain(m *testing.M) {
 
 // runChild serves the config at path until SIGTERM or SIGINT.
 func runChild(path string) error {
-	cfg, err := LoadConfig(path)
+	cfg, err := gateway.LoadConfig(path)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := New(cfg, Options{Logger: log})
+	s, err := gateway.New(cfg, gateway.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -79,32 +80,29 @@ type labGateway struct {
 func startLabGateway(t *testing.T, l *netlab.Lab, mode string) *labGateway {
 	t.Helper()
 	dir := t.TempDir()
-	keyFile, adminFile := writeSecrets(t, dir)
-	cfg := DefaultConfig()
+	sec, err := gateway.WriteSecrets(dir, nil, time.Now())
+	require.NoError(t, err)
+	cfg := gateway.DefaultConfig()
 	cfg.Name = "lab-" + mode
 	cfg.API.Listen = netip.AddrPortFrom(netlab.GatewayAddr, 8443).String()
-	cfg.API.AdminTokenFile = adminFile
+	cfg.API.AdminTokenFile = sec.AdminTokenFile
 	cfg.Measure.STAMPListen = ""
-	cfg.WireGuard = &WireGuardConfig{Mode: mode, ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: keyFile,
+	cfg.WireGuard = &gateway.WireGuardConfig{Mode: mode, ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: sec.KeyFile,
 		Endpoint: netip.AddrPortFrom(netlab.GatewayAddr, 51820).String(), CompanyPrefixes: []netip.Prefix{netlab.CorpPrefix},
 		Store: filepath.Join(dir, "peers.db"), AllowedModes: []string{"full", "split"}}
 	path := filepath.Join(dir, "gateway.yaml")
-	require.NoError(t, WriteConfig(path, cfg))
+	require.NoError(t, gateway.WriteConfig(path, cfg))
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	cmd, err := l.Gateway.Start("env", childEnv+"="+path, exe)
 	require.NoError(t, err)
-	g := &labGateway{lab: l, cmd: cmd, pid: cmd.Process.Pid, base: "http://" + cfg.API.Listen, admin: testAdminToken,
+	g := &labGateway{lab: l, cmd: cmd, pid: cmd.Process.Pid, base: "http://" + cfg.API.Listen, admin: sec.AdminToken,
 		hc: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: l.Home.DialContext}}}
 	g.api, err = gwapi.New(gwapi.Config{BaseURL: g.base, HTTP: g.hc, AdminToken: g.admin})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		resp, err := g.hc.Get(g.base + gwapi.PathReady)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		_, err := g.api.Ready(context.Background())
+		return err == nil
 	}, 20*time.Second, 50*time.Millisecond, "the gateway did not come up (run with %s=1 to see its log)", netlab.DebugEnv)
 	return g
 }
@@ -249,7 +247,7 @@ func corpServices(t *testing.T, l *netlab.Lab) (httpURL, udpAddr string) {
 // reach corp; the full one reaches the internet through the gateway; one
 // is revoked and cut at once while the other keeps working.
 func TestLabTwoClients(t *testing.T) {
-	for _, mode := range []string{ModeTUN, ModeUserspace} {
+	for _, mode := range []string{gateway.ModeTUN, gateway.ModeUserspace} {
 		t.Run(mode, func(t *testing.T) { testTwoClients(t, mode) })
 	}
 }
@@ -290,7 +288,7 @@ func testTwoClients(t *testing.T, mode string) {
 		var seen string
 		require.Eventually(t, func() bool { var err error; seen, err = c.get(corpURL); return err == nil }, 10*time.Second, 100*time.Millisecond)
 		want := netip.MustParsePrefix(c.en.Address).Addr().String()
-		if mode == ModeUserspace {
+		if mode == gateway.ModeUserspace {
 			want = netlab.CorpGWAddr.String()
 		}
 		assert.Equal(t, want, seen, "the address corp sees for the %s client", c.plan.Mode)
@@ -309,7 +307,7 @@ func testTwoClients(t *testing.T, mode string) {
 	require.NoError(t, err)
 	assert.Equal(t, netlab.ISPWANAddr.String(), seen, "the split tunnel's direct internet")
 
-	if mode == ModeUserspace {
+	if mode == gateway.ModeUserspace {
 		// The subnet router counted what it relayed: two clients' corp
 		// page and UDP echo, and the full client's internet fetch.
 		assert.GreaterOrEqual(t, g.metric(t, "tether_forward_tcp_accepted_total"), 3.0)
@@ -380,7 +378,7 @@ func testTwoClients(t *testing.T, mode string) {
 	assert.Positive(t, after)
 	assert.Zero(t, afterOK, "the revoked client still reached the gateway")
 	assert.Positive(t, rv.SessionsEnded, "the revocation ended the full client's sessions")
-	if mode == ModeTUN {
+	if mode == gateway.ModeTUN {
 		// Its UDP echo and TCP fetches left conntrack entries; they are
 		// gone, so a late reply from corp is dropped at the gateway rather
 		// than routed to the next peer given the address.
@@ -410,11 +408,11 @@ func testTwoClients(t *testing.T, mode string) {
 	assert.NotEmpty(t, seen)
 
 	g.stop(t)
-	if mode == ModeTUN {
+	if mode == gateway.ModeTUN {
 		out, err := l.Gateway.Run(context.Background(), "nft", "list", "tables")
 		require.NoError(t, err)
-		assert.NotContains(t, out, NATTable, "the gateway left its nftables table behind")
-		_, err = l.Gateway.Run(context.Background(), "ip", "link", "show", DefaultTUNInterface)
+		assert.NotContains(t, out, gateway.NATTable, "the gateway left its nftables table behind")
+		_, err = l.Gateway.Run(context.Background(), "ip", "link", "show", gateway.DefaultTUNInterface)
 		assert.Error(t, err, "the gateway left its TUN device behind")
 	}
 }

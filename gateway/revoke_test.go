@@ -1,14 +1,12 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -22,6 +20,8 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/tuntest"
 
+	"github.com/tetherwfh/tether/gateway"
+	"github.com/tetherwfh/tether/gateway/gatewaytest"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/tunnel"
 	"github.com/tetherwfh/tether/tunnel/tunneltest"
@@ -36,7 +36,7 @@ type rawPeer struct {
 	first          atomic.Value // string: the first TCP or UDP packet seen
 }
 
-func newRawPeer(t *testing.T, base, token string) (*rawPeer, gwapi.Enrollment) {
+func newRawPeer(t *testing.T, g *gatewaytest.Gateway, token string) (*rawPeer, gwapi.Enrollment) {
 	t.Helper()
 	// The raw device needs the private key's bytes, which tunnel never
 	// exposes: a random scalar, which X25519 and wireguard-go clamp alike.
@@ -47,10 +47,8 @@ func newRawPeer(t *testing.T, base, token string) (*rawPeer, gwapi.Enrollment) {
 	require.NoError(t, err)
 	var pub tunnel.PublicKey
 	copy(pub[:], pubBytes)
-	code, body := call(t, "POST", base+gwapi.PathEnroll, "", gwapi.EnrollRequest{Token: token, PublicKey: pub.String(), Label: "raw"})
-	require.Equal(t, http.StatusOK, code, "%s", body)
-	var en gwapi.Enrollment
-	require.NoError(t, json.Unmarshal(body, &en))
+	en, err := g.API.Enroll(context.Background(), gwapi.EnrollRequest{Token: token, PublicKey: pub.String(), Label: "raw"})
+	require.NoError(t, err)
 	gk, err := tunnel.ParsePublicKey(en.GatewayPublicKey)
 	require.NoError(t, err)
 
@@ -126,19 +124,19 @@ func TestRevokedPeersSessionsNeverReachTheNextPeer(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()).String())
 	}
-	_, base := wgGatewayOpts(t, func(c *Config) {
+	g := gatewaytest.New(t, gatewaytest.WithConfig(func(c *gateway.Config) {
 		c.WireGuard.Address = netip.MustParsePrefix("10.99.0.1/30") // one peer address: .2
 		c.WireGuard.AllowedModes = []string{"split"}
 		c.WireGuard.AddressQuarantine = -1
-	}, Options{ForwardDial: dial})
+	}), gatewaytest.WithOptions(gateway.Options{ForwardDial: dial}))
 	companyAddr := func(a net.Addr) string {
 		return netip.AddrPortFrom(company, uint16(netip.MustParseAddrPort(a.String()).Port())).String()
 	}
-	token := newToken(t, base, 2)
-	a, enA := enrolledClient(t, base, token)
+	token := g.Token(t, 2)
+	a := g.Connect(t, token)
+	enA, gw := a.Enrollment, a.Gateway
 	require.Equal(t, "10.99.0.2/30", enA.Address)
-	gw := netip.MustParseAddr(enA.GatewayAddress)
-	require.Eventually(t, func() bool { return reachable(a, gw, time.Second) }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return a.Reaches(time.Second) }, 10*time.Second, 10*time.Millisecond)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -167,13 +165,11 @@ func TestRevokedPeersSessionsNeverReachTheNextPeer(t *testing.T) {
 	_, err = uc.Read(make([]byte, 1500))
 	require.NoError(t, err, "the UDP flow works before the revocation")
 
-	code, body := call(t, "POST", base+"/v1/admin/peers/1/revoke", testAdminToken, nil)
-	require.Equal(t, http.StatusOK, code, "%s", body)
-	var rv gwapi.Revoked
-	require.NoError(t, json.Unmarshal(body, &rv))
+	rv, err := g.API.Revoke(ctx, enA.PeerID)
+	require.NoError(t, err)
 	assert.GreaterOrEqual(t, rv.SessionsEnded, 3, "the download, the TCP stream and the UDP flow")
 
-	b, enB := newRawPeer(t, base, token)
+	b, enB := newRawPeer(t, g, token)
 	require.Equal(t, enA.Address, enB.Address, "the next peer has the revoked peer's address")
 	// B's keepalive makes the handshake; from then on the gateway would
 	// send B whatever it still had for the address. Wait for the

@@ -258,6 +258,35 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
+// Start runs the server in the background, as Run would, and returns once
+// it is Ready, or with Run's error if it could not start. stop ends the
+// run: it cancels it, waits for Run to return and returns Run's error; it
+// may be called more than once and returns the same each time. ctx ending
+// ends the run too. Like Run, Start may be called once; it is how a
+// process embeds a gateway (the bench, the tests).
+func (s *Server) Start(ctx context.Context) (stop func() error, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		cancel()
+		return nil, err
+	}
+	var (
+		once   sync.Once
+		runErr error
+	)
+	return func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}, nil
+}
+
 func (s *Server) idleTimeout() time.Duration {
 	if s.cfg.API.IdleTimeout > 0 {
 		return s.cfg.API.IdleTimeout

@@ -1,12 +1,10 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tetherwfh/tether/gateway/gatewaytest"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag"
@@ -21,25 +20,22 @@ import (
 	"github.com/tetherwfh/tether/tunnel"
 )
 
-// tlsGateway is wgGateway with the API on HTTPS behind a fresh
-// self-signed certificate.
-func tlsGateway(t *testing.T) (*Server, string) {
+// tlsGateway is a gateway with its API on HTTPS behind a fresh
+// self-signed certificate, as init sets one up.
+func tlsGateway(t *testing.T) *gatewaytest.Gateway {
 	t.Helper()
-	dir := t.TempDir()
-	cert, key := filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
-	pin, err := GenerateCert(cert, key, []string{"localhost", "127.0.0.1"}, time.Now())
-	require.NoError(t, err)
-	st, err := os.Stat(key)
+	g := gatewaytest.New(t, gatewaytest.WithTLS())
+	st, err := os.Stat(g.Secrets.CertKeyFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "the TLS key is a secret")
-	s, _ := wgGatewayWith(t, func(c *Config) { c.API.TLSCertFile, c.API.TLSKeyFile = cert, key })
-	require.Equal(t, pin, s.Pin())
-	require.True(t, strings.HasPrefix(s.URL(), "https://"))
-	return s, pin
+	require.Equal(t, g.Secrets.Pin, g.Pin())
+	require.True(t, strings.HasPrefix(g.URL(), "https://"))
+	return g
 }
 
 func TestEnrollOverHTTPSWithAPinnedCertificate(t *testing.T) {
-	s, pin := tlsGateway(t)
+	g := tlsGateway(t)
+	s, pin := g.Server, g.Pin()
 	ctx := context.Background()
 	client := func(cfg gwapi.Config) *gwapi.Client {
 		cfg.BaseURL = s.URL()
@@ -52,7 +48,7 @@ func TestEnrollOverHTTPSWithAPinnedCertificate(t *testing.T) {
 		require.NoError(t, err)
 		return c.Enroll(ctx, gwapi.EnrollRequest{Token: token, PublicKey: k.Public().String(), Label: "https"})
 	}
-	pinned := client(gwapi.Config{Pin: pin, AdminToken: testAdminToken})
+	pinned := client(gwapi.Config{Pin: pin, AdminToken: g.Secrets.AdminToken})
 	tok, err := pinned.CreateToken(ctx, gwapi.TokenRequest{TTL: "1h", Uses: 2})
 	require.NoError(t, err)
 	en, err := enroll(pinned, tok.Secret)
@@ -81,10 +77,10 @@ func TestEnrollOverHTTPSWithAPinnedCertificate(t *testing.T) {
 
 func TestDiagOverHTTPS(t *testing.T) {
 	netlab.HoldCPU(t)
-	s, pin := tlsGateway(t)
-	tc, err := gwapi.PinnedTLS(pin)
+	g := tlsGateway(t)
+	tc, err := gwapi.PinnedTLS(g.Pin())
 	require.NoError(t, err)
-	c, err := netdiag.New(netdiag.Config{Server: s.URL(), TLS: tc, STAMPPort: uint16(s.STAMPAddr().(*net.UDPAddr).Port)})
+	c, err := netdiag.New(netdiag.Config{Server: g.URL(), TLS: tc, STAMPPort: g.STAMPPort()})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -425,30 +424,6 @@ func (e *wgEndpoint) endSessions(a netip.Addr) int {
 		n += g.closeFrom(a)
 	}
 	return n
-}
-
-// readToken reads a bearer token from the file that setting names; an
-// empty path is no token.
-func readToken(setting, path string) (string, error) {
-	if path == "" {
-		return "", nil
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", setting, err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s %s has mode %04o; it must be 0600", setting, path, st.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", setting, err)
-	}
-	t := strings.TrimSpace(string(b))
-	if len(t) < 16 {
-		return "", fmt.Errorf("%s %s: the token is shorter than 16 characters", setting, path)
-	}
-	return t, nil
 }
 
 // intranetPage is the demo company page served inside the tunnel.

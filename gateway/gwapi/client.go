@@ -3,6 +3,7 @@ package gwapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,7 +199,10 @@ func (c *Client) call(ctx context.Context, op, method, path string, admin bool, 
 		req.Header.Set("Authorization", "Bearer "+c.admin)
 	}
 	resp, err := c.hc.Do(req)
+	var untrusted *tls.CertificateVerificationError
 	switch {
+	case errors.As(err, &untrusted):
+		return fmt.Errorf("%s: %s presented a certificate this client does not trust: %w; for a self-signed gateway, pin it (`tether-gateway fingerprint` prints the pin)", op, c.base, err)
 	case errors.Is(err, ErrPinMismatch):
 		return fmt.Errorf("%s: %w; compare the pin with what `tether-gateway fingerprint` prints on the gateway host", op, err)
 	case err != nil && ctx.Err() != nil:
