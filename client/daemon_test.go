@@ -16,6 +16,7 @@ import (
 
 	"github.com/tetherwfh/tether/client/localapi"
 	"github.com/tetherwfh/tether/gateway"
+	"github.com/tetherwfh/tether/gateway/gatewaytest"
 )
 
 func TestNextState(t *testing.T) {
@@ -30,21 +31,6 @@ func TestNextState(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, gatewayState(tc.obs), "%+v", tc.obs)
 	}
-}
-
-// startGateway runs a real gateway on an ephemeral loopback port.
-func startGateway(t *testing.T) (string, context.CancelFunc) {
-	t.Helper()
-	cfg := gateway.DefaultConfig()
-	cfg.Name, cfg.API.Listen, cfg.Measure.STAMPListen = "test-gw", "127.0.0.1:0", "127.0.0.1:0"
-	s, err := gateway.New(cfg, gateway.Options{})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-s.Ready()
-	return "http://" + s.Addr().String(), cancel
 }
 
 // startDaemon runs a daemon until the test ends and returns a local API
@@ -82,7 +68,8 @@ func waitState(t *testing.T, c *localapi.Client, want localapi.State) localapi.S
 }
 
 func TestDaemonReportsTheGateway(t *testing.T) {
-	url, stopGateway := startGateway(t)
+	g := gatewaytest.New(t, gatewaytest.WithConfig(func(c *gateway.Config) { c.Name = "test-gw" }))
+	url := g.URL()
 	sock := filepath.Join(t.TempDir(), "tetherd.sock")
 	c := startDaemon(t, Config{Gateway: url, Socket: sock, CheckInterval: 100 * time.Millisecond})
 
@@ -97,7 +84,7 @@ func TestDaemonReportsTheGateway(t *testing.T) {
 	assert.Equal(t, os.FileMode(socketMode), fi.Mode().Perm())
 
 	// The gateway goes away: the daemon notices and says why.
-	stopGateway()
+	g.Stop()
 	st = waitState(t, c, localapi.StateGatewayUnreachable)
 	assert.False(t, st.Gateway.Reachable)
 	assert.Contains(t, st.Gateway.Error, "did not answer")
