@@ -57,6 +57,8 @@ type Enrollment struct {
 	// (the gateway keeps only its hash) and dead the moment the peer is
 	// revoked. A retried enrollment gets a new one. Keep it 0600.
 	DeviceCredential string `json:"device_credential,omitempty"`
+	// Diagnostics says how to diagnose the line against this gateway.
+	Diagnostics *Diagnostics `json:"diagnostics,omitempty"`
 }
 
 // TokenRequest creates an enrollment token.
