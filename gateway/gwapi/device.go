@@ -1,5 +1,13 @@
 package gwapi
 
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
 // PathDevice answers an enrolled device, authenticated by its
 // credential ("Authorization: Bearer <device credential>"), with its
 // Device: the company's current policy. A revoked device gets 403 with
@@ -31,4 +39,47 @@ type Diagnostics struct {
 	// ProbeName is a name the company's resolver must resolve (a local
 	// zone's), the filter check's control; empty means a public name.
 	ProbeName string `json:"probe_name,omitempty"`
+}
+
+// maxDeviceAnswer: a policy and a few hints.
+const maxDeviceAnswer = 64 << 10
+
+// ErrRevoked means the gateway says this device was revoked.
+var ErrRevoked = errors.New("the company revoked this device")
+
+// Device asks the gateway about the device whose credential this is. A
+// revoked device gets an error that wraps ErrRevoked (and the gateway's
+// *Error, with CodeRevoked).
+func (c *Client) Device(ctx context.Context, credential string) (Device, error) {
+	const op = "device"
+	var d Device
+	if credential == "" {
+		return d, fmt.Errorf("%s: no device credential (enroll again)", op)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+PathDevice, nil)
+	if err != nil {
+		return d, fmt.Errorf("%s: %w", op, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+credential)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return d, fmt.Errorf("%s: %s did not answer: %w", op, c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e := readError(resp, nil)
+		if e.Code == CodeRevoked {
+			return d, fmt.Errorf("%s: %w: %w", op, ErrRevoked, e)
+		}
+		return d, fmt.Errorf("%s: %w", op, e)
+	}
+	b, err := readAtMost(resp.Body, maxDeviceAnswer)
+	if err != nil {
+		return d, fmt.Errorf("%s: reading the answer of %s: %w", op, c.base, err)
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return d, fmt.Errorf("%s: the answer of %s is not the gateway API's: %w", op, c.base, err)
+	}
+	return d, nil
 }
