@@ -16,9 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/internal/version"
 	"github.com/tetherwfh/tether/netdiag/measureserver"
@@ -332,95 +330,6 @@ func (s *Server) DNSAddr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.dnsAddr
-}
-
-// Handler is the gateway's HTTP API, with the measurement service's
-// endpoints.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mh := s.measure.Handler()
-	for _, p := range measureserver.Paths {
-		mux.Handle(p, mh)
-	}
-	mux.HandleFunc("GET "+gwapi.PathHealth, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, gwapi.Health{Status: "ok"})
-	})
-	mux.HandleFunc("GET "+gwapi.PathReady, func(w http.ResponseWriter, r *http.Request) {
-		if probs := s.problems(r.Context()); len(probs) > 0 {
-			writeJSON(w, http.StatusServiceUnavailable, gwapi.Health{Status: "unavailable", Problems: probs})
-			return
-		}
-		writeJSON(w, http.StatusOK, gwapi.Health{Status: "ok"})
-	})
-	// Metrics name peers' traffic and handshake times (when employees are
-	// online) and the company's lists: the admin or the metrics token.
-	mux.Handle("GET /metrics", bearerAuth("metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}).ServeHTTP, s.metricsToken, s.admin))
-	mux.HandleFunc("GET "+gwapi.PathDNSExplain, s.handleExplain)
-	wg := func(h func(*wgEndpoint, http.ResponseWriter, *http.Request)) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if s.wg == nil {
-				writeJSON(w, http.StatusNotFound, gwapi.Error{Message: "this gateway runs no WireGuard endpoint"})
-				return
-			}
-			h(s.wg, w, r)
-		}
-	}
-	mux.HandleFunc("POST "+gwapi.PathEnroll, wg((*wgEndpoint).handleEnroll))
-	mux.HandleFunc("POST "+gwapi.PathAdminTokens, adminAuth(s.admin, wg((*wgEndpoint).handleCreateToken)))
-	mux.HandleFunc("GET "+gwapi.PathAdminPeers, adminAuth(s.admin, wg((*wgEndpoint).handlePeers)))
-	mux.HandleFunc("POST "+gwapi.PathAdminRevoke, adminAuth(s.admin, wg((*wgEndpoint).handleRevoke)))
-	mux.HandleFunc("GET "+gwapi.PathInfo, func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		started := s.started
-		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, gwapi.Info{Name: s.cfg.Name, Version: version.Version, Started: started, Now: s.now()})
-	})
-	return mux
-}
-
-// readyTimeout bounds the readiness checks: a load balancer polls often.
-const readyTimeout = 2 * time.Second
-
-// problems lists what keeps the gateway from serving clients.
-func (s *Server) problems(ctx context.Context) []string {
-	select {
-	case <-s.ready:
-	default:
-		return []string{"API not listening yet"}
-	}
-	var probs []string
-	if s.wg != nil {
-		ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-		defer cancel()
-		if err := s.wg.store.Ping(ctx); err != nil {
-			probs = append(probs, "peer store: "+err.Error())
-		}
-		if s.wg.dev.ListenPort() == 0 {
-			probs = append(probs, "WireGuard is not listening")
-		}
-	}
-	return probs
-}
-
-// handleExplain says why a name is blocked or allowed. Until the admin
-// API and its token arrive, it answers loopback callers only: the
-// decision itself is no secret, but the lists are the company's.
-func (s *Server) handleExplain(w http.ResponseWriter, r *http.Request) {
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err != nil || !ap.Addr().Unmap().IsLoopback() {
-		writeJSON(w, http.StatusForbidden, gwapi.Error{Message: "dns explain is only available from the gateway host until the admin API lands"})
-		return
-	}
-	if s.dns == nil {
-		writeJSON(w, http.StatusNotFound, gwapi.Error{Message: "this gateway runs no DNS resolver"})
-		return
-	}
-	name := r.URL.Query().Get("name")
-	ex, err := s.dns.Explain(name)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, ex)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
