@@ -25,10 +25,17 @@ const (
 	minCheckInterval = 100 * time.Millisecond
 )
 
-// Config is tetherd's configuration file.
+// DefaultStateDir is where tetherd keeps its enrollment, keys, settings
+// and reports on a system install.
+const DefaultStateDir = "/var/lib/tether"
+
+// Config is tetherd's configuration file. The enrollment itself (which
+// gateway, keys, policy) lives in the state directory, written by
+// `tether enroll`; the config says where things are.
 type Config struct {
-	// Gateway is the base URL of the gateway's HTTP API.
-	Gateway string `yaml:"gateway"`
+	// Gateway is the base URL of the gateway's HTTP API that `tether
+	// enroll` uses when given none; optional.
+	Gateway string `yaml:"gateway,omitempty"`
 	// GatewayPin trusts an https gateway's self-signed certificate by its
 	// fingerprint (sha256:…, from `tether-gateway fingerprint`); empty
 	// means the system's roots.
@@ -36,9 +43,16 @@ type Config struct {
 	// Socket is where the local API listens; empty means
 	// localapi.DefaultSocket.
 	Socket string `yaml:"socket"`
+	// SocketGroup is the group (a name or a number) whose members may use
+	// the local API, besides root; the socket is 0660 root:group. Empty
+	// means root (and the daemon's own user) only.
+	SocketGroup string `yaml:"socket_group,omitempty"`
+	// StateDir holds the enrollment, keys, settings and reports (0700);
+	// empty means DefaultStateDir.
+	StateDir string `yaml:"state_dir,omitempty"`
 	// CheckInterval paces the gateway health check; zero means
 	// DefaultCheckInterval.
-	CheckInterval time.Duration `yaml:"check_interval"`
+	CheckInterval time.Duration `yaml:"check_interval,omitempty"`
 	// LogLevel is debug, info, warn or error; empty means info.
 	LogLevel string `yaml:"log_level,omitempty"`
 }
@@ -57,17 +71,20 @@ func LoadConfig(path string) (Config, error) {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
-	if c.Gateway == "" {
-		return errors.New("gateway: must name the gateway's URL, e.g. https://gw.example.com:8443")
-	}
-	u, err := url.Parse(c.Gateway)
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("gateway: %q must be an http:// or https:// URL with a host", c.Gateway)
+	var u *url.URL
+	if c.Gateway != "" {
+		var err error
+		if u, err = url.Parse(c.Gateway); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("gateway: %q must be an http:// or https:// URL with a host", c.Gateway)
+		}
 	}
 	if c.GatewayPin != "" {
+		if u == nil {
+			return errors.New("gateway_pin: a pin needs a gateway")
+		}
 		if _, err := gwapi.ParsePin(c.GatewayPin); err != nil {
 			return fmt.Errorf("gateway_pin: %w", err)
 		}
@@ -90,6 +107,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CheckInterval == 0 {
 		c.CheckInterval = DefaultCheckInterval
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
 	}
 	return c
 }

@@ -33,7 +33,9 @@ type localSocket struct {
 // The socket is bound in a private directory (0700) beside path, so no one
 // can connect before it has its mode, and then renamed over path, which
 // replaces a stale socket atomically and follows no symlink.
-func listenSocket(path string) (*localSocket, error) {
+//
+// gid, unless -1, is the socket's group (for socket_group).
+func listenSocket(path string, gid int) (*localSocket, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tetherd: socket directory: %w", err)
@@ -63,6 +65,11 @@ func listenSocket(path string) (*localSocket, error) {
 		ln.Close()
 		os.Remove(tmp)
 		return nil, fmt.Errorf("tetherd: local API: %w", err)
+	}
+	if gid >= 0 {
+		if err := os.Lchown(tmp, -1, gid); err != nil {
+			return fail(err)
+		}
 	}
 	if err := os.Chmod(tmp, socketMode); err != nil {
 		return fail(err)

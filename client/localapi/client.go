@@ -75,12 +75,16 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return st, err
 }
 
+// upTimeout bounds an up: on a network it knows nothing of, the daemon
+// diagnoses it (a full run, 10 s) before deciding.
+const upTimeout = 45 * time.Second
+
 // Up brings the tunnel up in mode (auto, full, split; empty: the
 // settings') and returns the decision applied. A mode company policy does
 // not allow is an *Error with CodeModeNotAllowed.
 func (c *Client) Up(ctx context.Context, mode string) (Decision, error) {
 	var d Decision
-	err := c.do(ctx, http.MethodPost, PathUp, UpRequest{Mode: mode}, &d, requestTimeout)
+	err := c.do(ctx, http.MethodPost, PathUp, UpRequest{Mode: mode}, &d, upTimeout)
 	return d, err
 }
 
@@ -162,6 +166,9 @@ func (c *Client) Watch(ctx context.Context, fn func(Event) error) error {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), maxEvent)
 	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue // the daemon's keepalive
+		}
 		var ev Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return fmt.Errorf("localapi: %s: an event that is not JSON: %w", PathEvents, err)

@@ -88,6 +88,9 @@ type Status struct {
 	Proxies *Proxies `json:"proxies,omitempty"`
 	// Gateway is what the daemon last learned about its gateway.
 	Gateway GatewayStatus `json:"gateway"`
+	// Problems are what the daemon could not use of its state (a corrupt
+	// file it set aside, say), for a person to act on.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // Decision is a tunnel mode and why, as the daemon's policy decided it.

@@ -1,0 +1,346 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/tetherwfh/tether/client/localapi"
+	"github.com/tetherwfh/tether/client/policy"
+	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/gateway/gwapi/wgconf"
+	"github.com/tetherwfh/tether/netdiag"
+	"github.com/tetherwfh/tether/netdiag/report"
+	"github.com/tetherwfh/tether/tunnel"
+)
+
+// Operations. Each runs with d.ops held, so they never overlap; they
+// take d.mu only to read or record state, never while waiting.
+
+// gatewayClient is the gateway's API as the enrollment reaches it.
+func (d *Daemon) gatewayClient(url, pin string) (*gwapi.Client, error) {
+	return gwapi.New(gwapi.Config{BaseURL: url, Pin: pin})
+}
+
+// enroll enrolls this device: a fresh key, the gateway's answer, and the
+// key, credential and enrollment saved before anything else is done.
+func (d *Daemon) enroll(ctx context.Context, req localapi.EnrollRequest) error {
+	if req.URL == "" {
+		req.URL, req.Pin = d.cfg.Gateway, d.cfg.GatewayPin
+	}
+	if req.URL == "" {
+		return &localapi.Error{Status: 400, Code: localapi.CodeBadRequest, Message: "enroll needs the gateway's URL (`tether enroll URL --token T`)"}
+	}
+	if req.Label == "" {
+		req.Label, _ = os.Hostname()
+	}
+	gc, err := d.gatewayClient(req.URL, req.Pin)
+	if err != nil {
+		return &localapi.Error{Status: 400, Code: localapi.CodeBadRequest, Message: err.Error()}
+	}
+	key, err := tunnel.GeneratePrivateKey()
+	if err != nil {
+		return err
+	}
+	en, err := gc.Enroll(ctx, gwapi.EnrollRequest{Token: req.Token, PublicKey: key.Public().String(), Label: req.Label})
+	if err != nil {
+		return &localapi.Error{Status: 502, Code: localapi.CodeEnrollFailed, Message: err.Error()}
+	}
+	if en.DeviceCredential == "" {
+		return &localapi.Error{Status: 502, Code: localapi.CodeEnrollFailed, Message: "the gateway gave no device credential: it is older than this tetherd; upgrade it"}
+	}
+	rec := &enrollRecord{Gateway: gc.BaseURL(), Pin: req.Pin, Enrollment: en, EnrolledAt: d.now()}
+	rec.Policy = gwapi.DefaultPolicy()
+	if en.Policy != nil {
+		rec.Policy = *en.Policy
+	}
+	if en.Diagnostics != nil {
+		rec.Diagnostics = *en.Diagnostics
+	}
+	cred := en.DeviceCredential
+	rec.Enrollment.DeviceCredential = "" // a file of its own, 0600
+	d.takeDown(ctx, "enrolling anew")
+	d.mu.Lock()
+	st := d.st
+	d.mu.Unlock()
+	if err := tunnel.WriteKeyFile(st.path(fileKey), key); err != nil {
+		return err
+	}
+	if err := st.write(fileCredential, []byte(cred+"\n")); err != nil {
+		return err
+	}
+	if err := st.save(fileEnrollment, rec); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.enr, d.key, d.cred = rec, key, cred
+	d.applied, d.deviceChecked, d.engTried, d.engErr = nil, d.mono(), 0, ""
+	d.mu.Unlock()
+	d.logger.Info("enrolled", "gateway", rec.Gateway, "peer", en.PeerID, "address", en.Address)
+	return nil
+}
+
+// checkDevice asks the gateway about this device: the policy, or word
+// that it was revoked.
+func (d *Daemon) checkDevice(ctx context.Context) {
+	d.mu.Lock()
+	rec, cred := d.enr, d.cred
+	d.mu.Unlock()
+	if rec == nil {
+		return
+	}
+	gc, err := d.gatewayClient(rec.Gateway, rec.Pin)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, gatewayCheckTimeout)
+	defer cancel()
+	start := time.Now()
+	dev, err := gc.Device(ctx, cred)
+	rtt := time.Since(start)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.enr != rec {
+		return // enrolled anew meanwhile
+	}
+	d.gw.LastCheck = d.now()
+	switch {
+	case errors.Is(err, gwapi.ErrRevoked):
+		msg := "the gateway refuses this device's credential"
+		var ge *gwapi.Error
+		if errors.As(err, &ge) && ge.Message != "" {
+			msg = ge.Message
+		}
+		d.enr.Revoked = msg
+		d.gw.Reachable, d.gw.Error = true, ""
+		if serr := d.st.save(fileEnrollment, d.enr); serr != nil {
+			d.logger.Error("saving the revocation", "err", serr)
+		}
+		d.logger.Warn("this device was revoked", "gateway", rec.Gateway, "message", msg)
+	case err != nil:
+		d.gw.Reachable, d.gw.RTT, d.gw.Error = false, 0, err.Error()
+	default:
+		d.gw.Reachable, d.gw.RTT, d.gw.Error = true, localapi.Duration(rtt), ""
+		d.enr.Policy, d.enr.Diagnostics = dev.Policy, dev.Diagnostics
+		if serr := d.st.save(fileEnrollment, d.enr); serr != nil {
+			d.logger.Error("saving the policy", "err", serr)
+		}
+	}
+}
+
+// connect decides the mode (diagnosing the network first when nothing
+// is known of it), builds the plan and brings the engine up. mode
+// overrides the settings' for this call ("" keeps them).
+func (d *Daemon) connect(ctx context.Context, mode string) (localapi.Decision, error) {
+	d.mu.Lock()
+	rec, key := d.enr, d.key
+	needReport := d.reportNetwork != d.network.ID() || len(d.reports) == 0
+	failClosed := d.failClosedLocked()
+	d.mu.Unlock()
+	if rec == nil || rec.Revoked != "" {
+		return localapi.Decision{}, &localapi.Error{Status: 409, Code: localapi.CodeNotEnrolled, Message: "this device is not enrolled: `tether enroll URL --token T`"}
+	}
+	// Without the kill switch, measure this network before deciding,
+	// outside the tunnel. With it, nothing may leave outside the tunnel,
+	// so the mode is decided from what is known.
+	if needReport && !failClosed {
+		if _, err := d.diagnose(ctx, false, nil); err != nil {
+			d.logger.Warn("diagnosis before connecting failed", "err", err)
+		}
+	}
+	d.mu.Lock()
+	settings := d.settings
+	if mode != "" {
+		settings.Mode = mode
+	}
+	var rep *report.Report
+	if len(d.reports) > 0 && d.reportNetwork == d.network.ID() {
+		rep = &d.reports[0]
+	}
+	n := policy.Network{ID: d.network.ID(), Previous: d.applied, Now: d.mono()}
+	dec := policy.Decide(rec.Policy, rep, policy.Settings{Mode: settings.Mode}, n)
+	engineSetting := settings.Engine
+	failClosed = d.failClosedLocked()
+	d.mu.Unlock()
+
+	kind, err := chooseEngine(engineSetting)
+	if err != nil {
+		d.setEngineError(err)
+		return toLocal(dec), err
+	}
+	cfg, plan, err := d.plan(ctx, key, rec, dec.Mode)
+	if err != nil {
+		d.setEngineError(err)
+		return toLocal(dec), err
+	}
+	eng, err := newEngine(engineSpec{Kind: kind, Config: cfg, Plan: plan, Probe: netip.MustParseAddr(rec.Enrollment.GatewayAddress),
+		FailClosed: failClosed, StateDir: d.cfg.StateDir, Logger: d.logger})
+	if err == nil {
+		err = eng.Up(ctx)
+	}
+	if err != nil {
+		d.setEngineError(err)
+		return toLocal(dec), fmt.Errorf("bringing the %s tunnel up: %w", kind, err)
+	}
+	now := d.mono()
+	d.mu.Lock()
+	d.eng, d.engMode, d.engSince, d.engErr = eng, dec.Mode, now, ""
+	d.lastAnswer, d.lastRx, d.answers = 0, 0, answerClock{}
+	d.applied = &policy.Applied{Decision: dec, Network: n.ID, At: now}
+	d.netChanged = false
+	local := toLocal(dec)
+	d.decisions = append([]decisionRecord{{At: d.now(), Network: n.ID, Decision: local}}, d.decisions...)
+	if len(d.decisions) > maxDecisions {
+		d.decisions = d.decisions[:maxDecisions]
+	}
+	if err := d.st.save(fileDecisions, d.decisions); err != nil {
+		d.logger.Error("saving the decision", "err", err)
+	}
+	d.mu.Unlock()
+	d.bus.publish(localapi.Event{Type: localapi.EventDecision, Time: d.now(), Decision: &local})
+	d.logger.Info("tunnel up", "mode", dec.Mode, "engine", kind, "reason", dec.Reasons[0].ID)
+	d.wake()
+	return local, nil
+}
+
+func (d *Daemon) setEngineError(err error) {
+	d.mu.Lock()
+	d.engErr = err.Error()
+	d.mu.Unlock()
+	d.logger.Warn("the tunnel could not come up", "err", err)
+	d.wake()
+}
+
+// plan turns the enrollment and a mode into the engine's config and
+// routes. The company's always-tunnel prefixes go through the tunnel in
+// every mode.
+func (d *Daemon) plan(ctx context.Context, key tunnel.PrivateKey, rec *enrollRecord, mode string) (*tunnel.Config, *tunnel.Plan, error) {
+	ep, err := tunnel.ResolveEndpoint(ctx, rec.Enrollment.Endpoint)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the gateway's WireGuard endpoint %s: %w", rec.Enrollment.Endpoint, err)
+	}
+	en := rec.Enrollment
+	en.AllowedModes = rec.Policy.AllowedModes
+	for _, p := range rec.Policy.AlwaysTunnel {
+		en.CompanyPrefixes = append(en.CompanyPrefixes, p.String())
+	}
+	return wgconf.FromEnrollment(key, en, tunnel.Mode(mode), ep.Addr())
+}
+
+// takeDown stops the engine, if any.
+func (d *Daemon) takeDown(ctx context.Context, why string) {
+	d.mu.Lock()
+	eng := d.eng
+	d.eng, d.engMode = nil, ""
+	d.mu.Unlock()
+	if eng == nil {
+		return
+	}
+	if err := eng.Down(ctx); err != nil {
+		d.logger.Warn("taking the tunnel down", "err", err)
+	}
+	d.logger.Info("tunnel down", "why", why)
+	d.wake()
+}
+
+// rebind follows a network change: down (unless the kill switch must
+// hold, when the engine stays and rebinds by itself), measure the new
+// network, decide and come up again.
+func (d *Daemon) rebind(ctx context.Context) {
+	d.mu.Lock()
+	failClosed := d.failClosedLocked()
+	d.mu.Unlock()
+	if !failClosed {
+		d.takeDown(ctx, "the network changed")
+	}
+	d.mu.Lock()
+	d.netChanged = false
+	d.mu.Unlock()
+	if failClosed {
+		return // wireguard-go follows the new route by itself
+	}
+	if _, err := d.connect(ctx, ""); err != nil {
+		d.logger.Warn("reconnecting after a network change", "err", err)
+	}
+}
+
+// diagnose runs netdiag, through eng when given (the in-tunnel
+// measurement service and the company's resolver), else against the
+// gateway's public API, and keeps the report.
+func (d *Daemon) diagnose(ctx context.Context, quick bool, eng engine) (report.Report, error) {
+	d.mu.Lock()
+	rec := d.enr
+	netID := d.network.ID()
+	d.diagnosing++
+	d.mu.Unlock()
+	d.wake()
+	defer func() {
+		d.mu.Lock()
+		d.diagnosing--
+		d.mu.Unlock()
+		d.wake()
+	}()
+	if rec == nil {
+		return report.Report{}, &localapi.Error{Status: 409, Code: localapi.CodeNotEnrolled, Message: "diagnosing needs an enrollment, which names the gateway: `tether enroll URL --token T`, or `tether diag --server URL` without the daemon"}
+	}
+	cfg := netdiag.Config{Logger: d.logger, Progress: d.progress}
+	gw, _ := netip.ParseAddr(rec.Enrollment.GatewayAddress)
+	_, port, _ := tunnel.SplitEndpoint(rec.Enrollment.Endpoint)
+	cfg.DNS = netdiag.DNSConfig{BlockedCanary: rec.Diagnostics.Canary, ProbeName: rec.Diagnostics.ProbeName}
+	if eng != nil {
+		cfg.Server = "http://" + gw.String()
+		cfg.STAMPPort = 862
+		cfg.Dial, cfg.Ping = eng.Dial, eng.Ping()
+		cfg.DNS.Company, cfg.DNS.ExpectFiltered = netip.AddrPortFrom(gw, 53), true
+		cfg.DNS.Resolvers = []netip.AddrPort{} // the host's resolvers are not what the tunnel uses
+	} else {
+		tc, err := gwapi.PinnedTLS(rec.Pin)
+		if err != nil {
+			return report.Report{}, err
+		}
+		cfg.Server, cfg.TLS = rec.Gateway, tc
+		cfg.STAMPPort, cfg.WireGuardPort = rec.Diagnostics.STAMPPort, port
+	}
+	c, err := netdiag.New(cfg)
+	if err != nil {
+		return report.Report{}, err
+	}
+	mode := report.ModeFull
+	if quick {
+		mode = report.ModeQuick
+	}
+	rep := c.Run(ctx, mode)
+	d.mu.Lock()
+	d.reports = append([]report.Report{*rep}, d.reports...)
+	if len(d.reports) > localapi.ReportsKept {
+		d.reports = d.reports[:localapi.ReportsKept]
+	}
+	d.reportNetwork = netID
+	if err := d.st.addReport(rep.StartedAt, rep, localapi.ReportsKept); err != nil {
+		d.logger.Error("saving the report", "err", err)
+	}
+	d.mu.Unlock()
+	now := d.now()
+	d.bus.publish(localapi.Event{Type: localapi.EventReport, Time: now, Report: rep})
+	for i := range rep.Suggestions {
+		d.bus.publish(localapi.Event{Type: localapi.EventSuggestion, Time: now, Suggestion: &rep.Suggestions[i]})
+	}
+	return *rep, nil
+}
+
+// progress turns netdiag's progress into events.
+func (d *Daemon) progress(p netdiag.Progress) {
+	text := p.Phase
+	switch p.Phase {
+	case "latency":
+		text = "measuring latency, DNS and the path"
+	case "download", "upload":
+		text = fmt.Sprintf("%s: %.1f Mbit/s on %d streams", p.Phase, p.Mbps, p.Streams)
+	case "done":
+		text = fmt.Sprintf("done in %s", p.Elapsed.Round(100*time.Millisecond))
+	}
+	d.bus.publish(localapi.Event{Type: localapi.EventProgress, Time: d.now(), Progress: &localapi.Progress{Stage: p.Phase, Text: text}})
+}
