@@ -113,7 +113,7 @@ func (tunEngine) Dial(ctx context.Context, network, addr string) (net.Conn, erro
 	return d.DialContext(ctx, network, addr)
 }
 func (tunEngine) Ping() func(ctx context.Context, dst netip.Addr) (time.Duration, error) { return nil }
-func (tunEngine) Proxies() *localapi.Proxies                                              { return nil }
+func (tunEngine) Proxies() *localapi.Proxies                                             { return nil }
 
 type userspaceEngine struct{ *tunnel.Userspace }
 
