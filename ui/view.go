@@ -3,7 +3,7 @@ package ui
 import (
 	"errors"
 	"fmt"
-	"time"
+	"strings"
 
 	"github.com/tetherwfh/tether/client/localapi"
 )
@@ -25,18 +25,57 @@ func Summarize(st localapi.Status, err error) View {
 		}
 		return View{Headline: "Tether is not responding", Detail: err.Error()}
 	}
-	g := st.Gateway
-	name := g.URL
-	if g.Name != "" {
-		name = g.Name
+	gw := ""
+	if n := gatewayName(st); n != "" {
+		gw = "Gateway " + n
+	}
+	mode := ""
+	if st.Mode != "" {
+		mode = fmt.Sprintf(" (%s tunnel, %s engine)", st.Mode, st.Engine)
 	}
 	switch st.State {
-	case localapi.StateReady:
-		return View{Headline: "Ready", OK: true,
-			Gateway: fmt.Sprintf("Company gateway %s answers in %s", name, time.Duration(g.RTT).Round(10*time.Microsecond))}
-	case localapi.StateGatewayUnreachable:
-		return View{Headline: "Company gateway unreachable", Gateway: "Gateway " + name,
-			Detail: "Tether cannot reach the company gateway. Check that this computer is online. Details: " + g.Error}
+	case localapi.StateConnected:
+		v := View{Headline: "Connected" + mode, OK: true, Gateway: "Connected to the company gateway " + gatewayName(st)}
+		if st.Decision != nil && len(st.Decision.Reasons) > 0 {
+			v.Detail = "Why this mode: " + st.Decision.Reasons[0].Text
+		}
+		return v
+	case localapi.StateDegraded:
+		return View{Headline: "Connection unstable" + mode, Gateway: gw, Detail: sentence(st.Reason)}
+	case localapi.StateConnecting:
+		return View{Headline: "Connecting…", Gateway: gw, Detail: sentence(st.Reason)}
+	case localapi.StateDiagnosing:
+		return View{Headline: "Checking this network…", Gateway: gw, Detail: sentence(st.Reason)}
+	case localapi.StateBlocked:
+		return View{Headline: "Blocked: the kill switch holds", Gateway: gw, Detail: sentence(st.Reason)}
+	case localapi.StateDisconnected:
+		return View{Headline: "Disconnected", Gateway: gw, Detail: sentence(st.Reason)}
+	case localapi.StateNeedsEnrollment:
+		return View{Headline: "Not enrolled", Detail: sentence(st.Reason)}
 	}
-	return View{Headline: "Starting…", Gateway: "Gateway " + name}
+	return View{Headline: "Starting…", Gateway: gw}
+}
+
+// gatewayName is how the tray names the gateway: its name when known,
+// else its URL.
+func gatewayName(st localapi.Status) string {
+	if st.Gateway.Name != "" {
+		return st.Gateway.Name
+	}
+	if st.Enrollment != nil {
+		return st.Enrollment.Gateway
+	}
+	return st.Gateway.URL
+}
+
+// sentence capitalizes a reason and ends it with a period.
+func sentence(s string) string {
+	if s == "" {
+		return ""
+	}
+	s = strings.ToUpper(s[:1]) + s[1:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }

@@ -15,19 +15,25 @@ import (
 )
 
 func TestSummarize(t *testing.T) {
-	ready := localapi.Status{State: localapi.StateReady, Gateway: localapi.GatewayStatus{URL: "http://gw", Name: "hq", Reachable: true, RTT: localapi.Duration(1234 * time.Microsecond)}}
-	down := localapi.Status{State: localapi.StateGatewayUnreachable, Gateway: localapi.GatewayStatus{URL: "http://gw", Error: "connection refused"}}
+	connected := localapi.Status{State: localapi.StateConnected, Mode: "split", Engine: "userspace",
+		Gateway:  localapi.GatewayStatus{URL: "https://gw", Name: "hq", Reachable: true},
+		Decision: &localapi.Decision{Mode: "split", Reasons: []localapi.Reason{{ID: "full_needs", Text: "the line is 0.9 Mbit/s up"}}}}
 	for _, tc := range []struct {
 		name string
 		st   localapi.Status
 		err  error
 		want View
 	}{
-		{"ready", ready, nil, View{Headline: "Ready", Gateway: "Company gateway hq answers in 1.23ms", OK: true}},
-		{"gateway down", down, nil, View{Headline: "Company gateway unreachable", Gateway: "Gateway http://gw",
-			Detail: "Tether cannot reach the company gateway. Check that this computer is online. Details: connection refused"}},
-		{"starting", localapi.Status{State: localapi.StateStarting, Gateway: localapi.GatewayStatus{URL: "http://gw"}}, nil,
-			View{Headline: "Starting…", Gateway: "Gateway http://gw"}},
+		{"connected", connected, nil, View{Headline: "Connected (split tunnel, userspace engine)", Gateway: "Connected to the company gateway hq", OK: true,
+			Detail: "Why this mode: the line is 0.9 Mbit/s up"}},
+		{"degraded", localapi.Status{State: localapi.StateDegraded, Mode: "full", Engine: "tun", Reason: "the gateway has not answered for 5s",
+			Enrollment: &localapi.EnrollmentStatus{Gateway: "https://gw"}}, nil,
+			View{Headline: "Connection unstable (full tunnel, tun engine)", Gateway: "Gateway https://gw", Detail: "The gateway has not answered for 5s."}},
+		{"blocked", localapi.Status{State: localapi.StateBlocked, Reason: "nothing leaves this machine"}, nil,
+			View{Headline: "Blocked: the kill switch holds", Detail: "Nothing leaves this machine."}},
+		{"not enrolled", localapi.Status{State: localapi.StateNeedsEnrollment, Reason: "this device is not enrolled: `tether enroll URL --token T`"}, nil,
+			View{Headline: "Not enrolled", Detail: "This device is not enrolled: `tether enroll URL --token T`."}},
+		{"starting", localapi.Status{Gateway: localapi.GatewayStatus{URL: "http://gw"}}, nil, View{Headline: "Starting…", Gateway: "Gateway http://gw"}},
 		{"daemon not running", localapi.Status{}, fmt.Errorf("x: %w", localapi.ErrNotRunning),
 			View{Headline: "Tether is not running", Detail: "The Tether service (tetherd) is not running. Start it, or ask the helpdesk."}},
 		{"daemon broken", localapi.Status{}, errors.New("500 boom"), View{Headline: "Tether is not responding", Detail: "500 boom"}},
@@ -52,10 +58,10 @@ func TestTrayWindowFollowsTheDaemon(t *testing.T) {
 	}
 
 	shows("Starting…")
-	d.SetStatus(localapi.Status{State: localapi.StateReady, Gateway: localapi.GatewayStatus{Name: "hq", RTT: localapi.Duration(time.Millisecond)}})
-	shows("Ready")
-	assert.Equal(t, "Tether: Ready", tr.header.Label)
-	assert.Equal(t, "Company gateway hq answers in 1ms", tr.gateway.Text)
+	d.SetStatus(localapi.Status{State: localapi.StateConnected, Mode: "full", Engine: "tun", Gateway: localapi.GatewayStatus{Name: "hq"}})
+	shows("Connected (full tunnel, tun engine)")
+	assert.Equal(t, "Tether: Connected (full tunnel, tun engine)", tr.header.Label)
+	assert.Equal(t, "Connected to the company gateway hq", tr.gateway.Text)
 
 	d.Fail(&localapi.Error{Status: 500, Code: localapi.CodeInternal, Message: "boom"})
 	shows("Tether is not responding")
