@@ -101,6 +101,12 @@ func (d *Daemon) checkDevice(ctx context.Context) {
 	start := time.Now()
 	dev, err := gc.Device(ctx, cred)
 	rtt := time.Since(start)
+	var name string
+	if err == nil {
+		if info, ierr := gc.Info(ctx); ierr == nil {
+			name = info.Name
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.enr != rec {
@@ -123,7 +129,7 @@ func (d *Daemon) checkDevice(ctx context.Context) {
 	case err != nil:
 		d.gw.Reachable, d.gw.RTT, d.gw.Error = false, 0, err.Error()
 	default:
-		d.gw.Reachable, d.gw.RTT, d.gw.Error = true, localapi.Duration(rtt), ""
+		d.gw.Reachable, d.gw.RTT, d.gw.Error, d.gw.Name = true, localapi.Duration(rtt), "", name
 		d.enr.Policy, d.enr.Diagnostics = dev.Policy, dev.Diagnostics
 		if serr := d.st.save(fileEnrollment, d.enr); serr != nil {
 			d.logger.Error("saving the policy", "err", serr)
