@@ -9,7 +9,7 @@ PROFILE  ?= cable_bloated
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/tetherwfh/tether/internal/version.Version=$(VERSION)
 # The pure-Go binaries: everything but the tray builds with CGO_ENABLED=0.
-PURE_CMDS := tether tetherd tether-gateway tether-bench
+PURE_CMDS := tether tetherd tether-gateway tether-bench tether-dev
 # Debian packages the build and the tests need (see README).
 DEB_PKGS := gcc libgl1-mesa-dev xorg-dev nftables iproute2 iperf3 dnsperf tcpdump xvfb iputils-ping git wireguard-tools
 
@@ -45,7 +45,7 @@ build: deps
 # run: the embedded default. A gateway and a daemon on loopback, state in
 # $(STATE); Ctrl-C stops both.
 run: build
-	./$(BIN)/tether dev --state $(STATE)
+	./$(BIN)/tether-dev --state $(STATE)
 
 # test: every test with the race detector. As root the namespace lab runs
 # and must not skip (TETHER_LAB_REQUIRED=1); otherwise lab tests skip and

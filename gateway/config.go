@@ -300,8 +300,8 @@ func commentedYAML(cfg Config) ([]byte, error) {
 // and the certificate's pin for clients.
 func InitFiles(path string, cfg *Config, endpoint string) ([]string, string, error) {
 	dir := filepath.Dir(path)
-	files := secretFiles(dir)
-	for _, f := range append([]string{path}, files.paths()...) {
+	files := SecretFiles(dir)
+	for _, f := range append([]string{path}, files.Paths()...) {
 		if _, err := os.Stat(f); err == nil {
 			return nil, "", fmt.Errorf("%s exists; init never replaces a file", f)
 		}

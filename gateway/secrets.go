@@ -36,14 +36,17 @@ type Secrets struct {
 	Pin                      string
 }
 
-// secretFiles names the secret files in dir.
-func secretFiles(dir string) Secrets {
+// SecretFiles names the files WriteSecrets writes in dir, without their
+// contents: to remove a previous run's (the dev stack), or to check none
+// is there (init).
+func SecretFiles(dir string) Secrets {
 	return Secrets{KeyFile: filepath.Join(dir, "gateway.key"),
 		AdminTokenFile: filepath.Join(dir, "admin.token"), MetricsTokenFile: filepath.Join(dir, "metrics.token"),
 		CertFile: filepath.Join(dir, "api.crt"), CertKeyFile: filepath.Join(dir, "api.key")}
 }
 
-func (s Secrets) paths() []string {
+// Paths are the files, in the order WriteSecrets writes them.
+func (s Secrets) Paths() []string {
 	return []string{s.KeyFile, s.AdminTokenFile, s.MetricsTokenFile, s.CertFile, s.CertKeyFile}
 }
 
@@ -64,7 +67,7 @@ func (s Secrets) Apply(cfg *Config) {
 // secret 0600. It refuses to replace a file. init, the dev stack, the
 // bench and the tests' gateways all start from it.
 func WriteSecrets(dir string, hosts []string, now time.Time) (Secrets, error) {
-	s := secretFiles(dir)
+	s := SecretFiles(dir)
 	k, err := tunnel.GeneratePrivateKey()
 	if err != nil {
 		return Secrets{}, err

@@ -27,7 +27,6 @@ func commands() []command {
 		{"status", "show the daemon's state and its gateway", runStatus},
 		{"diag", "measure this line: latency, throughput, bufferbloat (no daemon needed)", runDiag},
 		{"tunnel", "WireGuard by hand: keygen, pubkey, plan, up (full or split, TUN or userspace)", runTunnel},
-		{"dev", "run a local gateway and daemon on loopback (what `make run` does)", runDev},
 		{"version", "print the version", runVersion},
 	}
 }

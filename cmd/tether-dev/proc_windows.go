@@ -1,6 +1,6 @@
 //go:build windows
 
-package devstack
+package main
 
 import (
 	"os"

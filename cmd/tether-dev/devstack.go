@@ -1,7 +1,4 @@
-// Package devstack runs Tether's embedded default: a gateway and a daemon
-// on loopback, configured from scratch under one state directory, which is
-// what `make run` shows. Each step prints what it did.
-package devstack
+package main
 
 import (
 	"context"
@@ -144,16 +141,16 @@ func (s *Stack) start(ctx context.Context) error {
 	if o.BinDir == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("devstack: finding the binaries: %w", err)
+			return fmt.Errorf("finding the binaries: %w", err)
 		}
 		o.BinDir = filepath.Dir(exe)
 	}
 	dir, err := filepath.Abs(o.StateDir)
 	if err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("devstack: state directory: %w", err)
+		return fmt.Errorf("state directory: %w", err)
 	}
 	port, err := freePort()
 	if err != nil {
@@ -177,7 +174,7 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	listPath := filepath.Join(dir, "phishing.list")
 	if err := os.WriteFile(listPath, []byte(devPhishingList), 0o644); err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return err
 	}
 	s.dnsAddr = fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	gwCfg.DNS = &resolver.Config{
@@ -189,30 +186,34 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.configureWireGuard(dir, &gwCfg); err != nil {
 		return err
 	}
-	// HTTPS with a fresh self-signed certificate, as `tether-gateway init`
-	// sets up; every client here trusts it by its pin.
-	gwCfg.API.TLSCertFile, gwCfg.API.TLSKeyFile = filepath.Join(dir, "api.crt"), filepath.Join(dir, "api.key")
-	_ = os.Remove(gwCfg.API.TLSCertFile)
-	_ = os.Remove(gwCfg.API.TLSKeyFile)
-	if s.pin, err = gateway.GenerateCert(gwCfg.API.TLSCertFile, gwCfg.API.TLSKeyFile, []string{"127.0.0.1", "localhost"}, time.Now()); err != nil {
-		return fmt.Errorf("devstack: %w", err)
+	// Fresh secrets, as `tether-gateway init` writes them: the WireGuard
+	// key, the admin and metrics tokens, and the HTTPS certificate every
+	// client here trusts by its pin.
+	for _, f := range gateway.SecretFiles(dir).Paths() {
+		_ = os.Remove(f)
 	}
+	sec, err := gateway.WriteSecrets(dir, []string{"127.0.0.1", "localhost"}, time.Now())
+	if err != nil {
+		return err
+	}
+	sec.Apply(&gwCfg)
+	s.pin, s.adminToken = sec.Pin, sec.AdminToken
 	s.dir = dir
 	gwPath := filepath.Join(dir, "gateway.yaml")
 	s.gwConfig = gwPath
 	_ = os.Remove(gwPath)
 	if err := gateway.WriteConfig(gwPath, gwCfg); err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return err
 	}
 	s.gatewayURL = "https://" + gwCfg.API.Listen
 	if s.api, err = gwapi.New(gwapi.Config{BaseURL: s.gatewayURL, Pin: s.pin, AdminToken: s.adminToken}); err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return err
 	}
 	s.socket = filepath.Join(dir, "tetherd.sock")
 	dCfg := client.Config{Gateway: s.gatewayURL, GatewayPin: s.pin, Socket: s.socket, CheckInterval: 2 * time.Second}
 	dPath := filepath.Join(dir, "tetherd.yaml")
 	if err := client.WriteConfig(dPath, dCfg); err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return err
 	}
 	s.printf("[1/7] wrote a development configuration to %s (gateway.yaml, tetherd.yaml)\n", dir)
 	s.printf("      the API's self-signed certificate is pinned by clients as %s\n", s.pin)
@@ -242,19 +243,19 @@ func (s *Stack) start(ctx context.Context) error {
 
 func (s *Stack) spawn(ctx context.Context, name, bin, dir string, args ...string) (*proc, error) {
 	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("devstack: %s: %w (build it first: make build)", name, err)
+		return nil, fmt.Errorf("%s: %w (build it first: make build)", name, err)
 	}
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("devstack: %w", err)
+		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("devstack: starting %s: %w", name, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); logf.Close() }()
@@ -278,9 +279,9 @@ func (s *Stack) waitReady(ctx context.Context, p *proc, ready func(context.Conte
 		select {
 		case err := <-p.done:
 			p.done <- err // stop() reads it again
-			return fmt.Errorf("devstack: %s exited during start (%v); its log says:\n%s", p.name, err, tail(p.log))
+			return fmt.Errorf("%s exited during start (%v); its log says:\n%s", p.name, err, tail(p.log))
 		case <-ctx.Done():
-			return fmt.Errorf("devstack: %s not ready after %v: %w; its log says:\n%s", p.name, startTimeout, last, tail(p.log))
+			return fmt.Errorf("%s not ready after %v: %w; its log says:\n%s", p.name, startTimeout, last, tail(p.log))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -298,7 +299,7 @@ func (s *Stack) waitSettled(ctx context.Context) (localapi.Status, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return st, fmt.Errorf("devstack: tetherd did not check the gateway within %v (last error: %v)", startTimeout, err)
+			return st, fmt.Errorf("tetherd did not check the gateway within %v (last error: %v)", startTimeout, err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -315,7 +316,7 @@ func (s *Stack) watch(ctx context.Context, last localapi.State) error {
 			select {
 			case err := <-p.done:
 				p.done <- err
-				return fmt.Errorf("devstack: %s exited unexpectedly (%v); its log says:\n%s", p.name, err, tail(p.log))
+				return fmt.Errorf("%s exited unexpectedly (%v); its log says:\n%s", p.name, err, tail(p.log))
 			default:
 			}
 		}
@@ -353,13 +354,13 @@ func (s *Stack) stop() error {
 		select {
 		case err := <-p.done:
 			if err != nil {
-				errs = append(errs, fmt.Errorf("devstack: %s exited with %w; log %s", p.name, err, p.log))
+				errs = append(errs, fmt.Errorf("%s exited with %w; log %s", p.name, err, p.log))
 			}
 			s.printf("stopped %s\n", p.name)
 		case <-time.After(stopTimeout):
 			_ = p.cmd.Process.Kill()
 			<-p.done
-			errs = append(errs, fmt.Errorf("devstack: %s ignored SIGTERM for %v and was killed", p.name, stopTimeout))
+			errs = append(errs, fmt.Errorf("%s ignored SIGTERM for %v and was killed", p.name, stopTimeout))
 		}
 	}
 	s.procs = nil
@@ -370,7 +371,7 @@ func (s *Stack) stop() error {
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("devstack: finding a free port: %w", err)
+		return 0, fmt.Errorf("finding a free port: %w", err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
@@ -380,7 +381,7 @@ func freePort() (int, error) {
 func freeUDPPort() (int, error) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("devstack: finding a free UDP port: %w", err)
+		return 0, fmt.Errorf("finding a free UDP port: %w", err)
 	}
 	defer pc.Close()
 	return pc.LocalAddr().(*net.UDPAddr).Port, nil

@@ -1,10 +1,8 @@
-package devstack
+package main
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,34 +25,17 @@ import (
 var devTunnelAddr = netip.MustParsePrefix("10.99.0.1/24")
 
 // configureWireGuard adds the userspace WireGuard endpoint to the dev
-// gateway: a fresh key, an admin token and a peer store in dir.
+// gateway, with a fresh peer store in dir; its key comes with the
+// secrets.
 func (s *Stack) configureWireGuard(dir string, cfg *gateway.Config) error {
 	port, err := freeUDPPort()
 	if err != nil {
 		return err
 	}
-	k, err := tunnel.GeneratePrivateKey()
-	if err != nil {
-		return err
-	}
-	keyFile := filepath.Join(dir, "gateway.key")
-	if err := tunnel.WriteKeyFile(keyFile, k); err != nil {
-		return fmt.Errorf("devstack: %w", err)
-	}
-	var tok [16]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		return err
-	}
-	s.adminToken = hex.EncodeToString(tok[:])
-	adminFile := filepath.Join(dir, "admin.token")
-	if err := os.WriteFile(adminFile, []byte(s.adminToken+"\n"), 0o600); err != nil {
-		return fmt.Errorf("devstack: %w", err)
-	}
 	store := filepath.Join(dir, "peers.db")
 	_ = os.Remove(store) // a fresh store each run, like the rest of the config
-	cfg.API.AdminTokenFile = adminFile
 	s.wgPort = uint16(port)
-	cfg.WireGuard = &gateway.WireGuardConfig{ListenPort: uint16(port), Address: devTunnelAddr, KeyFile: keyFile,
+	cfg.WireGuard = &gateway.WireGuardConfig{ListenPort: uint16(port), Address: devTunnelAddr,
 		Endpoint: fmt.Sprintf("127.0.0.1:%d", port), Store: store, CompanyPrefixes: []netip.Prefix{devTunnelAddr.Masked()}}
 	return nil
 }
@@ -65,19 +46,19 @@ func (s *Stack) configureWireGuard(dir string, cfg *gateway.Config) error {
 func (s *Stack) connect(ctx context.Context, dir string) error {
 	tc, err := s.api.CreateToken(ctx, gwapi.TokenRequest{TTL: "10m", Uses: 1, Label: "make run"})
 	if err != nil {
-		return fmt.Errorf("devstack: creating an enrollment token: %w", err)
+		return fmt.Errorf("creating an enrollment token: %w", err)
 	}
 	k, err := tunnel.GeneratePrivateKey()
 	if err != nil {
 		return err
 	}
 	if err := tunnel.WriteKeyFile(filepath.Join(dir, "client.key"), k); err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return err
 	}
 	start := time.Now()
 	en, err := s.api.Enroll(ctx, gwapi.EnrollRequest{Token: tc.Secret, PublicKey: k.Public().String(), Label: "make run"})
 	if err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return err
 	}
 	s.printf("[5/7] enrolled this machine with a single-use token in %d ms: tunnel address %s, gateway key %s…\n",
 		time.Since(start).Milliseconds(), en.Address, en.GatewayPublicKey[:8])
@@ -88,7 +69,7 @@ func (s *Stack) connect(ctx context.Context, dir string) error {
 	}
 	cfg, plan, err := wgconf.FromEnrollment(k, en, tunnel.ModeSplit, ep.Addr())
 	if err != nil {
-		return fmt.Errorf("devstack: %w", err)
+		return err
 	}
 	gw := netip.MustParseAddr(en.GatewayAddress)
 	u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: cfg, Plan: plan, Probe: gw},
@@ -98,14 +79,14 @@ func (s *Stack) connect(ctx context.Context, dir string) error {
 	}
 	start = time.Now()
 	if err := u.Up(ctx); err != nil {
-		return fmt.Errorf("devstack: tunnel: %w", err)
+		return fmt.Errorf("tunnel: %w", err)
 	}
 	s.tun = u
 	for u.Status().Health != tunnel.HealthUp && time.Since(start) < 10*time.Second {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if h := u.Status().Health; h != tunnel.HealthUp {
-		return fmt.Errorf("devstack: the tunnel is %s after 10 s", h)
+		return fmt.Errorf("the tunnel is %s after 10 s", h)
 	}
 	// The device's own handshake time, not when the health monitor
 	// next looked.
