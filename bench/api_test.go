@@ -4,12 +4,15 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tetherwfh/tether/gateway"
 )
 
 func TestPercentile(t *testing.T) {
@@ -47,4 +50,20 @@ func TestRunAPIRefusesADeadTarget(t *testing.T) {
 	srv.Close()
 	_, err := RunAPI(context.Background(), APIConfig{BaseURL: url, Duration: 100 * time.Millisecond})
 	assert.ErrorContains(t, err, "does not answer")
+}
+
+// TestDNSContenderConfig: the config our resolver runs with in the DNS
+// benchmark is a gateway config that loads, with every local name.
+func TestDNSContenderConfig(t *testing.T) {
+	c := DNSConfig{Dir: t.TempDir(), LocalNames: 3}
+	c.defaults()
+	path := filepath.Join(c.Dir, "gateway.yaml")
+	require.NoError(t, gateway.WriteConfig(path, c.gatewayConfig(5353, "/tmp/list")))
+	got, err := gateway.LoadConfig(path)
+	require.NoError(t, err)
+	require.NotNil(t, got.DNS)
+	assert.Equal(t, "127.0.0.1:5353", got.DNS.Listen)
+	require.Len(t, got.DNS.LocalZones, 1)
+	assert.Equal(t, []string{"host0 IN A 10.64.0.0", "host1 IN A 10.64.0.1", "host2 IN A 10.64.0.2"}, got.DNS.LocalZones[0].Records)
+	assert.Equal(t, "/tmp/list", got.DNS.Lists[0].Path)
 }

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/tetherwfh/tether/gateway"
+	"github.com/tetherwfh/tether/gateway/resolver"
 )
 
 // DNSConfig sets up the side-by-side resolver benchmark: every contender
@@ -160,14 +163,24 @@ func (c *DNSConfig) writeInputs(n int) (map[string]string, error) {
 	return files, nil
 }
 
-// localZoneYAML lists the local names in the gateway's config syntax.
-func (c *DNSConfig) localZoneYAML() string {
-	var b strings.Builder
-	b.WriteString("  local_zones:\n    - name: corp.test\n      records:\n")
+// localZone holds the local names, as the gateway's config has them.
+func (c *DNSConfig) localZone() resolver.LocalZone {
+	z := resolver.LocalZone{Name: "corp.test", Records: make([]string, 0, c.LocalNames)}
 	for i := range c.LocalNames {
-		fmt.Fprintf(&b, "        - \"host%d IN A %s\"\n", i, localIP(i))
+		z.Records = append(z.Records, fmt.Sprintf("host%d IN A %s", i, localIP(i)))
 	}
-	return b.String()
+	return z
+}
+
+// gatewayConfig is our contender's: the resolver alone on port, with the
+// block list at list and the local names; the API on an ephemeral port.
+func (c *DNSConfig) gatewayConfig(port int, list string) gateway.Config {
+	gw := gateway.DefaultConfig()
+	gw.Name, gw.LogLevel, gw.API.Listen, gw.Measure.STAMPListen = "bench", "warn", "127.0.0.1:0", ""
+	gw.DNS = &resolver.Config{Listen: fmt.Sprintf("127.0.0.1:%d", port),
+		Lists:      []resolver.ListConfig{{Name: "synthetic", Category: "malware", Format: "domains", Path: list}},
+		LocalZones: []resolver.LocalZone{c.localZone()}}
+	return gw
 }
 
 // contender knows how to start one resolver on a port with n entries.
@@ -194,9 +207,8 @@ func (c *DNSConfig) contenders() []contender {
 	return []contender{
 		{name: "tether", bin: c.TetherGateway, start: func(port int, files map[string]string) (*exec.Cmd, error) {
 			cfg := filepath.Join(c.Dir, "gateway.yaml")
-			y := fmt.Sprintf("name: bench\napi: {listen: 127.0.0.1:0}\nmeasure: {stamp_listen: \"\"}\nlog_level: warn\ndns:\n  listen: 127.0.0.1:%d\n  lists:\n    - {name: synthetic, category: malware, format: domains, path: %s}\n%s",
-				port, files["domains"], c.localZoneYAML())
-			if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
+			_ = os.Remove(cfg) // the empty list's run wrote one
+			if err := gateway.WriteConfig(cfg, c.gatewayConfig(port, files["domains"])); err != nil {
 				return nil, err
 			}
 			cmd := exec.Command(c.TetherGateway, "serve", "--config", cfg)

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"time"
@@ -69,62 +67,34 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	if err != nil {
 		return res, err
 	}
-	k, err := tunnel.GeneratePrivateKey()
-	if err != nil {
-		return res, err
-	}
-	keyFile := filepath.Join(cfg.Dir, "gateway.key")
-	if err := tunnel.WriteKeyFile(keyFile, k); err != nil {
-		return res, err
-	}
-	admin := "bench-admin-token-0123456789abcdef"
-	if err := os.WriteFile(filepath.Join(cfg.Dir, "admin.token"), []byte(admin), 0o600); err != nil {
-		return res, err
-	}
 	// HTTPS with a pinned self-signed certificate, as init sets up.
-	certFile, certKey := filepath.Join(cfg.Dir, "api.crt"), filepath.Join(cfg.Dir, "api.key")
-	pin, err := gateway.GenerateCert(certFile, certKey, []string{"127.0.0.1"}, time.Now())
+	sec, err := gateway.WriteSecrets(cfg.Dir, []string{"127.0.0.1"}, time.Now())
 	if err != nil {
 		return res, err
 	}
-	tc, err := gwapi.PinnedTLS(pin)
+	gwCfg := gateway.DefaultConfig()
+	gwCfg.Name, gwCfg.LogLevel = "bench", "warn"
+	gwCfg.API.Listen, gwCfg.Measure.STAMPListen = fmt.Sprintf("127.0.0.1:%d", apiPort), ""
+	gwCfg.WireGuard = &gateway.WireGuardConfig{ListenPort: uint16(wgPort), Address: netip.MustParsePrefix("10.99.0.1/16"),
+		Endpoint: fmt.Sprintf("127.0.0.1:%d", wgPort), Store: filepath.Join(cfg.Dir, "peers.db"), EnrollPerMinute: 100000}
+	sec.Apply(&gwCfg)
+	base := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	g, err := StartProcess(ctx, cfg.GatewayBin, cfg.Dir, gwCfg, gwapi.Config{BaseURL: base, Pin: sec.Pin, AdminToken: sec.AdminToken})
 	if err != nil {
 		return res, err
 	}
+	defer g.Stop()
+	time.Sleep(500 * time.Millisecond)
+	res.RSSIdleMB = rssMB(g.PID)
+
 	// A fresh connection, TLS handshake included, per enrollment: each
 	// laptop enrolls once, from its own connection.
+	tc, err := gwapi.PinnedTLS(sec.Pin)
+	if err != nil {
+		return res, err
+	}
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, DisableKeepAlives: true}}
-	y := fmt.Sprintf("name: bench\nlog_level: warn\napi: {listen: 127.0.0.1:%d, admin_token_file: %s, tls_cert_file: %s, tls_key_file: %s}\nmeasure: {stamp_listen: \"\"}\nwireguard:\n  listen_port: %d\n  address: 10.99.0.1/16\n  key_file: %s\n  endpoint: 127.0.0.1:%d\n  store: %s\n  enroll_per_minute: 100000\n",
-		apiPort, filepath.Join(cfg.Dir, "admin.token"), certFile, certKey, wgPort, keyFile, wgPort, filepath.Join(cfg.Dir, "peers.db"))
-	conf := filepath.Join(cfg.Dir, "gateway.yaml")
-	if err := os.WriteFile(conf, []byte(y), 0o600); err != nil {
-		return res, err
-	}
-	cmd := exec.Command(cfg.GatewayBin, "serve", "--config", conf)
-	logf, _ := os.Create(filepath.Join(cfg.Dir, "gateway.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return res, err
-	}
-	p := watch(cmd)
-	defer p.stop()
-	base := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	for start := time.Now(); ; {
-		if resp, err := hc.Get(base + gwapi.PathReady); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Since(start) > 20*time.Second {
-			return res, fmt.Errorf("the gateway did not become ready (see %s)", logf.Name())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond)
-	res.RSSIdleMB = rssMB(cmd.Process.Pid)
-
-	api, err := gwapi.New(gwapi.Config{BaseURL: base, HTTP: hc, AdminToken: admin})
+	api, err := gwapi.New(gwapi.Config{BaseURL: base, HTTP: hc, AdminToken: sec.AdminToken})
 	if err != nil {
 		return res, err
 	}
@@ -150,7 +120,7 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	}
 	res.EnrollMedianMS, res.EnrollP90MS = percentile(enrollMS, 50), percentile(enrollMS, 90)
 	time.Sleep(500 * time.Millisecond)
-	res.RSSEnrolledMB = rssMB(cmd.Process.Pid)
+	res.RSSEnrolledMB = rssMB(g.PID)
 
 	var tuns []*tunnel.Userspace
 	defer func() {
@@ -181,7 +151,7 @@ func RunPeers(ctx context.Context, cfg PeersConfig) (PeersResult, error) {
 	}
 	res.HandshakeMedMS = percentile(hsMS, 50)
 	time.Sleep(500 * time.Millisecond)
-	res.RSSConnectedMB = rssMB(cmd.Process.Pid)
+	res.RSSConnectedMB = rssMB(g.PID)
 
 	// Revoke the first connected client while it pings.
 	start := time.Now()

@@ -67,21 +67,14 @@ func main() {
 	fmt.Print(r)
 }
 
+// localGateway starts a gateway in this process on loopback, with
+// neither STAMP nor WireGuard: the API alone.
 func localGateway(ctx context.Context) (string, func(), error) {
 	cfg := gateway.DefaultConfig()
 	cfg.Name, cfg.API.Listen, cfg.Measure.STAMPListen = "bench", "127.0.0.1:0", ""
-	s, err := gateway.New(cfg, gateway.Options{})
+	g, err := bench.StartEmbedded(ctx, cfg, gateway.Options{})
 	if err != nil {
 		return "", nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		cancel()
-		return "", nil, err
-	}
-	return "http://" + s.Addr().String(), func() { cancel(); <-done }, nil
+	return g.URL, func() { _ = g.Stop() }, nil
 }
