@@ -1,12 +1,26 @@
 // Package gateway is the company side of Tether: the process an operator
-// runs as tether-gateway.
+// runs as tether-gateway (its command line is gateway/cli).
 //
-// It owns the gateway's configuration and its HTTP API (health and
-// readiness now; enrollment and revocation, the measurement service,
-// bundle intake, the helpdesk web and metrics as they land), and it will
-// host the WireGuard endpoint and the filtering DNS resolver.
+// A Server (server.go) owns the gateway's configuration (config.go,
+// CONFIG.md) and its secrets (secrets.go), and serves:
+//   - the HTTP API: health, readiness and info (status.go), enrollment
+//     (enroll.go), the admin API (admin.go), metrics and the measurement
+//     service, every route built in routes.go with its auth (auth.go) and
+//     limits;
+//   - the WireGuard endpoint (endpoint.go) in one of two data planes,
+//     userspace netstack or kernel TUN (dataplane*.go, nat.go), with its
+//     peers in gateway/peers;
+//   - the filtering DNS resolver (gateway/resolver), on the host and
+//     inside the tunnel, where the measurement service, STAMP and an
+//     intranet page also answer (intunnel.go).
 //
-// Boundaries: gateway never imports client, ui or Fyne, and it builds with
-// CGO_ENABLED=0. The wire types clients read live in gateway/gwapi so a
-// client never links the gateway itself.
+// Bundle intake and the helpdesk web come later, as routes in routes.go.
+//
+// Boundaries: gateway imports its own packages, tunnel (keys, the data
+// planes), netdiag/measureserver and netdiag/stamp (the services it
+// serves) and internal packages; never client, ui or Fyne, nor the rest
+// of netdiag. It builds with CGO_ENABLED=0. What clients read lives in
+// the wire packages gateway/gwapi and gateway/gwapi/wgconf, which import
+// nothing of the gateway, so a client never links it; tests elsewhere
+// start a real one with gateway/gatewaytest.
 package gateway
