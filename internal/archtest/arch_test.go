@@ -138,7 +138,7 @@ func readTable(doc, name string) ([]rule, error) {
 
 // pkg is what go list says of one package.
 type pkg struct {
-	ImportPath                        string
+	ImportPath                         string
 	Imports, TestImports, XTestImports []string
 }
 
