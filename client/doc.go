@@ -1,10 +1,15 @@
-// Package client is the Tether daemon, tetherd: it owns the client's state
-// machine, its configuration and the local API that the CLI and the tray
-// talk to. Policy (full vs split tunnel, the hotspot suggestion), the line
-// monitor and diagnostics bundles land here as later issues arrive.
+// Package client is the Tether daemon, tetherd, the composition root of
+// the client: one reconcile loop (daemon.go) that observes the engine and
+// the network, computes the state with the pure nextState (machine.go)
+// and starts the one operation the state calls for (connect.go): enroll,
+// diagnose (netdiag), decide (client/policy), connect (an engine over
+// tunnel, engine.go), rebind after a network change (netmon*.go), take
+// down, or ask the gateway about this device. The state directory
+// (store.go), the event bus (events.go) and the local API (api.go) sit
+// beside it. The line monitor and diagnostics bundles land here later.
 //
-// The daemon's state is computed, never set ad hoc: nextState derives it
-// from what the daemon last observed, and tests drive it with tables.
+// The daemon's state is computed, never set ad hoc, from monotonic
+// readings only; tests drive nextState and client/policy with tables.
 //
 // The local API's wire contract (types, paths, version, error envelope)
 // lives in client/localapi; the daemon serves its routes through
