@@ -2,45 +2,67 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
-	"github.com/tetherwfh/tether/client"
+	"github.com/tetherwfh/tether/client/localapi"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/netdiag"
 	"github.com/tetherwfh/tether/netdiag/report"
 )
 
-// defaultDaemonConfig is where diag looks for the gateway when --server is
-// not given.
-const defaultDaemonConfig = "/etc/tether/tetherd.yaml"
+// The waits of a diagnosis through the daemon.
+const (
+	// watchStart bounds the wait for the event stream to start before the
+	// diagnosis is asked for, so no progress is missed; a daemon that
+	// sends nothing by then still diagnoses, without progress shown.
+	watchStart = 2 * time.Second
+	// watchDrain bounds the wait, once the report is in, for the report
+	// event that follows the last progress on the stream.
+	watchDrain = 2 * time.Second
+)
+
+// standaloneFlags are the flags of a diagnosis without the daemon: they
+// say where to measure and what to check, which tetherd knows from its
+// enrollment.
+var standaloneFlags = []string{"anchor", "stamp-port", "pin", "wg-port", "captive-url", "company-dns", "canary", "dns"}
 
 func runDiag(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "diag")
+	socket := socketFlag(fs)
 	quick := fs.Bool("quick", false, "idle latency only: no load on the line, done within 2 s")
 	asJSON := fs.Bool("json", false, "print the report as JSON (schema tether.report/v1)")
+	server := fs.String("server", "", "diagnose without the daemon, against this measurement server (the gateway's API URL)")
 	var anchors anchorFlag
-	fs.Var(&anchors, "anchor", "another latency target, NAME=IP or NAME=IP:TCPPORT (repeatable)")
-	stampPort := fs.Uint("stamp-port", 862, "the gateway's STAMP reflector port (UDP latency when ICMP is blocked)")
-	server := fs.String("server", "", "measurement server (the gateway's API URL); default: the gateway in "+defaultDaemonConfig)
-	pin := fs.String("pin", "", "trust an https server's self-signed certificate by this fingerprint (sha256:…)")
-	wgPort := fs.Uint("wg-port", 0, "the gateway's WireGuard UDP port, to check that UDP gets through (0: skip)")
-	captiveURL := fs.String("captive-url", "", "a plain-HTTP URL that answers 204, for the captive-portal check (default: the server's /generate_204 when it is http://)")
-	companyDNS := fs.String("company-dns", "", "the company's filtering resolver, IP or IP:PORT, to check it and compare answers")
-	canary := fs.String("canary", "", "a name the company resolver must block, to check that the filter holds")
-	checkDNS := fs.Bool("dns", true, "check DNS health (--dns=false skips the DNS checks)")
+	fs.Var(&anchors, "anchor", "with --server: another latency target, NAME=IP or NAME=IP:TCPPORT (repeatable)")
+	stampPort := fs.Uint("stamp-port", 862, "with --server: the gateway's STAMP reflector port (UDP latency when ICMP is blocked)")
+	pin := fs.String("pin", "", "with --server: trust an https server's self-signed certificate by this fingerprint (sha256:…)")
+	wgPort := fs.Uint("wg-port", 0, "with --server: the gateway's WireGuard UDP port, to check that UDP gets through (0: skip)")
+	captiveURL := fs.String("captive-url", "", "with --server: a plain-HTTP URL that answers 204, for the captive-portal check (default: the server's /generate_204 when it is http://)")
+	companyDNS := fs.String("company-dns", "", "with --server: the company's filtering resolver, IP or IP:PORT, to check it and compare answers")
+	canary := fs.String("canary", "", "with --server: a name the company resolver must block, to check that the filter holds")
+	checkDNS := fs.Bool("dns", true, "with --server: check DNS health (--dns=false skips the DNS checks)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *server == "" {
-		cfg, err := client.LoadConfig(defaultDaemonConfig)
-		if err != nil {
-			return fmt.Errorf("no --server given and %w", err)
+		var stray []string
+		fs.Visit(func(f *flag.Flag) {
+			if slices.Contains(standaloneFlags, f.Name) {
+				stray = append(stray, "--"+f.Name)
+			}
+		})
+		if len(stray) > 0 {
+			fmt.Fprintf(env.Stderr, "tether diag: %s go with --server URL (a diagnosis without the daemon); tetherd diagnoses against its own gateway\n", strings.Join(stray, ", "))
+			return errUsage
 		}
-		*server, *pin = cfg.Gateway, cfg.GatewayPin
+		return diagThroughDaemon(ctx, env, &localapi.Client{Socket: *socket}, *quick, *asJSON)
 	}
 	tc, err := gwapi.PinnedTLS(*pin)
 	if err != nil {
@@ -85,11 +107,107 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	}
 	rep := c.Run(ctx, mode)
 	if *asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(env.Stdout, rep)
 	}
 	return report.Render(env.Stdout, rep, report.Options{})
+}
+
+// diagThroughDaemon has tetherd diagnose (through the tunnel when it is
+// up), showing its progress from the event stream on env.Stderr unless
+// asJSON, then prints the report.
+func diagThroughDaemon(ctx context.Context, env Env, c *localapi.Client, quick, asJSON bool) error {
+	var rep report.Report
+	var err error
+	if asJSON {
+		rep, err = c.Diagnose(ctx, quick)
+	} else {
+		rep, err = diagnoseWatching(ctx, c, quick, &progressLines{w: env.Stderr})
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(env.Stdout, rep)
+	}
+	return report.Render(env.Stdout, &rep, report.Options{})
+}
+
+// diagnoseWatching watches the event stream, asks for the diagnosis once
+// the stream has started, and shows every progress event until the
+// report's event is in.
+func diagnoseWatching(ctx context.Context, c *localapi.Client, quick bool, pl *progressLines) (report.Report, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	started, reported, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	start, gotReport := sync.OnceFunc(func() { close(started) }), sync.OnceFunc(func() { close(reported) })
+	go func() {
+		defer close(done)
+		defer start() // the stream failed: diagnose without progress
+		_ = c.Watch(wctx, func(ev localapi.Event) error {
+			start()
+			switch ev.Type {
+			case localapi.EventProgress:
+				if ev.Progress != nil {
+					pl.show(*ev.Progress)
+				}
+			case localapi.EventReport:
+				gotReport()
+			}
+			return nil
+		})
+	}()
+	wait := time.NewTimer(watchStart)
+	select {
+	case <-started:
+	case <-wait.C:
+	}
+	wait.Stop()
+	rep, err := c.Diagnose(ctx, quick)
+	if err == nil {
+		wait.Reset(watchDrain)
+		select {
+		case <-reported:
+		case <-done:
+		case <-wait.C:
+		}
+	}
+	cancel()
+	<-done
+	pl.end()
+	return rep, err
+}
+
+// progressLines shows a diagnosis's progress, a line a stage; the
+// throughput stages, which report several times a second, overwrite
+// their line.
+type progressLines struct {
+	w    io.Writer
+	open string // the stage of a throughput line waiting for its end
+}
+
+func (p *progressLines) show(pr localapi.Progress) {
+	text := safe(pr.Text)
+	if text == "" {
+		text = safe(pr.Stage)
+	}
+	if pr.Stage == "download" || pr.Stage == "upload" {
+		if p.open != pr.Stage {
+			p.end() // keep the last figure of the other direction
+		}
+		fmt.Fprintf(p.w, "\r%-50s", text)
+		p.open = pr.Stage
+		return
+	}
+	p.end()
+	fmt.Fprintln(p.w, text)
+}
+
+// end ends a throughput line left open.
+func (p *progressLines) end() {
+	if p.open != "" {
+		fmt.Fprintln(p.w)
+		p.open = ""
+	}
 }
 
 // progressPrinter shows a one-line progress display on w.
