@@ -121,6 +121,8 @@ func FormatStatus(st localapi.Status, now time.Time) string {
 		name = " (" + safe(g.Name) + ")"
 	}
 	switch {
+	case g.URL == "" && g.LastCheck.IsZero():
+		field("gateway", "none yet: enrolling names it")
 	case g.LastCheck.IsZero():
 		field("gateway", "%s%s: not checked yet", safe(g.URL), name)
 	case g.Reachable:

@@ -48,6 +48,11 @@ func TestFormatStatus(t *testing.T) {
 			"         REVOKED: revoked by an admin\n" +
 			"problem  settings.json was corrupt; set aside as settings.json.corrupt\n" +
 			"gateway  http://127.0.0.1:8443: not checked yet\n"},
+		{"never enrolled", func(s *localapi.Status) {
+			s.State, s.Reason, s.Gateway = localapi.StateNeedsEnrollment, "this device is not enrolled: `tether enroll URL --token T`", localapi.GatewayStatus{}
+		}, "tetherd  needs_enrollment (version dev, up 1m30s)\n" +
+			"         this device is not enrolled: `tether enroll URL --token T`\n" +
+			"gateway  none yet: enrolling names it\n"},
 		{"blocked, no handshake yet, tun", func(s *localapi.Status) {
 			s.State, s.Reason = localapi.StateBlocked, "the kill switch holds while the gateway does not answer"
 			s.Mode, s.Engine, s.FailClosed = "full", "tun", true
