@@ -125,6 +125,28 @@ func (l *Limiter) AllowN(key netip.Prefix, n float64) bool {
 	return true
 }
 
+// Holds reports whether key's bucket holds n tokens, spending none and
+// adding no bucket. A caller that charges failures only (wrong
+// credentials) asks Holds before it checks, and spends with Allow once a
+// check fails, so a client network's successes cost nothing.
+func (l *Limiter) Holds(key netip.Prefix, n float64) bool {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= l.cfg.MaxKeys {
+			l.sweep(now)
+		}
+		if len(l.buckets) < l.cfg.MaxKeys {
+			return l.cfg.Burst >= n // a new bucket is full
+		}
+		b = &l.overflow
+	}
+	l.refill(b, now)
+	return b.tokens >= n
+}
+
 func (l *Limiter) refill(b *bucket, now time.Time) {
 	if el := now.Sub(b.last); el > 0 {
 		b.tokens = min(l.cfg.Burst, b.tokens+el.Seconds()*l.cfg.Rate)

@@ -85,3 +85,35 @@ func TestRotationIsBoundedAndSharesOverflow(t *testing.T) {
 		t.Fatalf("after refilling: %d live buckets, want 1", l.Len())
 	}
 }
+
+// TestHoldsSpendsNothing: Holds reports what Allow would, and neither
+// spends a token nor keeps a bucket.
+func TestHoldsSpendsNothing(t *testing.T) {
+	c := newClock()
+	l := New(Config{Rate: 1, Burst: 2, MaxKeys: 2, Now: c.now})
+	k := mustKey("192.0.2.1")
+	for range 10 {
+		if !l.Holds(k, 1) {
+			t.Fatal("a fresh key holds its burst")
+		}
+	}
+	if l.Len() != 0 {
+		t.Fatalf("Holds kept %d buckets", l.Len())
+	}
+	if n := allowed(l, k); n != 2 {
+		t.Fatalf("after Holds: %d allowed, want the whole burst of 2", n)
+	}
+	if l.Holds(k, 1) {
+		t.Fatal("an empty bucket holds nothing")
+	}
+	c.add(time.Second)
+	if !l.Holds(k, 1) || l.Holds(k, 2) {
+		t.Fatal("after 1 s at 1/s the bucket holds one token")
+	}
+	// With every bucket taken, a new key shares the overflow bucket.
+	allowed(l, mustKey("192.0.2.2"))
+	l.overflow = bucket{tokens: 0, last: c.t}
+	if l.Holds(mustKey("192.0.2.3"), 1) {
+		t.Fatal("a new key past MaxKeys holds what the empty overflow bucket holds")
+	}
+}
