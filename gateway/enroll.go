@@ -56,7 +56,7 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, gwapi.Error{Message: err.Error()})
 		return
 	}
-	p, replayed, err := e.store.Enroll(r.Context(), peers.EnrollRequest{Secret: req.Token, Key: key, Label: req.Label,
+	enr, err := e.store.Enroll(r.Context(), peers.EnrollRequest{Secret: req.Token, Key: key, Label: req.Label,
 		Pool: e.cfg.Address.Masked(), Reserved: []netip.Addr{e.cfg.Address.Addr()}, Quarantine: e.cfg.AddressQuarantine, Now: e.now()})
 	switch {
 	case errors.Is(err, peers.ErrTokenUnknown), errors.Is(err, peers.ErrTokenExpired), errors.Is(err, peers.ErrTokenUsedUp):
@@ -77,6 +77,7 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Message: "enrollment failed; see the gateway log"})
 		return
 	}
+	p := enr.Peer
 	host := netip.PrefixFrom(p.Address, p.Address.BitLen())
 	// A replay sets the peer again: the first attempt may have died
 	// before the live device had it.
@@ -86,7 +87,7 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Message: "enrolled, but the live device refused the peer: " + err.Error()})
 		return
 	}
-	if replayed {
+	if enr.Replayed {
 		e.count("replayed")
 	} else {
 		e.count("ok")

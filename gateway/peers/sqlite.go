@@ -15,7 +15,10 @@ import (
 )
 
 // schema is the store's tables. Addresses are unique among live peers
-// only, so a revoked peer's address can be handed out again.
+// only, so a revoked peer's address can be handed out again. A peer's
+// device credential is its ID (cred_id, to find the row) and the SHA-256
+// of the whole credential (cred_hash); migrate indexes cred_id, since a
+// database from before has the column only once migrate has added it.
 const schema = `
 CREATE TABLE IF NOT EXISTS tokens (
 	id        TEXT PRIMARY KEY,
@@ -33,7 +36,9 @@ CREATE TABLE IF NOT EXISTS peers (
 	created    INTEGER NOT NULL,
 	last_seen  INTEGER NOT NULL DEFAULT 0,
 	revoked_at INTEGER NOT NULL DEFAULT 0,
-	token_id   TEXT NOT NULL DEFAULT ''
+	token_id   TEXT NOT NULL DEFAULT '',
+	cred_id    TEXT NOT NULL DEFAULT '',
+	cred_hash  BLOB NOT NULL DEFAULT x''
 );
 CREATE UNIQUE INDEX IF NOT EXISTS peers_live_address ON peers(address) WHERE revoked_at = 0;
 CREATE UNIQUE INDEX IF NOT EXISTS peers_live_key ON peers(public_key) WHERE revoked_at = 0;
@@ -79,7 +84,9 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 }
 
 // migrate brings a database written by an earlier version up to schema:
-// peers gained token_id (for idempotent enrollment).
+// peers gained token_id (for idempotent enrollment), then cred_id and
+// cred_hash (device credentials; a peer enrolled before has none until
+// its device enrolls again).
 func migrate(ctx context.Context, db *sql.DB) error {
 	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info('peers')`)
 	if err != nil {
@@ -98,12 +105,19 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if !has["token_id"] {
-		if _, err := db.ExecContext(ctx, `ALTER TABLE peers ADD COLUMN token_id TEXT NOT NULL DEFAULT ''`); err != nil {
-			return err
+	for _, c := range []struct{ name, def string }{
+		{"token_id", `TEXT NOT NULL DEFAULT ''`},
+		{"cred_id", `TEXT NOT NULL DEFAULT ''`},
+		{"cred_hash", `BLOB NOT NULL DEFAULT x''`},
+	} {
+		if !has[c.name] {
+			if _, err := db.ExecContext(ctx, `ALTER TABLE peers ADD COLUMN `+c.name+` `+c.def); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	_, err = db.ExecContext(ctx, `CREATE UNIQUE INDEX IF NOT EXISTS peers_cred_id ON peers(cred_id) WHERE cred_id != ''`)
+	return err
 }
 
 func (s *SQLite) Close() error { return s.db.Close() }
@@ -150,13 +164,17 @@ func (s *SQLite) CreateToken(ctx context.Context, label string, ttl time.Duratio
 	return t, secret, nil
 }
 
-func (s *SQLite) Enroll(ctx context.Context, req EnrollRequest) (Peer, bool, error) {
+func (s *SQLite) Enroll(ctx context.Context, req EnrollRequest) (Enrolled, error) {
 	id, h, err := parseTokenSecret(req.Secret)
 	if err != nil {
-		return Peer{}, false, err
+		return Enrolled{}, err
 	}
 	if req.Key.IsZero() {
-		return Peer{}, false, errors.New("peers: an all-zero public key")
+		return Enrolled{}, errors.New("peers: an all-zero public key")
+	}
+	cred, credID, credHash, err := newCredential()
+	if err != nil {
+		return Enrolled{}, err
 	}
 	quarantine := req.Quarantine
 	if quarantine == 0 {
@@ -164,7 +182,7 @@ func (s *SQLite) Enroll(ctx context.Context, req EnrollRequest) (Peer, bool, err
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Peer{}, false, fmt.Errorf("peers: %w", err)
+		return Enrolled{}, fmt.Errorf("peers: %w", err)
 	}
 	defer tx.Rollback()
 	var stored []byte
@@ -172,31 +190,39 @@ func (s *SQLite) Enroll(ctx context.Context, req EnrollRequest) (Peer, bool, err
 	var uses int
 	err = tx.QueryRowContext(ctx, `SELECT hash, expires, uses_left FROM tokens WHERE id = ?`, id).Scan(&stored, &expires, &uses)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(stored, h[:]) != 1) {
-		return Peer{}, false, ErrTokenUnknown
+		return Enrolled{}, ErrTokenUnknown
 	}
 	if err != nil {
-		return Peer{}, false, fmt.Errorf("peers: %w", err)
+		return Enrolled{}, fmt.Errorf("peers: %w", err)
 	}
 	// A retry of an enrollment that committed: the same key with the
 	// same token gets its peer back, whatever the token has left.
 	existing, err := scanPeer(tx.QueryRowContext(ctx, `SELECT `+peerColumns+` FROM peers WHERE public_key = ? AND revoked_at = 0`, req.Key[:]))
 	switch {
 	case err == nil && existing.TokenID == id:
-		return existing, true, nil
+		// A new credential: the first one's answer may never have
+		// arrived, and only its hash was kept. The first one dies here.
+		if _, err := tx.ExecContext(ctx, `UPDATE peers SET cred_id = ?, cred_hash = ? WHERE id = ?`, credID, credHash[:], existing.ID); err != nil {
+			return Enrolled{}, fmt.Errorf("peers: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return Enrolled{}, fmt.Errorf("peers: %w", err)
+		}
+		return Enrolled{Peer: existing, Credential: cred, Replayed: true}, nil
 	case err == nil:
-		return Peer{}, false, ErrKeyEnrolled
+		return Enrolled{}, ErrKeyEnrolled
 	case !errors.Is(err, sql.ErrNoRows):
-		return Peer{}, false, fmt.Errorf("peers: %w", err)
+		return Enrolled{}, fmt.Errorf("peers: %w", err)
 	}
 	switch {
 	case req.Now.UnixNano() >= expires:
-		return Peer{}, false, ErrTokenExpired
+		return Enrolled{}, ErrTokenExpired
 	case uses <= 0:
-		return Peer{}, false, ErrTokenUsedUp
+		return Enrolled{}, ErrTokenUsedUp
 	}
 	live, released, err := addressUse(ctx, tx)
 	if err != nil {
-		return Peer{}, false, err
+		return Enrolled{}, err
 	}
 	quarantineEnd := req.Now.Add(-quarantine)
 	if quarantine < 0 {
@@ -204,24 +230,24 @@ func (s *SQLite) Enroll(ctx context.Context, req EnrollRequest) (Peer, bool, err
 	}
 	addr, err := pickAddress(req.Pool, live, released, req.Reserved, quarantineEnd)
 	if err != nil {
-		return Peer{}, false, err
+		return Enrolled{}, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1 WHERE id = ?`, id); err != nil {
-		return Peer{}, false, fmt.Errorf("peers: %w", err)
+		return Enrolled{}, fmt.Errorf("peers: %w", err)
 	}
 	p := Peer{PublicKey: req.Key, Address: addr, Label: req.Label, Created: req.Now.UTC(), TokenID: id}
-	res, err := tx.ExecContext(ctx, `INSERT INTO peers(public_key, address, label, created, token_id) VALUES (?, ?, ?, ?, ?)`,
-		req.Key[:], addr.String(), req.Label, unix(p.Created), id)
+	res, err := tx.ExecContext(ctx, `INSERT INTO peers(public_key, address, label, created, token_id, cred_id, cred_hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		req.Key[:], addr.String(), req.Label, unix(p.Created), id, credID, credHash[:])
 	if err != nil {
-		return Peer{}, false, fmt.Errorf("peers: %w", err)
+		return Enrolled{}, fmt.Errorf("peers: %w", err)
 	}
 	if p.ID, err = res.LastInsertId(); err != nil {
-		return Peer{}, false, fmt.Errorf("peers: %w", err)
+		return Enrolled{}, fmt.Errorf("peers: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return Peer{}, false, fmt.Errorf("peers: %w", err)
+		return Enrolled{}, fmt.Errorf("peers: %w", err)
 	}
-	return p, false, nil
+	return Enrolled{Peer: p, Credential: cred}, nil
 }
 
 // addressUse reads which addresses live peers hold, and when each other
@@ -255,12 +281,13 @@ func addressUse(ctx context.Context, tx *sql.Tx) (live map[netip.Addr]bool, rele
 
 const peerColumns = `id, public_key, address, label, created, last_seen, revoked_at, token_id`
 
-func scanPeer(sc interface{ Scan(...any) error }) (Peer, error) {
+// scanPeer reads peerColumns, then into extra whatever columns follow.
+func scanPeer(sc interface{ Scan(...any) error }, extra ...any) (Peer, error) {
 	var p Peer
 	var key []byte
 	var addr string
 	var created, seen, revoked int64
-	if err := sc.Scan(&p.ID, &key, &addr, &p.Label, &created, &seen, &revoked, &p.TokenID); err != nil {
+	if err := sc.Scan(append([]any{&p.ID, &key, &addr, &p.Label, &created, &seen, &revoked, &p.TokenID}, extra...)...); err != nil {
 		return Peer{}, err
 	}
 	if len(key) != len(p.PublicKey) {
@@ -273,6 +300,25 @@ func scanPeer(sc interface{ Scan(...any) error }) (Peer, error) {
 	}
 	p.Address, p.Created, p.LastSeen, p.RevokedAt = a, fromUnix(created), fromUnix(seen), fromUnix(revoked)
 	p.Revoked = revoked != 0
+	return p, nil
+}
+
+func (s *SQLite) Device(ctx context.Context, credential string) (Peer, error) {
+	id, h, err := parseCredential(credential)
+	if err != nil {
+		return Peer{}, err
+	}
+	var stored []byte
+	p, err := scanPeer(s.db.QueryRowContext(ctx, `SELECT `+peerColumns+`, cred_hash FROM peers WHERE cred_id = ?`, id), &stored)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && subtle.ConstantTimeCompare(stored, h[:]) != 1) {
+		return Peer{}, ErrCredentialUnknown
+	}
+	if err != nil {
+		return Peer{}, fmt.Errorf("peers: %w", err)
+	}
+	if p.Revoked {
+		return p, ErrPeerRevoked
+	}
 	return p, nil
 }
 

@@ -1,5 +1,6 @@
 // Package peers is the gateway's record of who may connect: enrollment
-// tokens, enrolled peers with their tunnel addresses, and revocations.
+// tokens, enrolled peers with their tunnel addresses and device
+// credentials, and revocations.
 //
 // Store is an interface so a multi-gateway deployment can put it in
 // PostgreSQL later; the embedded default is SQLite (modernc.org/sqlite,
@@ -30,6 +31,11 @@ var (
 	ErrPoolExhausted = errors.New("no free tunnel address left in the pool")
 	ErrKeyEnrolled   = errors.New("this public key is already enrolled")
 	ErrPeerUnknown   = errors.New("unknown peer")
+	// ErrCredentialUnknown: no live credential is this one (malformed,
+	// never given, or replaced by a later enrollment of its device).
+	ErrCredentialUnknown = errors.New("unknown device credential")
+	// ErrPeerRevoked: the credential's peer was revoked.
+	ErrPeerRevoked = errors.New("this device was revoked")
 )
 
 // DefaultQuarantine is how long a revoked peer's address stays out of
@@ -69,6 +75,17 @@ type Peer struct {
 	TokenID string `json:"token_id,omitempty"`
 }
 
+// Enrolled is what an enrollment gives.
+type Enrolled struct {
+	Peer Peer
+	// Credential is the device's credential (a bearer token), shown
+	// once: the store keeps only its hash.
+	Credential string
+	// Replayed is true when the key was already enrolled with this very
+	// token: the peer is the one enrolled then, the credential a new one.
+	Replayed bool
+}
+
 // Token is an enrollment token as stored: only a hash of its secret.
 type Token struct {
 	ID       string    `json:"id"` // public, for listing and revoking
@@ -85,17 +102,27 @@ type Store interface {
 	// CreateToken stores a new token and returns it with its secret,
 	// which is shown once and never stored.
 	CreateToken(ctx context.Context, label string, ttl time.Duration, uses int, now time.Time) (Token, string, error)
-	// Enroll spends one use of the token and adds a peer for the key, in
-	// one transaction. The address is the lowest never-used one of the
-	// pool, else the one whose peer was revoked longest ago, and never one
-	// revoked within the quarantine. Enroll is idempotent: a key already
-	// enrolled with this very token gets its peer back (replayed is true)
-	// and spends nothing, so a client whose answer was lost can retry.
-	Enroll(ctx context.Context, req EnrollRequest) (p Peer, replayed bool, err error)
+	// Enroll spends one use of the token and adds a peer for the key,
+	// with a new device credential, in one transaction. The address is
+	// the lowest never-used one of the pool, else the one whose peer was
+	// revoked longest ago, and never one revoked within the quarantine.
+	// Enroll is idempotent: a key already enrolled with this very token
+	// gets its peer back (Replayed) and spends nothing, so a client whose
+	// answer was lost can retry; since only a hash of the credential is
+	// kept, the retry gets a new credential, and the one before it dies
+	// as the retry commits.
+	Enroll(ctx context.Context, req EnrollRequest) (Enrolled, error)
+	// Device is the peer whose credential this is. A credential that is
+	// malformed, was never given, or was replaced by a later Enroll of
+	// its peer is ErrCredentialUnknown; one of a revoked peer returns the
+	// peer (to say since when) with ErrPeerRevoked, from the moment Revoke
+	// has returned. The comparison takes constant time in the secret, and
+	// the store keeps nothing from which the credential can be rebuilt.
+	Device(ctx context.Context, credential string) (Peer, error)
 	Peers(ctx context.Context) ([]Peer, error)
 	Peer(ctx context.Context, id int64) (Peer, error)
-	// Revoke marks the peer revoked; its address is free again once the
-	// quarantine has passed.
+	// Revoke marks the peer revoked, which kills its device credential;
+	// its address is free again once the quarantine has passed.
 	Revoke(ctx context.Context, id int64, now time.Time) (Peer, error)
 	// Seen records a handshake time.
 	Seen(ctx context.Context, id int64, at time.Time) error
@@ -129,6 +156,49 @@ func parseTokenSecret(secret string) (string, [sha256.Size]byte, error) {
 		return "", [sha256.Size]byte{}, ErrTokenUnknown
 	}
 	return rest[:8], sha256.Sum256([]byte(secret)), nil
+}
+
+// credentialPrefix marks Tether device credentials, as tokenPrefix does
+// enrollment tokens.
+const credentialPrefix = "ttdc_"
+
+// Credential lengths: an 8-character ID (48 random bits, to find the
+// row) and a 32-character secret (192 random bits), base64url.
+const (
+	credentialIDLen     = 8
+	credentialSecretLen = 32
+)
+
+// newCredential returns a device credential, "ttdc_<id>_<secret>", its
+// ID and the hash the store keeps.
+func newCredential() (cred, id string, hash [sha256.Size]byte, err error) {
+	var b [6 + 24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", hash, fmt.Errorf("peers: device credential: %w", err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString(b[:])
+	id = enc[:credentialIDLen]
+	cred = credentialPrefix + id + "_" + enc[credentialIDLen:]
+	return cred, id, sha256.Sum256([]byte(cred)), nil
+}
+
+// parseCredential splits a credential into its ID and the hash to
+// compare. A 192-bit random secret needs no slow hash: SHA-256 is
+// preimage-resistant far beyond any search of that space.
+func parseCredential(cred string) (string, [sha256.Size]byte, error) {
+	rest, ok := strings.CutPrefix(cred, credentialPrefix)
+	if !ok || len(rest) != credentialIDLen+1+credentialSecretLen || rest[credentialIDLen] != '_' {
+		return "", [sha256.Size]byte{}, ErrCredentialUnknown
+	}
+	return rest[:credentialIDLen], sha256.Sum256([]byte(cred)), nil
+}
+
+// CredentialHash is the hash under which the store keeps cred, for
+// callers that cache verified credentials without keeping them; ok is
+// false for what is no credential at all.
+func CredentialHash(cred string) (hash [sha256.Size]byte, ok bool) {
+	_, h, err := parseCredential(cred)
+	return h, err == nil
 }
 
 // pickAddress chooses a peer's address: the lowest host address of pool

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,11 +31,11 @@ func open(t *testing.T) *SQLite {
 	return s
 }
 
-// enroll is Enroll with the default quarantine, dropping "replayed".
+// enroll is Enroll with the default quarantine, keeping the peer only.
 func enroll(t *testing.T, s Store, secret string, k tunnel.PublicKey, label string, pool netip.Prefix, reserved []netip.Addr, now time.Time) (Peer, error) {
 	t.Helper()
-	p, _, err := s.Enroll(context.Background(), EnrollRequest{Secret: secret, Key: k, Label: label, Pool: pool, Reserved: reserved, Now: now})
-	return p, err
+	en, err := s.Enroll(context.Background(), EnrollRequest{Secret: secret, Key: k, Label: label, Pool: pool, Reserved: reserved, Now: now})
+	return en.Peer, err
 }
 
 func key(t *testing.T) tunnel.PublicKey {
@@ -242,7 +243,8 @@ func TestRevokedAddressQuarantine(t *testing.T) {
 	// A negative quarantine turns it off.
 	_, err = s.Revoke(ctx, p.ID, later)
 	require.NoError(t, err)
-	p2, _, err := s.Enroll(ctx, EnrollRequest{Secret: secret2, Key: key(t), Pool: netip.MustParsePrefix("10.99.0.0/29"), Reserved: []netip.Addr{gatewayA}, Quarantine: -1, Now: later})
+	en2, err := s.Enroll(ctx, EnrollRequest{Secret: secret2, Key: key(t), Pool: netip.MustParsePrefix("10.99.0.0/29"), Reserved: []netip.Addr{gatewayA}, Quarantine: -1, Now: later})
+	p2 := en2.Peer
 	require.NoError(t, err)
 	assert.Equal(t, ps[0].Address.String(), p2.Address.String(), "without quarantine the oldest release is reused at once")
 }
@@ -255,26 +257,91 @@ func TestEnrollRetryIsIdempotent(t *testing.T) {
 	_, secret, _ := s.CreateToken(ctx, "", time.Hour, 1, t0)
 	k := key(t)
 	req := EnrollRequest{Secret: secret, Key: k, Label: "a", Pool: pool, Reserved: []netip.Addr{gatewayA}, Now: t0}
-	p, replayed, err := s.Enroll(ctx, req)
+	first, err := s.Enroll(ctx, req)
 	require.NoError(t, err)
-	assert.False(t, replayed)
-	again, replayed, err := s.Enroll(ctx, req)
+	assert.False(t, first.Replayed)
+	again, err := s.Enroll(ctx, req)
 	require.NoError(t, err, "a retry with the same key and token succeeds although the token is used up")
-	assert.True(t, replayed)
-	assert.Equal(t, p, again)
+	assert.True(t, again.Replayed)
+	assert.Equal(t, first.Peer, again.Peer)
+	// The retry's credential replaces the first, which dies.
+	assert.NotEqual(t, first.Credential, again.Credential)
+	_, err = s.Device(ctx, first.Credential)
+	assert.ErrorIs(t, err, ErrCredentialUnknown, "the replaced credential")
+	d, err := s.Device(ctx, again.Credential)
+	require.NoError(t, err)
+	assert.Equal(t, first.Peer.ID, d.ID)
 	// Another token for the same key is still a conflict.
 	_, secret2, _ := s.CreateToken(ctx, "", time.Hour, 1, t0)
-	_, _, err = s.Enroll(ctx, EnrollRequest{Secret: secret2, Key: k, Pool: pool, Now: t0})
+	_, err = s.Enroll(ctx, EnrollRequest{Secret: secret2, Key: k, Pool: pool, Now: t0})
 	assert.ErrorIs(t, err, ErrKeyEnrolled)
-	// A wrong secret with a known ID replays nothing.
+	// A wrong secret with a known ID replays nothing, and rotates nothing.
 	bad := secret[:len(secret)-1] + map[bool]string{true: "A", false: "B"}[secret[len(secret)-1] != 'A']
-	_, _, err = s.Enroll(ctx, EnrollRequest{Secret: bad, Key: k, Pool: pool, Now: t0})
+	_, err = s.Enroll(ctx, EnrollRequest{Secret: bad, Key: k, Pool: pool, Now: t0})
 	assert.ErrorIs(t, err, ErrTokenUnknown)
+	_, err = s.Device(ctx, again.Credential)
+	require.NoError(t, err, "a refused enrollment leaves the credential alone")
 	// After revocation the key is no longer enrolled: no replay.
-	_, err = s.Revoke(ctx, p.ID, t0)
+	_, err = s.Revoke(ctx, first.Peer.ID, t0)
 	require.NoError(t, err)
-	_, _, err = s.Enroll(ctx, req)
+	_, err = s.Enroll(ctx, req)
 	assert.ErrorIs(t, err, ErrTokenUsedUp)
+}
+
+// TestDeviceCredential: enrollment gives a credential the store keeps
+// only a hash of; it names its peer until the peer is revoked, and then
+// says so; anything else is unknown.
+func TestDeviceCredential(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSQLite(context.Background(), filepath.Join(dir, "peers.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	_, secret, _ := s.CreateToken(ctx, "", time.Hour, 2, t0)
+	a, err := s.Enroll(ctx, EnrollRequest{Secret: secret, Key: key(t), Label: "a", Pool: pool, Reserved: []netip.Addr{gatewayA}, Now: t0})
+	require.NoError(t, err)
+	b, err := s.Enroll(ctx, EnrollRequest{Secret: secret, Key: key(t), Label: "b", Pool: pool, Reserved: []netip.Addr{gatewayA}, Now: t0})
+	require.NoError(t, err)
+	assert.Regexp(t, `^ttdc_[A-Za-z0-9_-]{8}_[A-Za-z0-9_-]{32}$`, a.Credential)
+	assert.NotEqual(t, a.Credential, b.Credential)
+	pa, err := s.Device(ctx, a.Credential)
+	require.NoError(t, err)
+	assert.Equal(t, a.Peer, pa)
+	pb, err := s.Device(ctx, b.Credential)
+	require.NoError(t, err)
+	assert.Equal(t, b.Peer.ID, pb.ID)
+
+	// Only the hash is stored: the secret part is in no file of the
+	// database (its write-ahead log included).
+	files, err := filepath.Glob(filepath.Join(dir, "peers.db*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.NotContains(t, string(b), a.Credential[len("ttdc_")+9:], f)
+	}
+
+	id := a.Credential[len("ttdc_") : len("ttdc_")+8]
+	flip := func(c string) string {
+		last := c[len(c)-1]
+		return c[:len(c)-1] + map[bool]string{true: "A", false: "B"}[last != 'A']
+	}
+	for _, bad := range []string{"", "ttdc_", "Bearer " + a.Credential, a.Credential + "x", a.Credential[1:], flip(a.Credential),
+		"ttdc_" + id + "_" + strings.Repeat("A", 32), "tten_" + a.Credential[5:], " " + a.Credential} {
+		_, err := s.Device(ctx, bad)
+		assert.ErrorIs(t, err, ErrCredentialUnknown, "%q", bad)
+	}
+
+	// Revocation kills the credential at once, and says since when.
+	_, err = s.Revoke(ctx, a.Peer.ID, t0.Add(time.Minute))
+	require.NoError(t, err)
+	rp, err := s.Device(ctx, a.Credential)
+	require.ErrorIs(t, err, ErrPeerRevoked)
+	assert.Equal(t, a.Peer.ID, rp.ID)
+	assert.Equal(t, t0.Add(time.Minute), rp.RevokedAt)
+	_, err = s.Device(ctx, b.Credential)
+	assert.NoError(t, err, "the other device's credential lives on")
 }
 
 // TestOpenUpgradesOldSchema: a store written before token_id existed
@@ -296,7 +363,16 @@ INSERT INTO peers(public_key, address, label, created) VALUES (zeroblob(32), '10
 	require.Len(t, ps, 1)
 	assert.Equal(t, "old", ps[0].Label)
 	_, secret, _ := s.CreateToken(context.Background(), "", time.Hour, 1, t0)
-	p, err := enroll(t, s, secret, key(t), "new", pool, []netip.Addr{gatewayA}, t0)
+	en, err := s.Enroll(context.Background(), EnrollRequest{Secret: secret, Key: key(t), Label: "new", Pool: pool, Reserved: []netip.Addr{gatewayA}, Now: t0})
 	require.NoError(t, err)
-	assert.Equal(t, "10.99.0.3", p.Address.String())
+	assert.Equal(t, "10.99.0.3", en.Peer.Address.String())
+	d, err := s.Device(context.Background(), en.Credential)
+	require.NoError(t, err, "credentials work in an upgraded store")
+	assert.Equal(t, en.Peer.ID, d.ID)
+	s.Close()
+	// Opening again (the columns and the index exist now) changes nothing.
+	s, err = OpenSQLite(context.Background(), path)
+	require.NoError(t, err)
+	_, err = s.Device(context.Background(), en.Credential)
+	require.NoError(t, err)
 }
