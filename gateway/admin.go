@@ -87,9 +87,10 @@ func (e *wgEndpoint) handlePeers(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleRevoke removes the peer from the live device first, then ends
-// every session of its address, then records it: access ends before the
-// call returns, and nothing the gateway still holds for the address can
-// reach whichever peer is given it next.
+// every session of its address, then records it, which kills its device
+// credential: access ends before the call returns, and nothing the
+// gateway still holds for the address can reach whichever peer is given
+// it next.
 func (e *wgEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
@@ -115,6 +116,7 @@ func (e *wgEndpoint) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		e.metrics.revocations.Inc()
 	}
 	p, err = e.store.Revoke(r.Context(), id, e.now())
+	e.devices.forget(id) // its credential is dead: no cached trust outlives the call
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, gwapi.Error{Message: "removed from the device, but not recorded: " + err.Error()})
 		return

@@ -161,6 +161,7 @@ func TestConfigRoundTripAndValidation(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	got, err := gateway.LoadConfig(path)
 	require.NoError(t, err)
+	want.Policy = want.TunnelPolicy() // written spelled out
 	assert.Equal(t, want, got)
 	assert.ErrorIs(t, gateway.WriteConfig(path, want), os.ErrExist, "init never overwrites a config")
 
@@ -198,7 +199,7 @@ func TestInitFiles(t *testing.T) {
 	written, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Contains(t, string(written), "    # userspace (any OS, no root) or tun")
-	assert.Contains(t, string(written), "    # the company policy: full, split or both\n    allowed_modes:", "a commented starter config")
+	assert.Contains(t, string(written), "    # what a client may use: full, split or both\n    allowed_modes:", "a commented starter config")
 	loaded, err := gateway.LoadConfig(path)
 	require.NoError(t, err)
 	require.NotNil(t, loaded.WireGuard)

@@ -8,11 +8,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/resolver"
 	"github.com/tetherwfh/tether/internal/confload"
 	"github.com/tetherwfh/tether/internal/logging"
@@ -39,9 +43,17 @@ type Config struct {
 	Measure MeasureConfig `yaml:"measure"`
 	// DNS configures the filtering resolver; absent means no resolver.
 	DNS *resolver.Config `yaml:"dns,omitempty"`
+	// Diagnostics names what clients' check of the company filter asks
+	// the resolver; optional.
+	Diagnostics DiagnosticsConfig `yaml:"diagnostics,omitempty"`
 	// WireGuard configures the endpoint clients enroll with and connect
 	// to; absent means none.
 	WireGuard *WireGuardConfig `yaml:"wireguard,omitempty"`
+	// Policy is the company's tunnel policy, sent to every device with
+	// its enrollment and on /v1/device. A key the file leaves out keeps
+	// DefaultConfig's value, which is gwapi.DefaultPolicy()'s; what
+	// TunnelPolicy says of the zero values is what the gateway serves.
+	Policy gwapi.Policy `yaml:"policy"`
 	// LogLevel is debug, info, warn or error; empty means info.
 	LogLevel string `yaml:"log_level,omitempty"`
 }
@@ -127,6 +139,80 @@ func (m MeasureConfig) publicLimits() measureserver.Limits {
 		ClientBytes: p.ClientBytes, ClientBytesPeriod: p.ClientBytesPeriod}
 }
 
+// DiagnosticsConfig names what clients' check of the company filter
+// (netdiag's) asks: sent with the enrollment and on /v1/device. The zero
+// value names nothing, and clients skip the check.
+type DiagnosticsConfig struct {
+	// Canary is a name the company's filter blocks, e.g. a name on a
+	// block list; empty skips the filter check.
+	Canary string `yaml:"canary,omitempty"`
+	// ProbeName is a name the company's resolver must resolve (a local
+	// zone's, say), the check's control; empty means a public name.
+	ProbeName string `yaml:"probe_name,omitempty"`
+}
+
+func (d DiagnosticsConfig) validate() error {
+	for _, f := range []struct{ key, name string }{{"diagnostics.canary", d.Canary}, {"diagnostics.probe_name", d.ProbeName}} {
+		if f.name != "" && !validHostName(f.name) {
+			return fmt.Errorf("%s: %q is not a DNS name (letters, digits, hyphens and underscores, in labels of at most 63 bytes)", f.key, f.name)
+		}
+	}
+	return nil
+}
+
+// validHostName reports whether n is a DNS name of plain labels, with or
+// without the final dot.
+func validHostName(n string) bool {
+	n = strings.TrimSuffix(n, ".")
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(n, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		for _, c := range []byte(l) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TunnelPolicy is the policy the gateway serves: c.Policy, with the zero
+// values that mean "unset" filled from gwapi.DefaultPolicy():
+//   - a zero Policy (a Config not made from DefaultConfig) is the default
+//     policy entire;
+//   - allowed_modes unset (nil) is both modes; set to [] it is an error;
+//   - default_mode "" is full where allowed, else the one allowed mode;
+//   - fail_closed "" is optional.
+//
+// force_full_on_untrusted and full_needs have no "unset" of their own:
+// false and 0 are settings (0 sets no limit), so a file that leaves them
+// out keeps DefaultConfig's true and figures.
+func (c Config) TunnelPolicy() gwapi.Policy {
+	def := gwapi.DefaultPolicy()
+	p := c.Policy
+	if reflect.ValueOf(p).IsZero() {
+		return def
+	}
+	if p.AllowedModes == nil {
+		p.AllowedModes = def.AllowedModes
+	}
+	p.AllowedModes, p.AlwaysTunnel = slices.Clone(p.AllowedModes), slices.Clone(p.AlwaysTunnel)
+	if p.DefaultMode == "" && len(p.AllowedModes) > 0 {
+		p.DefaultMode = p.AllowedModes[0]
+		if p.Allows(gwapi.ModeFull) {
+			p.DefaultMode = gwapi.ModeFull
+		}
+	}
+	if p.FailClosed == "" {
+		p.FailClosed = def.FailClosed
+	}
+	return p
+}
+
 // APIConfig configures the HTTP API.
 type APIConfig struct {
 	// Listen is the host:port to serve on; empty means DefaultAPIListen.
@@ -153,9 +239,14 @@ type APIConfig struct {
 	TLSKeyFile  string `yaml:"tls_key_file,omitempty"`
 }
 
-// DefaultConfig is what `tether-gateway init` writes.
+// DefaultConfig is what `tether-gateway init` writes, and what LoadConfig
+// reads a file over. Its Policy is gwapi.DefaultPolicy() but for
+// default_mode, left unset so that it follows allowed_modes.
 func DefaultConfig() Config {
-	return Config{Name: "gateway", API: APIConfig{Listen: DefaultAPIListen}, Measure: MeasureConfig{STAMPListen: DefaultSTAMPListen}, LogLevel: "info"}
+	pol := gwapi.DefaultPolicy()
+	pol.DefaultMode = ""
+	return Config{Name: "gateway", API: APIConfig{Listen: DefaultAPIListen}, Measure: MeasureConfig{STAMPListen: DefaultSTAMPListen},
+		Policy: pol, LogLevel: "info"}
 }
 
 // LoadConfig reads and validates the config file at path.
@@ -207,6 +298,12 @@ func (c Config) Validate() error {
 			return fmt.Errorf("dns.listen: %w", err)
 		}
 	}
+	if err := c.TunnelPolicy().Validate(); err != nil {
+		return err // it names the key
+	}
+	if err := c.Diagnostics.validate(); err != nil {
+		return err
+	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("log_level: %w", err)
 	}
@@ -224,12 +321,14 @@ func validateListen(addr string) error {
 	return nil
 }
 
-// WriteConfig writes cfg to path, refusing to replace an existing file.
-// The file is 0600: later versions keep the gateway's private key here.
+// WriteConfig writes cfg to path, refusing to replace an existing file,
+// with its policy spelled out as TunnelPolicy serves it. The file is
+// 0600: later versions keep the gateway's private key here.
 func WriteConfig(path string, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	cfg.Policy = cfg.TunnelPolicy()
 	data, err := commentedYAML(cfg)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -248,26 +347,35 @@ func WriteConfig(path string, cfg Config) error {
 // configComments explain each key in the file WriteConfig writes, so
 // the starter config documents itself; CONFIG.md has the full story.
 var configComments = map[string]string{
-	"":                            "tether-gateway configuration; every key is in gateway/CONFIG.md",
-	"name":                        "shown to clients and in logs",
-	"api":                         "the HTTPS API: health, enrollment, admin, metrics, measurement service",
-	"api.listen":                  "host:port; 0.0.0.0:8443 to serve clients",
-	"api.admin_token_file":        "bearer token of the admin API (tether-gateway token/peer use it)",
-	"api.metrics_token_file":      "bearer token that may read /metrics (for Prometheus' credentials_file)",
-	"api.tls_cert_file":           "self-signed by init; clients pin it (tether-gateway fingerprint)",
-	"measure":                     "the measurement service; optional: max_mbps (enrolled devices' guard), max_transfers_per_client, max_transfers, max_bytes_per_request, stall_timeout, public (limits for everyone else)",
-	"measure.stamp_listen":        "UDP STAMP reflector (RFC 8762); 0.0.0.0:862 to serve clients",
-	"wireguard":                   "the WireGuard endpoint; optional: interface, forward_internet, masquerade_company",
-	"wireguard.mode":              "userspace (any OS, no root) or tun (Linux, CAP_NET_ADMIN: kernel forwarding and NAT)",
-	"wireguard.listen_port":       "UDP",
-	"wireguard.address":           "the gateway's tunnel address; its prefix is the clients' pool",
-	"wireguard.key_file":          "the gateway's private key (0600)",
-	"wireguard.endpoint":          "host:port clients reach WireGuard on",
-	"wireguard.company_prefixes":  "routed through the tunnel in split mode, e.g. [10.77.0.0/16]",
-	"wireguard.allowed_modes":     "the company policy: full, split or both",
-	"wireguard.store":             "SQLite peer database",
-	"wireguard.enroll_per_minute": "enrollment attempts per client address (IPv6: per /64)",
-	"log_level":                   "debug, info, warn or error",
+	"":                               "tether-gateway configuration; every key is in gateway/CONFIG.md",
+	"name":                           "shown to clients and in logs",
+	"api":                            "the HTTPS API: health, enrollment, admin, metrics, measurement service",
+	"api.listen":                     "host:port; 0.0.0.0:8443 to serve clients",
+	"api.admin_token_file":           "bearer token of the admin API (tether-gateway token/peer use it)",
+	"api.metrics_token_file":         "bearer token that may read /metrics (for Prometheus' credentials_file)",
+	"api.tls_cert_file":              "self-signed by init; clients pin it (tether-gateway fingerprint)",
+	"measure":                        "the measurement service; optional: max_mbps (enrolled devices' guard), max_transfers_per_client, max_transfers, max_bytes_per_request, stall_timeout, public (limits for everyone else)",
+	"measure.stamp_listen":           "UDP STAMP reflector (RFC 8762); 0.0.0.0:862 to serve clients",
+	"wireguard":                      "the WireGuard endpoint; optional: interface, forward_internet, masquerade_company",
+	"wireguard.mode":                 "userspace (any OS, no root) or tun (Linux, CAP_NET_ADMIN: kernel forwarding and NAT)",
+	"wireguard.listen_port":          "UDP",
+	"wireguard.address":              "the gateway's tunnel address; its prefix is the clients' pool",
+	"wireguard.key_file":             "the gateway's private key (0600)",
+	"wireguard.endpoint":             "host:port clients reach WireGuard on",
+	"wireguard.company_prefixes":     "routed through the tunnel in split mode, e.g. [10.77.0.0/16]",
+	"wireguard.store":                "SQLite peer database",
+	"wireguard.enroll_per_minute":    "enrollment attempts per client address (IPv6: per /64)",
+	"diagnostics":                    "what clients' check of the company filter asks the resolver; optional: canary, probe_name",
+	"diagnostics.canary":             "a name the company's filter blocks; clients check it is blocked",
+	"diagnostics.probe_name":         "a name the company's resolver must resolve (the check's control)",
+	"policy":                         "the company's tunnel policy, sent to every device; optional: always_tunnel (prefixes through the tunnel in every mode)",
+	"policy.allowed_modes":           "what a client may use: full, split or both",
+	"policy.default_mode":            "what auto picks when nothing argues otherwise",
+	"policy.force_full_on_untrusted": "captive portal, DNS hijack, open Wi-Fi, answers from elsewhere: full tunnel",
+	"policy.full_needs":              "the line a full tunnel needs (0: no limit); below it, auto uses split where allowed",
+	"policy.always_tunnel":           "prefixes that go through the tunnel in every mode, e.g. [10.77.0.0/16]",
+	"policy.fail_closed":             "the kill switch: off, optional (the employee's choice) or required",
+	"log_level":                      "debug, info, warn or error",
 }
 
 // commentedYAML renders cfg with configComments above its keys.
@@ -307,7 +415,7 @@ func InitFiles(path string, cfg *Config, endpoint string) ([]string, string, err
 		}
 	}
 	cfg.WireGuard = &WireGuardConfig{Mode: ModeUserspace, EnrollPerMinute: 10, ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"),
-		Endpoint: endpoint, Store: filepath.Join(dir, "peers.db"), AllowedModes: []string{"full", "split"}}
+		Endpoint: endpoint, Store: filepath.Join(dir, "peers.db")}
 	files.Apply(cfg)
 	if err := cfg.Validate(); err != nil {
 		return nil, "", err

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 
+	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/tunnel"
 )
 
@@ -64,8 +66,10 @@ func (u userspacePlane) endSessions(a netip.Addr) (int, error) {
 func (u userspacePlane) close() { _ = u.Down(context.Background()) }
 
 // forwardPolicy is what peers may reach through the gateway, shared by
-// both data planes: the company prefixes, the internet when full tunnels
-// may use it, never the pool (peers do not reach each other).
+// both data planes: the company prefixes (policy.always_tunnel's among
+// them, which clients route through the tunnel in every mode), the
+// internet when full tunnels may use it, never the pool (peers do not
+// reach each other).
 type forwardPolicy struct {
 	pool     netip.Prefix
 	gateway  netip.Addr
@@ -73,8 +77,14 @@ type forwardPolicy struct {
 	internet bool
 }
 
-func policyOf(cfg WireGuardConfig) forwardPolicy {
-	return forwardPolicy{pool: cfg.Address.Masked(), gateway: cfg.Address.Addr(), company: cfg.CompanyPrefixes, internet: cfg.internet()}
+func policyOf(cfg WireGuardConfig, pol gwapi.Policy) forwardPolicy {
+	company := slices.Clone(cfg.CompanyPrefixes)
+	for _, p := range pol.AlwaysTunnel {
+		if !slices.Contains(company, p) {
+			company = append(company, p)
+		}
+	}
+	return forwardPolicy{pool: cfg.Address.Masked(), gateway: cfg.Address.Addr(), company: company, internet: cfg.internet(pol)}
 }
 
 // forward is what the userspace subnet router relays: the company

@@ -4,9 +4,10 @@
 // A Server (server.go) owns the gateway's configuration (config.go,
 // CONFIG.md) and its secrets (secrets.go), and serves:
 //   - the HTTP API: health, readiness and info (status.go), enrollment
-//     (enroll.go), the admin API (admin.go), metrics and the measurement
-//     service, every route built in routes.go with its auth (auth.go) and
-//     limits;
+//     with the company's policy (enroll.go), devices' credentials and
+//     what a device is told about itself (device.go), the admin API
+//     (admin.go), metrics and the measurement service, every route built
+//     in routes.go with its auth (auth.go) and limits;
 //   - the WireGuard endpoint (endpoint.go) in one of two data planes,
 //     userspace netstack or kernel TUN (dataplane*.go, nat.go), with its
 //     peers in gateway/peers;

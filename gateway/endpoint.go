@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/peers"
 	"github.com/tetherwfh/tether/internal/keyrate"
 	"github.com/tetherwfh/tether/tunnel"
@@ -33,8 +33,10 @@ type WireGuardConfig struct {
 	Endpoint string `yaml:"endpoint"`
 	// CompanyPrefixes are routed through the tunnel in split mode.
 	CompanyPrefixes []netip.Prefix `yaml:"company_prefixes"`
-	// AllowedModes is the company policy: full, split or both.
-	AllowedModes []string `yaml:"allowed_modes"`
+	// AllowedModes moved to Config.Policy (policy.allowed_modes), with
+	// the rest of the company's tunnel policy. Set, it is an error that
+	// says so, where the key would otherwise be ignored or unknown.
+	AllowedModes []string `yaml:"allowed_modes,omitempty"`
 	// Store is the SQLite peer database.
 	Store string `yaml:"store"`
 	// EnrollPerMinute bounds enrollment attempts per client address (an
@@ -44,7 +46,7 @@ type WireGuardConfig struct {
 	// long; zero means peers.DefaultQuarantine, negative none (tests).
 	AddressQuarantine time.Duration `yaml:"address_quarantine,omitempty"`
 	// ForwardInternet lets full-tunnel peers reach the internet through
-	// the gateway; unset means yes when full is an allowed mode.
+	// the gateway; unset means yes when policy.allowed_modes allows full.
 	ForwardInternet *bool `yaml:"forward_internet,omitempty"`
 	// MasqueradeCompany hides peers behind the gateway's address toward
 	// the company prefixes too (tun mode), for company networks with no
@@ -55,11 +57,13 @@ type WireGuardConfig struct {
 // DefaultTUNInterface names the gateway's TUN device.
 const DefaultTUNInterface = "tgw0"
 
-func (w *WireGuardConfig) internet() bool {
+// internet reports whether peers reach the internet through the
+// gateway under pol.
+func (w *WireGuardConfig) internet(pol gwapi.Policy) bool {
 	if w.ForwardInternet != nil {
 		return *w.ForwardInternet
 	}
-	return len(w.AllowedModes) == 0 || slices.Contains(w.AllowedModes, "full")
+	return pol.Allows(gwapi.ModeFull)
 }
 
 func (w *WireGuardConfig) validate() error {
@@ -83,10 +87,8 @@ func (w *WireGuardConfig) validate() error {
 	if _, _, err := tunnel.SplitEndpoint(w.Endpoint); err != nil {
 		return fmt.Errorf("wireguard.endpoint: %w", err)
 	}
-	for _, m := range w.AllowedModes {
-		if m != "full" && m != "split" {
-			return fmt.Errorf("wireguard.allowed_modes: %q is neither full nor split", m)
-		}
+	if w.AllowedModes != nil {
+		return errors.New("wireguard.allowed_modes: moved to policy.allowed_modes, in the policy: section with the rest of the company's tunnel policy (gateway/CONFIG.md)")
 	}
 	if w.EnrollPerMinute < 0 {
 		return fmt.Errorf("wireguard.enroll_per_minute: %d is negative", w.EnrollPerMinute)
@@ -102,20 +104,25 @@ type wgEndpoint struct {
 	dev   dataPlane
 	now   func() time.Time
 	log   *slog.Logger
+	// policy is the company's tunnel policy (Config.TunnelPolicy), and
+	// diagnostics what devices' diagnoses need; both go to every device.
+	policy      gwapi.Policy
+	diagnostics func() gwapi.Diagnostics
 
 	enrollLimit *keyrate.Limiter
-	metrics     *wgMetrics
+	// devices verifies device credentials (device.go).
+	devices *deviceAuth
+	metrics *wgMetrics
 	// services are the guards of the gateway's own in-tunnel listeners,
 	// whose connections a revocation closes.
 	services []*connGuard
 }
 
-func startWireGuard(ctx context.Context, cfg WireGuardConfig, opts Options, now func() time.Time) (*wgEndpoint, error) {
+// startWireGuard starts the endpoint with pol, the company's tunnel
+// policy: it decides what the data plane forwards.
+func startWireGuard(ctx context.Context, cfg WireGuardConfig, pol gwapi.Policy, opts Options, now func() time.Time) (*wgEndpoint, error) {
 	if cfg.ListenPort == 0 {
 		cfg.ListenPort = 51820
-	}
-	if len(cfg.AllowedModes) == 0 {
-		cfg.AllowedModes = []string{"full", "split"}
 	}
 	if cfg.EnrollPerMinute == 0 {
 		cfg.EnrollPerMinute = 10
@@ -148,17 +155,18 @@ func startWireGuard(ctx context.Context, cfg WireGuardConfig, opts Options, now 
 		if cfg.Interface == "" {
 			cfg.Interface = DefaultTUNInterface
 		}
-		dev, err = startTUNPlane(ctx, wc, cfg.Interface, policyOf(cfg), cfg.MasqueradeCompany, log)
+		dev, err = startTUNPlane(ctx, wc, cfg.Interface, policyOf(cfg, pol), cfg.MasqueradeCompany, log)
 	} else {
-		dev, err = startUserspacePlane(ctx, wc, policyOf(cfg), opts.ForwardDial, log)
+		dev, err = startUserspacePlane(ctx, wc, policyOf(cfg, pol), opts.ForwardDial, log)
 	}
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	perMin := float64(cfg.EnrollPerMinute)
-	return &wgEndpoint{cfg: cfg, key: key, store: store, dev: dev, now: now, log: log,
-		enrollLimit: keyrate.New(keyrate.Config{Rate: perMin / 60, Burst: perMin, Now: now})}, nil
+	return &wgEndpoint{cfg: cfg, policy: pol, key: key, store: store, dev: dev, now: now, log: log,
+		enrollLimit: keyrate.New(keyrate.Config{Rate: perMin / 60, Burst: perMin, Now: now}),
+		devices:     newDeviceAuth(store, now)}, nil
 }
 
 func (e *wgEndpoint) close() {

@@ -21,8 +21,10 @@ const maxEnrollBody = 4 << 10
 // handleEnroll enrolls a device: its public key, with an enrollment
 // token. A client network may try wireguard.enroll_per_minute times a
 // minute. The peer is stored, then set on the live device, before the
-// answer says how to connect; a replay of the same key and token gets the
-// same enrollment.
+// answer says how to connect, with the company's policy, the diagnostics
+// hints and the device's credential; a replay of the same key and token
+// gets the same enrollment with a new credential, and the one before it
+// dies.
 func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	if !e.enrollLimit.Allow(keyrate.Key(clientAddr(r), 0, 0)) {
 		e.count("limited")
@@ -78,6 +80,9 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := enr.Peer
+	if enr.Replayed {
+		e.devices.forget(p.ID) // the credential before is dead
+	}
 	host := netip.PrefixFrom(p.Address, p.Address.BitLen())
 	// A replay sets the peer again: the first attempt may have died
 	// before the live device had it.
@@ -92,11 +97,13 @@ func (e *wgEndpoint) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	} else {
 		e.count("ok")
 	}
+	pol, diag := e.policy, e.diagnostics()
 	en := gwapi.Enrollment{
 		PeerID: p.ID, Address: netip.PrefixFrom(p.Address, e.cfg.Address.Bits()).String(),
 		GatewayPublicKey: e.key.Public().String(), Endpoint: e.cfg.Endpoint,
 		GatewayAddress: e.cfg.Address.Addr().String(), DNS: []string{e.cfg.Address.Addr().String()},
-		AllowedModes: e.cfg.AllowedModes, MTU: tunnel.DefaultMTU,
+		AllowedModes: pol.AllowedModes, MTU: tunnel.DefaultMTU,
+		Policy: &pol, DeviceCredential: enr.Credential, Diagnostics: &diag,
 	}
 	for _, c := range e.cfg.CompanyPrefixes {
 		en.CompanyPrefixes = append(en.CompanyPrefixes, c.String())

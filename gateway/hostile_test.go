@@ -90,6 +90,15 @@ func TestHostileInput(t *testing.T) {
 		{"metrics: no token", "GET", "/metrics", "", nil, 401, "metrics token"},
 		{"metrics: wrong token", "GET", "/metrics", metricsToken, nil, 401, "metrics token"},
 		{"admin with an empty bearer", "GET", gwapi.PathAdminPeers, " ", nil, 401, "admin token"},
+		// Devices: credentials that are none, or someone else's secret.
+		{"device: no credential", "GET", gwapi.PathDevice, "", nil, 401, "device credential is required"},
+		{"device: an empty bearer", "GET", gwapi.PathDevice, " ", nil, 401, "device credential"},
+		{"device: a random credential", "GET", gwapi.PathDevice, "ttdc_AAAAAAAA_" + strings.Repeat("A", 32), nil, 401, "unknown device credential"},
+		{"device: the enrollment token", "GET", gwapi.PathDevice, token, nil, 401, "unknown device credential"},
+		{"device: the admin token", "GET", gwapi.PathDevice, testAdminToken, nil, 401, "unknown device credential"},
+		{"device: a huge credential", "GET", gwapi.PathDevice, "ttdc_" + strings.Repeat("A", 6000), nil, 401, "unknown device credential"},
+		{"device: SQL in the ID", "GET", gwapi.PathDevice, "ttdc_' OR 1=1_" + strings.Repeat("A", 32), nil, 401, "unknown device credential"},
+		{"device: a non-ASCII credential", "GET", gwapi.PathDevice, "ttdc_AAAAAAAA_" + strings.Repeat("é", 16), nil, 401, "unknown device credential"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := call(t, tc.method, base+tc.path, tc.bearer, tc.body)
@@ -113,7 +122,8 @@ func TestHostileInput(t *testing.T) {
 // TestEnrollRetryGetsTheSameEnrollment: a client whose answer was lost
 // (a crash between the commit and the reply) retries with the same key
 // and token and gets its enrollment back, where it used to get 409 with
-// the token's use gone.
+// the token's use gone; only the device credential is new
+// (TestEnrollRetryRotatesTheCredential).
 func TestEnrollRetryGetsTheSameEnrollment(t *testing.T) {
 	g := gatewaytest.New(t)
 	base := g.URL()
@@ -125,7 +135,13 @@ func TestEnrollRetryGetsTheSameEnrollment(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, "%s", first)
 	code, again := call(t, "POST", base+gwapi.PathEnroll, "", req)
 	require.Equal(t, http.StatusOK, code, "%s", again)
-	assert.JSONEq(t, string(first), string(again))
+	var a, b map[string]any
+	require.NoError(t, json.Unmarshal(first, &a))
+	require.NoError(t, json.Unmarshal(again, &b))
+	assert.NotEqual(t, a["device_credential"], b["device_credential"], "a new credential")
+	delete(a, "device_credential")
+	delete(b, "device_credential")
+	assert.Equal(t, a, b)
 	ps, err := g.API.Peers(context.Background())
 	require.NoError(t, err)
 	assert.Len(t, ps, 1, "one peer, not two")

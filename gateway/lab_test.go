@@ -89,7 +89,7 @@ func startLabGateway(t *testing.T, l *netlab.Lab, mode string) *labGateway {
 	cfg.Measure.STAMPListen = ""
 	cfg.WireGuard = &gateway.WireGuardConfig{Mode: mode, ListenPort: 51820, Address: netip.MustParsePrefix("10.99.0.1/24"), KeyFile: sec.KeyFile,
 		Endpoint: netip.AddrPortFrom(netlab.GatewayAddr, 51820).String(), CompanyPrefixes: []netip.Prefix{netlab.CorpPrefix},
-		Store: filepath.Join(dir, "peers.db"), AllowedModes: []string{"full", "split"}}
+		Store: filepath.Join(dir, "peers.db")}
 	path := filepath.Join(dir, "gateway.yaml")
 	require.NoError(t, gateway.WriteConfig(path, cfg))
 	exe, err := os.Executable()

@@ -16,6 +16,7 @@ import (
 type wgMetrics struct {
 	enrollments *prometheus.CounterVec
 	revocations prometheus.Counter
+	devices     *prometheus.CounterVec
 }
 
 func newWGMetrics(reg prometheus.Registerer, e *wgEndpoint) *wgMetrics {
@@ -28,8 +29,12 @@ func newWGMetrics(reg prometheus.Registerer, e *wgEndpoint) *wgMetrics {
 			Namespace: "tether", Subsystem: "wireguard", Name: "revocations_total",
 			Help: "Peers revoked.",
 		}),
+		devices: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tether", Subsystem: "wireguard", Name: "device_checks_total",
+			Help: "Devices asking about themselves (GET /v1/device) by result (ok, unknown: a missing or wrong credential, revoked, limited, failed).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.enrollments, m.revocations, &peerCollector{e: e})
+	reg.MustRegister(m.enrollments, m.revocations, m.devices, &peerCollector{e: e})
 	// The userspace data plane's subnet router; zero in tun mode, where
 	// the kernel forwards and the nftables table counts.
 	fwd := func(name, help string, v func(tunnel.ForwardStats) float64) prometheus.Collector {

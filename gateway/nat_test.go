@@ -65,10 +65,27 @@ func TestWireGuardModeValidation(t *testing.T) {
 	assert.NoError(t, c.Validate())
 	no := false
 	c.WireGuard.ForwardInternet = &no
-	assert.False(t, c.WireGuard.internet())
+	assert.False(t, c.WireGuard.internet(c.TunnelPolicy()))
 	c.WireGuard.ForwardInternet = nil
-	c.WireGuard.AllowedModes = []string{"split"}
-	assert.False(t, c.WireGuard.internet(), "split-only companies forward no internet by default")
-	c.WireGuard.AllowedModes = nil
-	assert.True(t, c.WireGuard.internet())
+	c.Policy.AllowedModes = []string{"split"}
+	assert.NoError(t, c.Validate())
+	assert.False(t, c.WireGuard.internet(c.TunnelPolicy()), "split-only companies forward no internet by default")
+	c.Policy.AllowedModes = nil
+	assert.True(t, c.WireGuard.internet(c.TunnelPolicy()), "unset: both modes, full among them")
+}
+
+// TestForwardPolicyCoversAlwaysTunnel: clients route policy.always_tunnel
+// through the tunnel in every mode, so the gateway forwards it beside the
+// company prefixes, once each.
+func TestForwardPolicyCoversAlwaysTunnel(t *testing.T) {
+	corp, extra := netip.MustParsePrefix("10.77.0.0/16"), netip.MustParsePrefix("10.78.0.0/16")
+	c := DefaultConfig()
+	c.WireGuard = &WireGuardConfig{Address: netip.MustParsePrefix("10.99.0.1/24"), CompanyPrefixes: []netip.Prefix{corp}}
+	c.Policy.AllowedModes = []string{"split"}
+	c.Policy.AlwaysTunnel = []netip.Prefix{corp, extra}
+	pol := policyOf(*c.WireGuard, c.TunnelPolicy())
+	assert.Equal(t, []netip.Prefix{corp, extra}, pol.company)
+	assert.False(t, pol.internet)
+	assert.Equal(t, []netip.Prefix{corp}, c.WireGuard.CompanyPrefixes, "the config is not changed")
+	assert.Equal(t, []netip.Prefix{corp, extra}, pol.forward().Allow)
 }

@@ -126,7 +126,7 @@ func TestRevokedPeersSessionsNeverReachTheNextPeer(t *testing.T) {
 	}
 	g := gatewaytest.New(t, gatewaytest.WithConfig(func(c *gateway.Config) {
 		c.WireGuard.Address = netip.MustParsePrefix("10.99.0.1/30") // one peer address: .2
-		c.WireGuard.AllowedModes = []string{"split"}
+		c.Policy.AllowedModes = []string{"split"}
 		c.WireGuard.AddressQuarantine = -1
 	}), gatewaytest.WithOptions(gateway.Options{ForwardDial: dial}))
 	companyAddr := func(a net.Addr) string {

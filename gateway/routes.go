@@ -27,7 +27,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	measure := s.measure.Handler()
 	for _, p := range measureserver.Paths {
-		// API; none (the trusted pool once devices authenticate); the public pool (measure.public).
+		// API; none, or a device credential as the bearer token for the trusted
+		// pool (deviceTrusted); the public pool (measure.public), or the trusted
+		// pool's limits, and deviceFailsPerMinute wrong credentials per client network.
 		mux.Handle(p, measure)
 	}
 	// API; none; none.
@@ -43,6 +45,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+gwapi.PathDNSExplain, loopbackOnly("dns explain", s.handleExplain))
 	// API; the enrollment token in the body; body maxEnrollBody, wireguard.enroll_per_minute per client network.
 	mux.HandleFunc("POST "+gwapi.PathEnroll, s.withWG(limitBody(maxEnrollBody, (*wgEndpoint).handleEnroll)))
+	// API; a device credential as the bearer token; deviceFailsPerMinute
+	// (burst deviceFailBurst) wrong credentials per client network.
+	mux.HandleFunc("GET "+gwapi.PathDevice, s.withWG((*wgEndpoint).handleDevice))
 	// API; admin token; body maxEnrollBody.
 	mux.HandleFunc("POST "+gwapi.PathAdminTokens, adminAuth(s.admin, s.withWG(limitBody(maxEnrollBody, (*wgEndpoint).handleCreateToken))))
 	// API; admin token; none.

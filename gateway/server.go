@@ -90,11 +90,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	// The API's measurement service: outsiders in the public pool,
-	// enrolled devices in the trusted one once they authenticate (the
-	// device credential; until then Authenticate is nil). The service
-	// inside the tunnel is a server of its own (serveInTunnel).
+	// enrolled devices in the trusted one when their requests carry
+	// their device credential (deviceTrusted). The service inside the
+	// tunnel is a server of its own (serveInTunnel).
 	ms, err := measureserver.New(measureserver.Config{Logger: s.logger, Now: opts.Now, BaseURL: strings.TrimSuffix(cfg.API.PublicURL, "/"),
-		Public: cfg.Measure.publicLimits(), Trusted: cfg.Measure.trustedLimits(), StallTimeout: cfg.Measure.StallTimeout,
+		Authenticate: s.deviceTrusted,
+		Public:       cfg.Measure.publicLimits(), Trusted: cfg.Measure.trustedLimits(), StallTimeout: cfg.Measure.StallTimeout,
 		MaxDownBytes: cfg.Measure.MaxBytesPerRequest, MaxUpBytes: cfg.Measure.MaxBytesPerRequest})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -137,6 +138,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 		s.dns = r
+		if c := cfg.Diagnostics.Canary; c != "" {
+			if ex, err := r.Explain(c); err == nil && !ex.Decision.Blocked {
+				s.logger.Warn("diagnostics.canary is not blocked by the company's lists: devices' filter check will say the filter is off", "canary", c, "why", ex.Summary)
+			}
+		}
 	}
 	return s, nil
 }
@@ -181,13 +187,14 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	}
 	if s.cfg.WireGuard != nil {
-		wg, err := startWireGuard(ctx, *s.cfg.WireGuard, s.opts, s.now)
+		wg, err := startWireGuard(ctx, *s.cfg.WireGuard, s.cfg.TunnelPolicy(), s.opts, s.now)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("gateway: WireGuard: %w", err)
 		}
 		defer wg.close()
 		wg.metrics = newWGMetrics(s.metrics, wg)
+		wg.diagnostics = s.diagnostics
 		s.wg = wg
 		stopInTunnel, err := s.serveInTunnel(ctx, wg)
 		if err != nil {

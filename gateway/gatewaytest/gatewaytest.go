@@ -72,8 +72,17 @@ type settings struct {
 // WithConfig changes the gateway's configuration (after the fixture's
 // defaults, before New). A nil cfg.WireGuard or cfg.DNS turns that part
 // off.
+//
+// The fixture's policy is DefaultConfig's (gwapi.DefaultPolicy()), and
+// its diagnostics names are BlockedName and CompanyName; WithPolicy sets
+// the policy.
 func WithConfig(change func(cfg *gateway.Config)) Option {
 	return func(s *settings) { s.changes = append(s.changes, change) }
+}
+
+// WithPolicy sets the company's tunnel policy the gateway serves.
+func WithPolicy(p gwapi.Policy) Option {
+	return WithConfig(func(cfg *gateway.Config) { cfg.Policy = p })
 }
 
 // WithOptions sets the gateway's collaborators: a logger, a clock, the
@@ -135,7 +144,10 @@ func New(tb testing.TB, opts ...Option) *Gateway {
 	}
 	cfg.WireGuard = &gateway.WireGuardConfig{Mode: gateway.ModeUserspace, ListenPort: wgPort, Address: TunnelAddress,
 		Endpoint: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), wgPort).String(), CompanyPrefixes: []netip.Prefix{CompanyPrefix},
-		AllowedModes: []string{"full", "split"}, Store: filepath.Join(dir, "peers.db"), EnrollPerMinute: EnrollPerMinute}
+		Store: filepath.Join(dir, "peers.db"), EnrollPerMinute: EnrollPerMinute}
+	// The filter check's names: what the fixture's resolver blocks and
+	// serves.
+	cfg.Diagnostics = gateway.DiagnosticsConfig{Canary: BlockedName, ProbeName: CompanyName}
 	sec.Apply(&cfg)
 	if !set.tls {
 		cfg.API.TLSCertFile, cfg.API.TLSKeyFile = "", ""
@@ -217,20 +229,21 @@ func (g *Gateway) Token(tb testing.TB, uses int) string {
 	return tc.Secret
 }
 
-// Client is an enrolled device with a userspace tunnel up to the gateway.
-type Client struct {
-	*tunnel.Userspace
-	// Enrollment is the gateway's answer to the device's enrollment.
+// Device is an enrolled device, with no tunnel.
+type Device struct {
+	// Key is the device's private key.
+	Key tunnel.PrivateKey
+	// Enrollment is the gateway's answer to the device's enrollment;
+	// its DeviceCredential authenticates the device (see Credential).
 	Enrollment gwapi.Enrollment
-	// Gateway is the gateway's tunnel address.
-	Gateway netip.Addr
 }
 
-// Connect enrolls a fresh key with token and brings a split userspace
-// tunnel up with the answer (no root: a netstack in this process, no
-// proxies), taken down when the test ends. The tunnel's first handshake
-// may still be under way when it returns: see Reaches.
-func (g *Gateway) Connect(tb testing.TB, token string) *Client {
+// Credential is the device credential its enrollment gave.
+func (d Device) Credential() string { return d.Enrollment.DeviceCredential }
+
+// Enroll enrolls a fresh key with token, failing the test if the gateway
+// refuses.
+func (g *Gateway) Enroll(tb testing.TB, token string) Device {
 	tb.Helper()
 	k, err := tunnel.GeneratePrivateKey()
 	if err != nil {
@@ -242,7 +255,29 @@ func (g *Gateway) Connect(tb testing.TB, token string) *Client {
 	if err != nil {
 		tb.Fatalf("gatewaytest: %v", err)
 	}
-	cfg, plan, err := wgconf.FromEnrollment(k, en, tunnel.ModeSplit, netip.MustParseAddr("127.0.0.1"))
+	return Device{Key: k, Enrollment: en}
+}
+
+// Client is an enrolled device with a userspace tunnel up to the gateway.
+type Client struct {
+	*tunnel.Userspace
+	// Enrollment is the gateway's answer to the device's enrollment.
+	Enrollment gwapi.Enrollment
+	// Gateway is the gateway's tunnel address.
+	Gateway netip.Addr
+}
+
+// Connect enrolls a fresh key with token (Enroll) and brings a split
+// userspace tunnel up with the answer (no root: a netstack in this
+// process, no proxies), taken down when the test ends. The tunnel's first
+// handshake may still be under way when it returns: see Reaches.
+func (g *Gateway) Connect(tb testing.TB, token string) *Client {
+	tb.Helper()
+	d := g.Enroll(tb, token)
+	en := d.Enrollment
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg, plan, err := wgconf.FromEnrollment(d.Key, en, tunnel.ModeSplit, netip.MustParseAddr("127.0.0.1"))
 	if err != nil {
 		tb.Fatalf("gatewaytest: %v", err)
 	}

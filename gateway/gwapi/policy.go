@@ -21,7 +21,7 @@ const (
 )
 
 // Policy is the company's tunnel policy: the gateway's policy: section, sent
-// with every enrollment and on PathDevicePolicy. The client's policy
+// with every enrollment and on PathDevice. The client's policy
 // (client/policy) decides a tunnel mode from it and from a report.
 type Policy struct {
 	// AllowedModes are the modes a client may use: full, split or both.
