@@ -208,7 +208,7 @@ func TestPeerListEscapesAHostileLabel(t *testing.T) {
 	k, err := tunnel.GeneratePrivateKey()
 	require.NoError(t, err)
 	hostile := "\x1b[2J\x1b]0;pwned\x07x\r\n9    10.99.0.9       AAAAAAAA…  admin"
-	_, _, err = store.Enroll(ctx, peers.EnrollRequest{Secret: secret, Key: k.Public(), Label: hostile,
+	_, err = store.Enroll(ctx, peers.EnrollRequest{Secret: secret, Key: k.Public(), Label: hostile,
 		Pool: gatewaytest.TunnelAddress.Masked(), Reserved: []netip.Addr{gatewaytest.TunnelAddress.Addr()}, Now: now})
 	require.NoError(t, err)
 
