@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"time"
@@ -53,6 +54,11 @@ type Config struct {
 	// CheckInterval paces the gateway health check; zero means
 	// DefaultCheckInterval.
 	CheckInterval time.Duration `yaml:"check_interval,omitempty"`
+	// Resolvers are the DNS servers (host:port) a diagnosis outside the
+	// tunnel checks as this network's; empty means the system's (from
+	// /etc/resolv.conf or the OS). For a network whose resolvers the OS
+	// does not report, or a lab.
+	Resolvers []string `yaml:"resolvers,omitempty"`
 	// LogLevel is debug, info, warn or error; empty means info.
 	LogLevel string `yaml:"log_level,omitempty"`
 }
@@ -94,6 +100,11 @@ func (c Config) Validate() error {
 	}
 	if c.CheckInterval != 0 && c.CheckInterval < minCheckInterval {
 		return fmt.Errorf("check_interval: %v is below the minimum %v", c.CheckInterval, minCheckInterval)
+	}
+	for _, r := range c.Resolvers {
+		if _, err := netip.ParseAddrPort(r); err != nil {
+			return fmt.Errorf("resolvers: %q is not an address:port: %w", r, err)
+		}
 	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("log_level: %w", err)

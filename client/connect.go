@@ -75,8 +75,15 @@ func (d *Daemon) enroll(ctx context.Context, req localapi.EnrollRequest) error {
 	if err := st.save(fileEnrollment, rec); err != nil {
 		return err
 	}
+	var name string
+	ictx, cancel := context.WithTimeout(ctx, gatewayCheckTimeout)
+	if info, ierr := gc.Info(ictx); ierr == nil {
+		name = info.Name
+	}
+	cancel()
 	d.mu.Lock()
 	d.enr, d.key, d.cred = rec, key, cred
+	d.gw = localapi.GatewayStatus{URL: rec.Gateway, Name: name, Reachable: true, LastCheck: d.now()}
 	d.applied, d.deviceChecked, d.engTried, d.engErr = nil, d.mono(), 0, ""
 	d.mu.Unlock()
 	d.logger.Info("enrolled", "gateway", rec.Gateway, "peer", en.PeerID, "address", en.Address)
@@ -142,6 +149,13 @@ func (d *Daemon) checkDevice(ctx context.Context) {
 // overrides the settings' for this call ("" keeps them).
 func (d *Daemon) connect(ctx context.Context, mode string) (localapi.Decision, error) {
 	d.mu.Lock()
+	if d.eng != nil && d.applied != nil {
+		// Up already (an employee's up ran while the loop's was queued):
+		// one engine at a time.
+		dec := toLocal(d.applied.Decision)
+		d.mu.Unlock()
+		return dec, nil
+	}
 	rec, key := d.enr, d.key
 	needReport := d.reportNetwork != d.network.ID() || len(d.reports) == 0
 	failClosed := d.failClosedLocked()
@@ -309,6 +323,12 @@ func (d *Daemon) diagnose(ctx context.Context, quick bool, eng engine) (report.R
 		}
 		cfg.Server, cfg.TLS = rec.Gateway, tc
 		cfg.STAMPPort, cfg.WireGuardPort = rec.Diagnostics.STAMPPort, port
+		if len(d.cfg.Resolvers) > 0 {
+			cfg.DNS.Resolvers = make([]netip.AddrPort, 0, len(d.cfg.Resolvers))
+			for _, r := range d.cfg.Resolvers {
+				cfg.DNS.Resolvers = append(cfg.DNS.Resolvers, netip.MustParseAddrPort(r)) // Validate checked
+			}
+		}
 	}
 	c, err := netdiag.New(cfg)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -29,7 +30,7 @@ func startDaemon(t *testing.T, cfg Config) *localapi.Client {
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(t.TempDir(), "state")
 	}
-	d, err := New(cfg, Options{NetWatcher: fixedNetwork{}})
+	d, err := New(cfg, Options{NetWatcher: fixedNetwork{}, Logger: testLogger(t)})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -46,6 +47,12 @@ func startDaemon(t *testing.T, cfg Config) *localapi.Client {
 		t.Fatalf("daemon did not start: %v", err)
 	}
 	return &localapi.Client{Socket: cfg.Socket}
+}
+
+// testLogger writes the daemon's log into the test's output, shown when
+// it fails or with -v.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 func waitState(t *testing.T, c *localapi.Client, want localapi.State) localapi.Status {

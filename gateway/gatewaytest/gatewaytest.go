@@ -111,8 +111,9 @@ type Gateway struct {
 	// Dir holds its config's files: secrets, peer store, block list.
 	Dir string
 
+	opts     gateway.Options
 	stop     func() error
-	stopOnce sync.Once
+	stopOnce *sync.Once
 	tb       testing.TB
 }
 
@@ -163,8 +164,8 @@ func New(tb testing.TB, opts ...Option) *Gateway {
 	if err != nil {
 		tb.Fatalf("gatewaytest: the gateway did not start: %v", err)
 	}
-	g := &Gateway{Server: s, Config: cfg, Secrets: sec, Dir: dir, stop: stop, tb: tb}
-	tb.Cleanup(g.Stop)
+	g := &Gateway{Server: s, Config: cfg, Secrets: sec, Dir: dir, opts: set.opts, stop: stop, stopOnce: new(sync.Once), tb: tb}
+	tb.Cleanup(func() { g.Stop() })
 	if g.API, err = gwapi.New(gwapi.Config{BaseURL: s.URL(), Pin: s.Pin(), AdminToken: sec.AdminToken}); err != nil {
 		tb.Fatalf("gatewaytest: %v", err)
 	}
@@ -188,6 +189,33 @@ func (g *Gateway) Stop() {
 			g.tb.Errorf("gatewaytest: the gateway did not stop within %v of its context ending", stopTimeout)
 		}
 	})
+}
+
+// Restart stops the gateway and starts it again on the same addresses,
+// with the same config, secrets and peer store: what an operator's
+// `systemctl restart` does to the clients.
+func (g *Gateway) Restart(tb testing.TB) {
+	tb.Helper()
+	cfg := g.Config
+	cfg.API.Listen = g.Server.Addr().String()
+	if a := g.Server.STAMPAddr(); a != nil {
+		cfg.Measure.STAMPListen = a.String()
+	}
+	if a := g.Server.DNSAddr(); a != nil && cfg.DNS != nil {
+		dns := *cfg.DNS
+		dns.Listen = a.String()
+		cfg.DNS = &dns
+	}
+	g.Stop()
+	s, err := gateway.New(cfg, g.opts)
+	if err != nil {
+		tb.Fatalf("gatewaytest: restart: %v", err)
+	}
+	stop, err := s.Start(context.Background())
+	if err != nil {
+		tb.Fatalf("gatewaytest: restart: the gateway did not start: %v", err)
+	}
+	g.Server, g.stop, g.stopOnce = s, stop, new(sync.Once)
 }
 
 // URL is the API's base URL.
