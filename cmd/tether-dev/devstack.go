@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,9 +17,6 @@ import (
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/gateway/resolver"
-	"github.com/tetherwfh/tether/netdiag"
-	"github.com/tetherwfh/tether/netdiag/report"
-	"github.com/tetherwfh/tether/tunnel"
 )
 
 // Timeouts of the stack.
@@ -65,7 +61,6 @@ type Stack struct {
 	gwConfig   string
 	dir        string
 	adminToken string
-	tun        *tunnel.Userspace
 }
 
 type proc struct {
@@ -87,12 +82,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err := s.start(ctx); err != nil {
 		return err
 	}
-	st, err := s.waitSettled(ctx)
-	if err != nil {
+	if err := s.story(ctx); err != nil {
 		return err
 	}
-	s.diagnose(ctx)
-	if err := s.connect(ctx, s.dir); err != nil {
+	lc := &localapi.Client{Socket: s.socket}
+	st, err := lc.Status(ctx)
+	if err != nil {
 		return err
 	}
 	s.printf("\n%s\n", strings.TrimRight(opts.Format(st, time.Now()), "\n"))
@@ -101,33 +96,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	s.printf("\nRunning. `./bin/tether status --socket %s` shows the status from another shell; Ctrl-C stops.\n", s.socket)
 	return s.watch(ctx, st.State)
-}
-
-// diagnose runs a quick line diagnosis against the dev gateway, as the
-// daemon will before choosing a tunnel mode.
-func (s *Stack) diagnose(ctx context.Context) {
-	tc, err := gwapi.PinnedTLS(s.pin)
-	if err != nil {
-		s.printf("[4/7] diagnosis failed: %v\n", err)
-		return
-	}
-	// The checks that need the company's side use the dev gateway's: its
-	// WireGuard port, and its filtering resolver with the phishing canary.
-	// The host's own resolvers are left out: the embedded default talks to
-	// no outside service.
-	company, _ := netip.ParseAddrPort(s.dnsAddr)
-	c, err := netdiag.New(netdiag.Config{Server: s.gatewayURL, STAMPPort: s.stampPort, TLS: tc, WireGuardPort: s.wgPort,
-		DNS: netdiag.DNSConfig{Resolvers: []netip.AddrPort{}, Company: company, ProbeName: "intranet.corp.test", TestDomain: "corp.test",
-			BlockedCanary: "login.phishing.test"}})
-	if err != nil {
-		s.printf("[4/7] diagnosis failed: %v\n", err)
-		return
-	}
-	rep := c.Run(ctx, report.ModeQuick)
-	s.printf("[4/7] diagnosed the line against the gateway in %d ms (quick; `./bin/tether diag --server %s --pin %s` runs the full test):\n", rep.DurationMS, s.gatewayURL, s.pin)
-	// The step line says what ran against what; the report says the rest,
-	// as `tether diag` would, nested under the step.
-	_ = report.Render(s.opts.Out, rep, report.Options{Parts: report.PartAll &^ report.PartTitle, Indent: "      "})
 }
 
 // devPhishingList is the embedded default's block list: names the demo
@@ -183,6 +151,9 @@ func (s *Stack) start(ctx context.Context) error {
 		// intranet.corp.test is the gateway's own page inside the tunnel.
 		LocalZones: []resolver.LocalZone{{Name: "corp.test", Records: []string{"intranet IN A " + devTunnelAddr.Addr().String()}}},
 	}
+	// The names a client's filter check asks: one the lists block, one
+	// the company serves.
+	gwCfg.Diagnostics = gateway.DiagnosticsConfig{Canary: "login.phishing.test", ProbeName: "intranet.corp.test"}
 	if err := s.configureWireGuard(dir, &gwCfg); err != nil {
 		return err
 	}
@@ -210,12 +181,17 @@ func (s *Stack) start(ctx context.Context) error {
 		return err
 	}
 	s.socket = filepath.Join(dir, "tetherd.sock")
-	dCfg := client.Config{Gateway: s.gatewayURL, GatewayPin: s.pin, Socket: s.socket, CheckInterval: 2 * time.Second}
+	// The daemon keeps its enrollment under the state directory, and its
+	// diagnosis checks the dev gateway's resolver as this "home's": the
+	// embedded default asks no outside service.
+	dCfg := client.Config{Gateway: s.gatewayURL, GatewayPin: s.pin, Socket: s.socket, CheckInterval: 2 * time.Second,
+		StateDir: filepath.Join(dir, "tetherd"), Resolvers: []string{s.dnsAddr}}
+	_ = os.RemoveAll(dCfg.StateDir) // a fresh enrollment each run, like the gateway's store
 	dPath := filepath.Join(dir, "tetherd.yaml")
 	if err := client.WriteConfig(dPath, dCfg); err != nil {
 		return err
 	}
-	s.printf("[1/7] wrote a development configuration to %s (gateway.yaml, tetherd.yaml)\n", dir)
+	s.printf("[1/8] wrote a development configuration to %s (gateway.yaml, tetherd.yaml)\n", dir)
 	s.printf("      the API's self-signed certificate is pinned by clients as %s\n", s.pin)
 
 	// 2. The gateway, then wait until it is ready.
@@ -226,7 +202,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.waitReady(ctx, gw, func(ctx context.Context) error { _, err := s.api.Ready(ctx); return err }); err != nil {
 		return err
 	}
-	s.printf("[2/7] started tether-gateway (pid %d): API on %s, log %s\n", gw.cmd.Process.Pid, s.gatewayURL, gw.log)
+	s.printf("[2/8] started tether-gateway (pid %d): API on %s, log %s\n", gw.cmd.Process.Pid, s.gatewayURL, gw.log)
 
 	// 3. The daemon, then wait until its local API answers.
 	d, err := s.spawn(ctx, "tetherd", filepath.Join(o.BinDir, "tetherd"), dir, "--config", dPath)
@@ -237,7 +213,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if err := s.waitReady(ctx, d, func(ctx context.Context) error { _, err := lc.Status(ctx); return err }); err != nil {
 		return err
 	}
-	s.printf("[3/7] started tetherd (pid %d): local API on %s, log %s\n", d.cmd.Process.Pid, s.socket, d.log)
+	s.printf("[3/8] started tetherd (pid %d): local API on %s, log %s\n", d.cmd.Process.Pid, s.socket, d.log)
 	return nil
 }
 
@@ -287,24 +263,6 @@ func (s *Stack) waitReady(ctx context.Context, p *proc, ready func(context.Conte
 	}
 }
 
-// waitSettled waits for the daemon's first gateway check.
-func (s *Stack) waitSettled(ctx context.Context) (localapi.Status, error) {
-	ctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	lc := &localapi.Client{Socket: s.socket}
-	for {
-		st, err := lc.Status(ctx)
-		if err == nil && st.State != localapi.StateStarting {
-			return st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return st, fmt.Errorf("tetherd did not check the gateway within %v (last error: %v)", startTimeout, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // watch prints the status again whenever the daemon's state changes, until
 // ctx is done or a component dies.
 func (s *Stack) watch(ctx context.Context, last localapi.State) error {
@@ -337,11 +295,6 @@ func (s *Stack) watch(ctx context.Context, last localapi.State) error {
 // the gateway.
 func (s *Stack) stop() error {
 	var errs []error
-	if s.tun != nil {
-		_ = s.tun.Down(context.Background())
-		s.tun = nil
-		s.printf("took the tunnel down\n")
-	}
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		p := s.procs[i]
 		select {

@@ -28,8 +28,8 @@ func TestRunStartsAndStopsTheRealBinaries(t *testing.T) {
 	}
 	bin := t.TempDir()
 	build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator), "github.com/tetherwfh/tether/cmd/tether-gateway", "github.com/tetherwfh/tether/cmd/tetherd")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bout, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", bout)
 
 	state := filepath.Join(t.TempDir(), "state")
 	var buf bytes.Buffer
@@ -37,23 +37,30 @@ func TestRunStartsAndStopsTheRealBinaries(t *testing.T) {
 	defer cancel()
 	require.NoError(t, Run(ctx, Options{StateDir: state, BinDir: bin, Out: &buf, Once: true, Format: format}))
 	t.Log(buf.String())
-	assert.Contains(t, buf.String(), "[1/7] wrote a development configuration")
-	assert.Contains(t, buf.String(), "[2/7] started tether-gateway")
-	assert.Contains(t, buf.String(), "[3/7] started tetherd")
-	assert.Contains(t, buf.String(), "[4/7] diagnosed the line")
-	assert.Contains(t, buf.String(), "[5/7] enrolled this machine")
-	assert.Contains(t, buf.String(), `http://intranet.corp.test/ through it: "Company intranet"`)
-	assert.Contains(t, buf.String(), "[7/7] login.phishing.test    NXDOMAIN (EDE 15: blocked (phishing)")
-	assert.Contains(t, buf.String(), "[7/7] intranet.corp.test     10.99.0.1")
-	assert.Contains(t, buf.String(), "Quick check: the company gateway answers")
-	// The daemon's status, as the daemon reports it: until the dev stack
-	// enrolls through the daemon, the daemon has no enrollment of its own.
-	assert.Regexp(t, `\nstate=[a-z_]+ gateway=`, buf.String(), "the daemon's status is printed")
+	out := buf.String()
+	for _, want := range []string{
+		"[1/8] wrote a development configuration",
+		"[2/8] started tether-gateway",
+		"[3/8] started tetherd",
+		"[4/8] tether enroll: tetherd enrolled this machine",
+		"[5/8] tether diag: tetherd measured the line",
+		"throughput  download",
+		"[6/8] tether up: tetherd decided a ",
+		`[7/8] http://intranet.corp.test/ through the tunnel: "Company intranet"`,
+		"[8/8] login.phishing.test    NXDOMAIN (EDE 15: blocked (phishing)",
+		"[8/8] intranet.corp.test     10.99.0.1",
+	} {
+		assert.Contains(t, out, want)
+	}
+	assert.Regexp(t, `connected [0-9.]+ s after up \(userspace engine\)`, out)
+	assert.Contains(t, out, "… download:", "the diagnosis's progress, from the event stream")
+	// The daemon's status, as the daemon reports it, after the story.
+	assert.Contains(t, out, "\nstate=connected gateway=dev-gateway", "the daemon's status is printed")
 	assert.Contains(t, buf.String(), "stopped tetherd\nstopped tether-gateway\n", "the daemon stops first")
 
 	_, err = os.Stat(filepath.Join(state, "tetherd.sock"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "tetherd removed its socket: it shut down cleanly")
-	for _, f := range []string{"gateway.yaml", "tetherd.yaml", "tether-gateway.log", "tetherd.log"} {
+	for _, f := range []string{"gateway.yaml", "tetherd.yaml", "tether-gateway.log", "tetherd.log", "tetherd/enrollment.json", "tetherd/device.key"} {
 		fi, err := os.Stat(filepath.Join(state, f))
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f)

@@ -8,9 +8,8 @@
 // It is a composition root of its own, so the tether CLI links none of
 // the gateway. It starts tether-gateway and tetherd as processes, talks
 // to the daemon only through client/localapi and to the gateway only
-// through gwapi.Client; until the daemon enrolls and brings tunnels up
-// itself, it diagnoses the line (netdiag) and brings the tunnel up
-// (tunnel) in this process.
+// through gwapi.Client: the daemon enrolls, diagnoses, decides and
+// brings the tunnel up, as `tether enroll`, `diag` and `up` ask it to.
 package main
 
 import (

@@ -15,10 +15,10 @@ import (
 	"github.com/miekg/dns"
 	"golang.org/x/net/proxy"
 
+	"github.com/tetherwfh/tether/client/localapi"
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gwapi"
-	"github.com/tetherwfh/tether/gateway/gwapi/wgconf"
-	"github.com/tetherwfh/tether/tunnel"
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // Development tunnel addressing: the gateway at .1, clients from the /24.
@@ -40,65 +40,87 @@ func (s *Stack) configureWireGuard(dir string, cfg *gateway.Config) error {
 	return nil
 }
 
-// connect enrolls this machine with the dev gateway, brings a userspace
-// tunnel up, fetches the intranet page through it and resolves a blocked
-// and a company name through the gateway's DNS inside the tunnel.
-func (s *Stack) connect(ctx context.Context, dir string) error {
+// story is the product's story, told through the daemon: enroll,
+// diagnose, decide, connect; then the intranet and the filtering DNS
+// through the tunnel the daemon brought up. Every step is a local API
+// call, as `tether` makes them.
+func (s *Stack) story(ctx context.Context) error {
+	lc := &localapi.Client{Socket: s.socket}
+	// The userspace engine, so no root is needed; Connect off until the
+	// story's own `up`.
+	if _, err := lc.SetSettings(ctx, localapi.Settings{Mode: localapi.ModeAuto, Engine: "userspace"}); err != nil {
+		return fmt.Errorf("tetherd settings: %w", err)
+	}
+
 	tc, err := s.api.CreateToken(ctx, gwapi.TokenRequest{TTL: "10m", Uses: 1, Label: "make run"})
 	if err != nil {
 		return fmt.Errorf("creating an enrollment token: %w", err)
 	}
-	k, err := tunnel.GeneratePrivateKey()
-	if err != nil {
-		return err
-	}
-	if err := tunnel.WriteKeyFile(filepath.Join(dir, "client.key"), k); err != nil {
-		return err
-	}
 	start := time.Now()
-	en, err := s.api.Enroll(ctx, gwapi.EnrollRequest{Token: tc.Secret, PublicKey: k.Public().String(), Label: "make run"})
+	st, err := lc.Enroll(ctx, localapi.EnrollRequest{URL: s.gatewayURL, Token: tc.Secret, Pin: s.pin, Label: "make run"})
 	if err != nil {
-		return err
+		return fmt.Errorf("tether enroll: %w", err)
 	}
-	s.printf("[5/7] enrolled this machine with a single-use token in %d ms: tunnel address %s, gateway key %s…\n",
-		time.Since(start).Milliseconds(), en.Address, en.GatewayPublicKey[:8])
+	s.printf("[4/8] tether enroll: tetherd enrolled this machine with a single-use token in %d ms: peer %d, tunnel address %s (key and device credential 0600 in its state directory)\n",
+		time.Since(start).Milliseconds(), st.Enrollment.PeerID, st.Enrollment.Address)
 
-	ep, err := tunnel.ResolveEndpoint(ctx, en.Endpoint)
-	if err != nil {
-		return err
-	}
-	cfg, plan, err := wgconf.FromEnrollment(k, en, tunnel.ModeSplit, ep.Addr())
-	if err != nil {
-		return err
-	}
-	gw := netip.MustParseAddr(en.GatewayAddress)
-	u, err := tunnel.NewUserspace(tunnel.UserspaceOptions{Options: tunnel.Options{Config: cfg, Plan: plan, Probe: gw},
-		SOCKSListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"})
-	if err != nil {
-		return err
-	}
+	// The diagnosis, its progress as the event stream carries it.
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		_ = lc.Watch(wctx, func(ev localapi.Event) error {
+			if ev.Type == localapi.EventProgress && ev.Progress.Stage != "done" {
+				s.printf("      … %s\n", ev.Progress.Text)
+			}
+			return nil
+		})
+	}()
+	time.Sleep(100 * time.Millisecond) // the watcher is attached before the diagnosis starts
 	start = time.Now()
-	if err := u.Up(ctx); err != nil {
-		return fmt.Errorf("tunnel: %w", err)
+	rep, err := lc.Diagnose(ctx, false)
+	stopWatch()
+	<-watched
+	if err != nil {
+		return fmt.Errorf("tether diag: %w", err)
 	}
-	s.tun = u
-	for u.Status().Health != tunnel.HealthUp && time.Since(start) < 10*time.Second {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if h := u.Status().Health; h != tunnel.HealthUp {
-		return fmt.Errorf("the tunnel is %s after 10 s", h)
-	}
-	// The device's own handshake time, not when the health monitor
-	// next looked.
-	hs := u.Status().LastHandshake.Sub(start)
+	s.printf("[5/8] tether diag: tetherd measured the line against the gateway in %.1f s:\n", time.Since(start).Seconds())
+	_ = report.Render(s.opts.Out, &rep, report.Options{Parts: report.PartAll &^ report.PartTitle, Indent: "      "})
 
-	// The intranet page, by name, through the SOCKS5 proxy as a browser
-	// would use it: the name resolves through the tunnel's DNS.
-	d, err := proxy.SOCKS5("tcp", u.SOCKSAddr().String(), nil, proxy.Direct)
+	start = time.Now()
+	dec, err := lc.Up(ctx, localapi.ModeAuto)
+	if err != nil {
+		return fmt.Errorf("tether up: %w", err)
+	}
+	s.printf("[6/8] tether up: tetherd decided a %s tunnel:\n", dec.Mode)
+	for _, r := range dec.Reasons {
+		s.printf("      - %s (%s)\n", r.Text, r.ID)
+	}
+	for {
+		if st, err = lc.Status(ctx); err != nil {
+			return err
+		}
+		if st.State == localapi.StateConnected || time.Since(start) > 15*time.Second {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st.State != localapi.StateConnected {
+		return fmt.Errorf("tetherd is %s 15 s after up: %s", st.State, st.Reason)
+	}
+	s.printf("      connected %.1f s after up (%s engine)\n", time.Since(start).Seconds(), st.Engine)
+	if st.Proxies == nil || st.Proxies.SOCKS5 == "" {
+		return fmt.Errorf("the userspace engine serves no SOCKS5 proxy")
+	}
+
+	// The intranet page, by name, through the daemon's SOCKS5 proxy as a
+	// browser would use it: the name resolves through the tunnel.
+	d, err := proxy.SOCKS5("tcp", st.Proxies.SOCKS5, nil, proxy.Direct)
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Dial: d.Dial}}
+	cd := d.(proxy.ContextDialer)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: cd.DialContext}}
 	title := "(failed)"
 	if resp, err := hc.Get("http://intranet.corp.test/"); err == nil {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -109,14 +131,14 @@ func (s *Stack) connect(ctx context.Context, dir string) error {
 	} else {
 		title = "(failed: " + err.Error() + ")"
 	}
-	s.printf("[6/7] tunnel up (userspace, split mode, routes %v): handshake in %.1f ms; http://intranet.corp.test/ through it: %q\n",
-		plan.Routes, float64(hs.Microseconds())/1000, title)
+	s.printf("[7/8] http://intranet.corp.test/ through the tunnel: %q\n", title)
 	s.printf("      SOCKS5 proxy on %s, HTTP proxy on %s: try `curl --socks5-hostname %s http://intranet.corp.test/`\n",
-		u.SOCKSAddr(), u.HTTPAddr(), u.SOCKSAddr())
+		st.Proxies.SOCKS5, st.Proxies.HTTP, st.Proxies.SOCKS5)
 
-	// DNS inside the tunnel.
+	// The filtering DNS inside the tunnel, over TCP through the proxy.
+	gw := devTunnelAddr.Addr()
 	for _, name := range []string{"login.phishing.test.", "intranet.corp.test."} {
-		s.printf("[7/7] %s\n", describe(name, s.askThroughTunnel(ctx, u, gw, name)))
+		s.printf("[8/8] %s\n", describe(name, askThrough(ctx, cd, gw, name)))
 	}
 	s.printf("      the filtering DNS answers on %s inside the tunnel (and on %s for dig); `./bin/tether-gateway dns explain --config %s NAME` says why\n", gw, s.dnsAddr, s.gwConfig)
 	return nil
@@ -127,8 +149,12 @@ type dnsResult struct {
 	err  error
 }
 
-func (s *Stack) askThroughTunnel(ctx context.Context, u *tunnel.Userspace, gw netip.Addr, name string) dnsResult {
-	c, err := u.Net().DialUDPAddrPort(netip.AddrPort{}, netip.AddrPortFrom(gw, 53))
+// askThrough asks the gateway's resolver for name over DNS-over-TCP,
+// dialed through the daemon's SOCKS5 proxy.
+func askThrough(ctx context.Context, d proxy.ContextDialer, gw netip.Addr, name string) dnsResult {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(gw, 53).String())
 	if err != nil {
 		return dnsResult{err: err}
 	}
