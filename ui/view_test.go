@@ -57,7 +57,7 @@ func TestTrayWindowFollowsTheDaemon(t *testing.T) {
 			"the window never showed %q", headline)
 	}
 
-	shows("Starting…")
+	shows("Disconnected")
 	d.SetStatus(localapi.Status{State: localapi.StateConnected, Mode: "full", Engine: "tun", Gateway: localapi.GatewayStatus{Name: "hq"}})
 	shows("Connected (full tunnel, tun engine)")
 	assert.Equal(t, "Tether: Connected (full tunnel, tun engine)", tr.header.Label)

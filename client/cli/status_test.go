@@ -25,19 +25,19 @@ func TestFormatStatus(t *testing.T) {
 		edit func(*localapi.Status)
 		want string
 	}{
-		{"starting", func(s *localapi.Status) { s.State = localapi.StateStarting },
-			"tetherd  starting (version dev, up 1m30s)\ngateway  http://127.0.0.1:8443: not checked yet\n"},
+		{"starting", func(s *localapi.Status) { s.State = localapi.StateDisconnected },
+			"tetherd  disconnected (version dev, up 1m30s)\ngateway  http://127.0.0.1:8443: not checked yet\n"},
 		{"ready", func(s *localapi.Status) {
-			s.State = localapi.StateReady
+			s.State = localapi.StateConnected
 			s.Gateway.Name, s.Gateway.Reachable = "hq", true
 			s.Gateway.RTT = localapi.Duration(412 * time.Microsecond)
 			s.Gateway.LastCheck = now.Add(-2 * time.Second)
-		}, "tetherd  ready (version dev, up 1m30s)\ngateway  http://127.0.0.1:8443 (hq): reachable, answered in 0.412ms, checked 2s ago\n"},
+		}, "tetherd  connected (version dev, up 1m30s)\ngateway  http://127.0.0.1:8443 (hq): reachable, answered in 0.412ms, checked 2s ago\n"},
 		{"unreachable", func(s *localapi.Status) {
-			s.State = localapi.StateGatewayUnreachable
+			s.State = localapi.StateDegraded
 			s.Gateway.LastCheck = now.Add(-1 * time.Second)
 			s.Gateway.Error = "connection refused"
-		}, "tetherd  gateway-unreachable (version dev, up 1m30s)\ngateway  http://127.0.0.1:8443: UNREACHABLE, checked 1s ago\n         connection refused\n"},
+		}, "tetherd  degraded (version dev, up 1m30s)\ngateway  http://127.0.0.1:8443: UNREACHABLE, checked 1s ago\n         connection refused\n"},
 		{"needs enrollment", func(s *localapi.Status) {
 			s.State, s.Reason = localapi.StateNeedsEnrollment, "the company revoked this device: `tether enroll URL --token T`"
 			s.Enrollment = &localapi.EnrollmentStatus{Gateway: "http://127.0.0.1:8443", PeerID: 3, Address: "10.77.0.9", Revoked: "revoked by an admin"}
@@ -63,9 +63,9 @@ func TestFormatStatus(t *testing.T) {
 			"tunnel   203.0.113.7:51820: no handshake yet, received 0 B, sent 0 B (connecting)\n" +
 			"gateway  http://127.0.0.1:8443: not checked yet\n"},
 		{"escapes what the network said", func(s *localapi.Status) {
-			s.State = localapi.StateReady
+			s.State = localapi.StateConnected
 			s.Gateway.Name, s.Gateway.LastCheck, s.Gateway.Error = "hq\x1b[2J", now, "refused\nfake line"
-		}, "tetherd  ready (version dev, up 1m30s)\n" +
+		}, "tetherd  connected (version dev, up 1m30s)\n" +
 			"gateway  http://127.0.0.1:8443 (hq\\x1b[2J): UNREACHABLE, checked 0s ago\n" +
 			"         refused\\x0afake line\n"},
 	} {
@@ -185,7 +185,7 @@ func TestMainExitCodes(t *testing.T) {
 func TestStatusAsksTheDaemon(t *testing.T) {
 	d := localapitest.New(t)
 	since := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	st := localapi.Status{State: localapi.StateReady, Version: "1.2.3", Since: since,
+	st := localapi.Status{State: localapi.StateConnected, Version: "1.2.3", Since: since,
 		Gateway: localapi.GatewayStatus{URL: "https://gw:8443", Name: "hq", Reachable: true,
 			RTT: localapi.Duration(2 * time.Millisecond), LastCheck: since}}
 	d.SetStatus(st)
@@ -198,7 +198,7 @@ func TestStatusAsksTheDaemon(t *testing.T) {
 	code, out, _ := run()
 	require.Equal(t, 0, code)
 	lines := strings.Split(out, "\n")
-	assert.True(t, strings.HasPrefix(lines[0], "tetherd  ready (version 1.2.3, up 1h0m"), "%q", lines[0])
+	assert.True(t, strings.HasPrefix(lines[0], "tetherd  connected (version 1.2.3, up 1h0m"), "%q", lines[0])
 	assert.True(t, strings.HasPrefix(lines[1], "gateway  https://gw:8443 (hq): reachable, answered in 2.0ms, checked 1h0m"), "%q", lines[1])
 
 	code, out, _ = run("--json")

@@ -20,7 +20,7 @@ import (
 )
 
 var ready = localapi.Status{
-	State:   localapi.StateReady,
+	State:   localapi.StateConnected,
 	Version: "1.2.3",
 	Since:   time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC),
 	Gateway: localapi.GatewayStatus{URL: "https://gw:8443", Name: "hq", Reachable: true,

@@ -48,13 +48,6 @@ const (
 	// StateBlocked: the kill switch holds and the tunnel is down, so
 	// nothing leaves this machine (nothing leaks).
 	StateBlocked State = "blocked"
-
-	// StateStarting: the daemon has not yet checked the gateway.
-	StateStarting State = "starting"
-	// StateReady: the gateway answered its last health check.
-	StateReady State = "ready"
-	// StateGatewayUnreachable: the last health check failed.
-	StateGatewayUnreachable State = "gateway-unreachable"
 )
 
 // Status is the body of PathStatus. The fields a script reads

@@ -87,7 +87,7 @@ type watcher struct{ ch chan localapi.Event }
 func New(tb testing.TB) *Daemon {
 	tb.Helper()
 	d := &Daemon{
-		status:   localapi.Status{State: localapi.StateStarting, Version: "localapitest", Since: time.Now()},
+		status:   localapi.Status{State: localapi.StateDisconnected, Version: "localapitest", Since: time.Now()},
 		failOn:   map[string]*localapi.Error{},
 		refused:  map[string]string{},
 		settings: localapi.Settings{Mode: localapi.ModeAuto, Engine: "auto"},
