@@ -221,6 +221,9 @@ func (d *Daemon) connect(ctx context.Context, mode string) (localapi.Decision, e
 	}
 	d.mu.Unlock()
 	d.bus.publish(localapi.Event{Type: localapi.EventDecision, Time: d.now(), Decision: &local})
+	for i := range dec.Suggestions {
+		d.bus.publish(localapi.Event{Type: localapi.EventSuggestion, Time: d.now(), Suggestion: &dec.Suggestions[i]})
+	}
 	d.logger.Info("tunnel up", "mode", dec.Mode, "engine", kind, "reason", dec.Reasons[0].ID)
 	d.wake()
 	return local, nil

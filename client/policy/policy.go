@@ -90,6 +90,11 @@ type Decision struct {
 	// Cause says what kind of reason decided, for hysteresis: the line,
 	// security, the policy or the employee.
 	Cause Cause `json:"cause"`
+	// Suggestions are what the employee can do about what the decision
+	// could not: a full tunnel on a line too poor for one, where policy
+	// allows nothing else, suggests the phone's hotspot, with the
+	// figures.
+	Suggestions []report.Suggestion `json:"suggestions,omitempty"`
 }
 
 // Cause is what kind of reason decided a mode.
@@ -196,6 +201,9 @@ func decide(p gwapi.Policy, rep *report.Report, s Settings, margin float64) Deci
 			if low := belowNeeds(p.FullNeeds, rep, 0); low != "" {
 				d.Reasons = append(d.Reasons, Reason{ID: RuleFullNeeds,
 					Text: fmt.Sprintf("the line (%s) is below the company's %s for a full tunnel, but only full is allowed", low, needsText(p.FullNeeds))})
+				d.Suggestions = append(d.Suggestions, report.Suggestion{ID: report.SuggestionUseHotspot,
+					Summary: fmt.Sprintf("This line (%s) is below what the company's full tunnel needs (%s), and company policy allows only full: calls through the tunnel will suffer. A phone's mobile hotspot may work better for now.", low, needsText(p.FullNeeds)),
+					Because: lineVerdicts(rep)})
 			}
 		}
 		return d
@@ -331,4 +339,16 @@ func lowerFirst(s string) string {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// lineVerdicts are the report's verdicts about the line's capacity and
+// latency under load, which a hotspot suggestion rests on.
+func lineVerdicts(rep *report.Report) []report.VerdictID {
+	out := []report.VerdictID{}
+	for _, v := range rep.Verdicts {
+		if v.Area == report.AreaLine {
+			out = append(out, v.ID)
+		}
+	}
+	return out
 }

@@ -121,6 +121,24 @@ func TestRefusedChoiceSaysSo(t *testing.T) {
 	}
 }
 
+// TestOnlyFullOnAPoorLineSuggestsTheHotspot: where policy allows only
+// full and the line is below what full needs, the decision carries a
+// use_hotspot suggestion with the figures; on a good line, or where split
+// was allowed, none.
+func TestOnlyFullOnAPoorLineSuggestsTheHotspot(t *testing.T) {
+	d := Decide(only(ModeFull), line(15, 0.9, 300), Settings{}, Network{ID: "home"})
+	if len(d.Suggestions) != 1 || d.Suggestions[0].ID != report.SuggestionUseHotspot ||
+		!strings.Contains(d.Suggestions[0].Summary, "0.9 Mbit/s up") || !strings.Contains(d.Suggestions[0].Summary, "300 ms under load") {
+		t.Fatalf("only full, poor line: %+v", d.Suggestions)
+	}
+	if d := Decide(only(ModeFull), line(95, 19, 40), Settings{}, Network{ID: "home"}); len(d.Suggestions) != 0 {
+		t.Errorf("only full, good line: %+v", d.Suggestions)
+	}
+	if d := Decide(gwapi.DefaultPolicy(), line(15, 0.9, 300), Settings{}, Network{ID: "home"}); d.Mode != ModeSplit || len(d.Suggestions) != 0 {
+		t.Errorf("split allowed, poor line: %s %+v", d.Mode, d.Suggestions)
+	}
+}
+
 // TestAutoDoesNotFlap: on one network a line-driven change waits out the
 // dwell time, and back to full needs a margin; a network change or a
 // security reason applies at once.
