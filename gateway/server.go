@@ -249,8 +249,15 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	err = srv.Shutdown(sctx)
-	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+	err = nil
+	if serr := srv.Shutdown(sctx); serr != nil {
+		// A client that does not finish within the grace (a peer gone
+		// mid-request, a stalled reader) must not keep the gateway from
+		// stopping, nor make a clean stop an error: its connection is cut.
+		s.logger.Warn("connections that did not finish within the shutdown grace were closed", "grace", shutdownGrace, "err", serr)
+		_ = srv.Close()
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = serr
 	}
 	if s.dns != nil {
