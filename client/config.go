@@ -26,6 +26,11 @@ const (
 	minCheckInterval = 100 * time.Millisecond
 )
 
+// DefaultCaptiveURL is the captive-portal check's URL: the one Android
+// and Chrome use, which answers 204 No Content wherever nothing
+// intercepts the web.
+const DefaultCaptiveURL = "http://connectivitycheck.gstatic.com/generate_204"
+
 // DefaultStateDir is where tetherd keeps its enrollment, keys, settings
 // and reports on a system install.
 const DefaultStateDir = "/var/lib/tether"
@@ -59,6 +64,10 @@ type Config struct {
 	// /etc/resolv.conf or the OS). For a network whose resolvers the OS
 	// does not report, or a lab.
 	Resolvers []string `yaml:"resolvers,omitempty"`
+	// CaptiveURL is the plain-HTTP URL a diagnosis outside the tunnel
+	// fetches to find a captive portal: it answers 204 No Content on an
+	// open network. Empty means DefaultCaptiveURL; "off" skips the check.
+	CaptiveURL string `yaml:"captive_url,omitempty"`
 	// LogLevel is debug, info, warn or error; empty means info.
 	LogLevel string `yaml:"log_level,omitempty"`
 }
@@ -101,6 +110,11 @@ func (c Config) Validate() error {
 	if c.CheckInterval != 0 && c.CheckInterval < minCheckInterval {
 		return fmt.Errorf("check_interval: %v is below the minimum %v", c.CheckInterval, minCheckInterval)
 	}
+	if c.CaptiveURL != "" && c.CaptiveURL != "off" {
+		if u, err := url.Parse(c.CaptiveURL); err != nil || u.Scheme != "http" || u.Host == "" {
+			return fmt.Errorf("captive_url: %q must be an http:// URL (a portal intercepts plain HTTP), or off", c.CaptiveURL)
+		}
+	}
 	for _, r := range c.Resolvers {
 		if _, err := netip.ParseAddrPort(r); err != nil {
 			return fmt.Errorf("resolvers: %q is not an address:port: %w", r, err)
@@ -121,6 +135,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
+	}
+	if c.CaptiveURL == "" {
+		c.CaptiveURL = DefaultCaptiveURL
 	}
 	return c
 }

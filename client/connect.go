@@ -326,6 +326,9 @@ func (d *Daemon) diagnose(ctx context.Context, quick bool, eng engine) (report.R
 		}
 		cfg.Server, cfg.TLS = rec.Gateway, tc
 		cfg.STAMPPort, cfg.WireGuardPort = rec.Diagnostics.STAMPPort, port
+		if d.cfg.CaptiveURL != "off" {
+			cfg.CaptiveURL = d.cfg.CaptiveURL
+		}
 		if len(d.cfg.Resolvers) > 0 {
 			cfg.DNS.Resolvers = make([]netip.AddrPort, 0, len(d.cfg.Resolvers))
 			for _, r := range d.cfg.Resolvers {

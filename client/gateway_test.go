@@ -34,7 +34,7 @@ func enrolledDaemon(t *testing.T, opts ...gatewaytest.Option) (*gatewaytest.Gate
 	c := startDaemon(t, Config{Socket: filepath.Join(t.TempDir(), "d.sock"), StateDir: state,
 		// The host's own resolvers are not this test's business, and may
 		// be unreachable: diagnosis checks the gateway's.
-		Resolvers: []string{g.DNSAddr().String()}})
+		Resolvers: []string{g.DNSAddr().String()}, CaptiveURL: "off"})
 	ctx := context.Background()
 	_, err := c.SetSettings(ctx, localapi.Settings{Mode: localapi.ModeAuto, Engine: EngineUserspace})
 	require.NoError(t, err)
@@ -175,7 +175,7 @@ func TestDaemonRefusesAModePolicyForbids(t *testing.T) {
 func TestDaemonResumesAfterARestart(t *testing.T) {
 	g := gatewaytest.New(t, gatewaytest.WithTLS())
 	state := filepath.Join(t.TempDir(), "state")
-	cfg := Config{Socket: filepath.Join(t.TempDir(), "d.sock"), StateDir: state, Resolvers: []string{g.DNSAddr().String()}}
+	cfg := Config{Socket: filepath.Join(t.TempDir(), "d.sock"), StateDir: state, Resolvers: []string{g.DNSAddr().String()}, CaptiveURL: "off"}
 	ctx := context.Background()
 	var first localapi.Status
 	{

@@ -185,7 +185,7 @@ func (s *Stack) start(ctx context.Context) error {
 	// diagnosis checks the dev gateway's resolver as this "home's": the
 	// embedded default asks no outside service.
 	dCfg := client.Config{Gateway: s.gatewayURL, GatewayPin: s.pin, Socket: s.socket, CheckInterval: 2 * time.Second,
-		StateDir: filepath.Join(dir, "tetherd"), Resolvers: []string{s.dnsAddr}}
+		StateDir: filepath.Join(dir, "tetherd"), Resolvers: []string{s.dnsAddr}, CaptiveURL: "off"}
 	_ = os.RemoveAll(dCfg.StateDir) // a fresh enrollment each run, like the gateway's store
 	dPath := filepath.Join(dir, "tetherd.yaml")
 	if err := client.WriteConfig(dPath, dCfg); err != nil {
