@@ -135,7 +135,8 @@ func TestDaemonSpeaksTheLocalAPIContract(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	dir := t.TempDir()
-	good := Config{Gateway: "https://gw.example.com:8443", Socket: filepath.Join(dir, "s.sock"), CheckInterval: time.Second, StateDir: filepath.Join(dir, "state")}
+	good := Config{Gateway: "https://gw.example.com:8443", Socket: filepath.Join(dir, "s.sock"), CheckInterval: time.Second, StateDir: filepath.Join(dir, "state"),
+		CaptiveURL: "off", Resolvers: []string{"192.0.2.53:53"}}
 	p := filepath.Join(dir, "tetherd.yaml")
 	require.NoError(t, WriteConfig(p, good))
 	got, err := LoadConfig(p)
@@ -148,6 +149,8 @@ func TestConfigValidation(t *testing.T) {
 		{"gateway: http://gw\ncheck_interval: 1ms\n", "below the minimum"},
 		{"gateway: http://gw\nlog_level: chatty\n", "log_level"},
 		{"gateway: http://gw\ngatway: x\n", "line 2: field gatway not found"},
+		{"captive_url: https://example.com/\n", "captive_url"},
+		{"resolvers: [9.9.9.9]\n", "address:port"},
 	} {
 		require.NoError(t, os.WriteFile(p, []byte(tc.yaml), 0o600))
 		_, err := LoadConfig(p)
@@ -161,6 +164,7 @@ func TestConfigValidation(t *testing.T) {
 	assert.Equal(t, localapi.DefaultSocket, def.Socket)
 	assert.Equal(t, DefaultCheckInterval, def.CheckInterval)
 	assert.Equal(t, DefaultStateDir, def.StateDir)
+	assert.Equal(t, DefaultCaptiveURL, def.CaptiveURL)
 }
 
 // fixedNetwork is a network that never changes.
