@@ -57,13 +57,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func waitState(t *testing.T, c *localapi.Client, want localapi.State) localapi.Status {
 	t.Helper()
-	var st localapi.Status
-	require.Eventually(t, func() bool {
-		var err error
-		st, err = c.Status(context.Background())
-		return err == nil && st.State == want
-	}, 5*time.Second, 20*time.Millisecond, "state never became %s (last %+v)", want, st)
-	return st
+	return waitStateWithin(t, c, want, 5*time.Second, nil)
 }
 
 func TestDaemonRefusesASecondDaemonButReplacesAStaleSocket(t *testing.T) {

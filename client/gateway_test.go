@@ -209,7 +209,7 @@ func TestDaemonResumesAfterARestart(t *testing.T) {
 	assert.Equal(t, first.Decision.Mode, st.Decision.Mode)
 }
 
-// events collects a daemon's event stream in the background.
+// eventLog is a daemon's event stream, collected in the background.
 type eventLog struct {
 	mu  sync.Mutex
 	evs []localapi.Event
@@ -224,6 +224,23 @@ func (l *eventLog) has(typ string) bool {
 		}
 	}
 	return false
+}
+
+// suggestionFromDecision is a suggestion that came after a decision (a
+// report's own come before it).
+func (l *eventLog) suggestionFromDecision() *report.Suggestion {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := false
+	for _, e := range l.evs {
+		switch {
+		case e.Type == localapi.EventDecision:
+			seen = true
+		case seen && e.Type == localapi.EventSuggestion:
+			return e.Suggestion
+		}
+	}
+	return nil
 }
 
 func collectEvents(t *testing.T, c *localapi.Client) *eventLog {

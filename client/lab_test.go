@@ -1,4 +1,4 @@
-package client_test
+package client
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tetherwfh/tether/client"
 	"github.com/tetherwfh/tether/client/localapi"
 	"github.com/tetherwfh/tether/client/policy"
 	"github.com/tetherwfh/tether/gateway"
@@ -122,10 +121,10 @@ func startLabStack(t *testing.T, profile string, pol gwapi.Policy) *labStack {
 	// tetherd in the home, as root there; its socket is on the shared
 	// file system.
 	ddir := t.TempDir()
-	dcfg := client.Config{Socket: filepath.Join(ddir, "tetherd.sock"), StateDir: filepath.Join(ddir, "state"),
+	dcfg := Config{Socket: filepath.Join(ddir, "tetherd.sock"), StateDir: filepath.Join(ddir, "state"),
 		CaptiveURL: "http://" + netlab.WebAddr.String() + "/generate_204"}
 	dPath := filepath.Join(ddir, "tetherd.yaml")
-	require.NoError(t, client.WriteConfig(dPath, dcfg))
+	require.NoError(t, WriteConfig(dPath, dcfg))
 	d, err := l.Home.Start(filepath.Join(bins, "tetherd"), "--config", dPath)
 	require.NoError(t, err)
 	lc := &localapi.Client{Socket: dcfg.Socket}
@@ -143,7 +142,7 @@ func startLabStack(t *testing.T, profile string, pol gwapi.Policy) *labStack {
 			require.NoError(t, err)
 		}()
 	}
-	_, err = lc.SetSettings(ctx, localapi.Settings{Mode: localapi.ModeAuto, Engine: client.EngineUserspace})
+	_, err = lc.SetSettings(ctx, localapi.Settings{Mode: localapi.ModeAuto, Engine: EngineUserspace})
 	require.NoError(t, err)
 	tok, err := api.CreateToken(ctx, gwapi.TokenRequest{TTL: "1h", Uses: 1, Label: "lab"})
 	require.NoError(t, err)
@@ -181,7 +180,7 @@ func TestLabDecisions(t *testing.T) {
 		name := tc.profile + "/" + strings.Join(tc.policy.AllowedModes, "+")
 		t.Run(name, func(t *testing.T) {
 			s := startLabStack(t, tc.profile, tc.policy)
-			events := watchEvents(t, s.daemon)
+			events := collectEvents(t, s.daemon)
 			ctx := context.Background()
 			start := time.Now()
 			dec, err := s.daemon.Up(ctx, localapi.ModeAuto)
@@ -217,55 +216,4 @@ func TestLabDecisions(t *testing.T) {
 			}
 		})
 	}
-}
-
-// labEvents collects the daemon's event stream.
-type labEvents struct {
-	mu  sync.Mutex
-	evs []localapi.Event
-}
-
-func watchEvents(t *testing.T, c *localapi.Client) *labEvents {
-	l := &labEvents{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = c.Watch(ctx, func(ev localapi.Event) error {
-			l.mu.Lock()
-			l.evs = append(l.evs, ev)
-			l.mu.Unlock()
-			return nil
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return l
-}
-
-func (l *labEvents) suggestion(id report.SuggestionID) *report.Suggestion {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, e := range l.evs {
-		if e.Type == localapi.EventSuggestion && e.Suggestion.ID == id {
-			return e.Suggestion
-		}
-	}
-	return nil
-}
-
-// suggestionFromDecision is a suggestion that came right after the
-// decision (the report's own come before it).
-func (l *labEvents) suggestionFromDecision() *report.Suggestion {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	seen := false
-	for _, e := range l.evs {
-		switch {
-		case e.Type == localapi.EventDecision:
-			seen = true
-		case seen && e.Type == localapi.EventSuggestion:
-			return e.Suggestion
-		}
-	}
-	return nil
 }
