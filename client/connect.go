@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"time"
@@ -21,8 +22,25 @@ import (
 // take d.mu only to read or record state, never while waiting.
 
 // gatewayClient is the gateway's API as the enrollment reaches it.
+// Its connections carry the TUN engine's mark, where tetherd may set it:
+// they go straight to the gateway, past the tunnel's routes and through
+// the kill switch, so a device whose tunnel is dead (revoked, or held
+// down) still hears from its gateway. Only tetherd's calls to the
+// gateway's API, which it pins, take this way.
 func (d *Daemon) gatewayClient(url, pin string) (*gwapi.Client, error) {
-	return gwapi.New(gwapi.Config{BaseURL: url, Pin: pin})
+	dial := controlDialer()
+	if dial == nil {
+		return gwapi.New(gwapi.Config{BaseURL: url, Pin: pin})
+	}
+	tc, err := gwapi.PinnedTLS(pin)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{DialContext: dial.DialContext, TLSClientConfig: tc, ForceAttemptHTTP2: true,
+		TLSHandshakeTimeout: gatewayCheckTimeout, IdleConnTimeout: 30 * time.Second, MaxIdleConns: 2}
+	hc := &http.Client{Timeout: gwapi.DefaultTimeout, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return gwapi.New(gwapi.Config{BaseURL: url, HTTP: hc})
 }
 
 // enroll enrolls this device: a fresh key, the gateway's answer, and the
@@ -202,11 +220,18 @@ func (d *Daemon) connect(ctx context.Context, mode string) (localapi.Decision, e
 		err = eng.Up(ctx)
 	}
 	if err != nil {
+		if failClosed && kind == EngineTUN && eng != nil {
+			// A failed Up leaves its kill switch in place.
+			d.mu.Lock()
+			d.held = true
+			d.mu.Unlock()
+		}
 		d.setEngineError(err)
 		return toLocal(dec), fmt.Errorf("bringing the %s tunnel up: %w", kind, err)
 	}
 	now := d.mono()
 	d.mu.Lock()
+	d.held = false // the engine owns the rules now
 	d.eng, d.engMode, d.engSince, d.engErr = eng, dec.Mode, now, ""
 	d.lastAnswer, d.lastRx, d.answers = 0, 0, answerClock{}
 	d.applied = &policy.Applied{Decision: dec, Network: n.ID, At: now}
@@ -242,6 +267,19 @@ func (d *Daemon) setEngineError(err error) {
 // every mode.
 func (d *Daemon) plan(ctx context.Context, key tunnel.PrivateKey, rec *enrollRecord, mode string) (*tunnel.Config, *tunnel.Plan, error) {
 	ep, err := tunnel.ResolveEndpoint(ctx, rec.Enrollment.Endpoint)
+	d.mu.Lock()
+	if err == nil {
+		if d.endpoints == nil {
+			d.endpoints = map[string]netip.AddrPort{}
+		}
+		d.endpoints[rec.Enrollment.Endpoint] = ep
+	} else if last, ok := d.endpoints[rec.Enrollment.Endpoint]; ok {
+		// Behind the kill switch DNS is out of reach: the address
+		// last resolved will do.
+		d.logger.Warn("resolving the gateway's endpoint failed; using the address last resolved", "endpoint", rec.Enrollment.Endpoint, "address", last, "err", err)
+		ep, err = last, nil
+	}
+	d.mu.Unlock()
 	if err != nil {
 		return nil, nil, fmt.Errorf("the gateway's WireGuard endpoint %s: %w", rec.Enrollment.Endpoint, err)
 	}
@@ -253,20 +291,116 @@ func (d *Daemon) plan(ctx context.Context, key tunnel.PrivateKey, rec *enrollRec
 	return wgconf.FromEnrollment(key, en, tunnel.Mode(mode), ep.Addr())
 }
 
-// takeDown stops the engine, if any.
+// takeDown stops the engine, if any. Where the kill switch applies (and
+// tetherd is not stopping) the engine's rules stay: the state is then
+// blocked, and blocked means nothing leaves.
 func (d *Daemon) takeDown(ctx context.Context, why string) {
 	d.mu.Lock()
 	eng := d.eng
+	hold := d.holdWantedLocked()
 	d.eng, d.engMode = nil, ""
 	d.mu.Unlock()
 	if eng == nil {
 		return
 	}
-	if err := eng.Down(ctx); err != nil {
+	var err error
+	if hold {
+		err = eng.Hold(ctx)
+	} else {
+		err = eng.Down(ctx)
+	}
+	if err != nil {
 		d.logger.Warn("taking the tunnel down", "err", err)
 	}
-	d.logger.Info("tunnel down", "why", why)
+	if hold && eng.Kind() == EngineTUN {
+		d.mu.Lock()
+		d.held = true
+		d.mu.Unlock()
+	}
+	d.logger.Info("tunnel down", "why", why, "kill_switch_holds", hold)
 	d.wake()
+}
+
+// holdWantedLocked: the kill switch applies, to an enrolled device, and
+// tetherd is not stopping.
+func (d *Daemon) holdWantedLocked() bool {
+	return !d.stopping && d.enr != nil && d.enr.Revoked == "" && d.failClosedLocked()
+}
+
+// block puts the kill switch in place with no tunnel up, as the TUN
+// engine would install it for the mode last applied.
+func (d *Daemon) block(ctx context.Context) {
+	d.mu.Lock()
+	rec, key, mode := d.enr, d.key, gwapi.ModeFull
+	if d.applied != nil {
+		mode = d.applied.Decision.Mode
+	}
+	ok := d.holdWantedLocked() && d.eng == nil && !d.held
+	d.mu.Unlock()
+	if !ok {
+		return
+	}
+	cfg, plan, err := d.plan(ctx, key, rec, mode)
+	var eng engine
+	if err == nil {
+		eng, err = newEngine(engineSpec{Kind: EngineTUN, Config: cfg, Plan: plan, FailClosed: true, StateDir: d.cfg.StateDir, Logger: d.logger})
+	}
+	if err == nil {
+		err = eng.Block(ctx)
+	}
+	if err != nil {
+		d.logger.Error("the kill switch could not be put in place", "err", err)
+		return
+	}
+	d.mu.Lock()
+	d.held = true
+	d.mu.Unlock()
+	d.wake()
+}
+
+// release removes a held kill switch.
+func (d *Daemon) release(ctx context.Context, why string) {
+	d.mu.Lock()
+	held := d.held && d.eng == nil
+	d.mu.Unlock()
+	if !held {
+		return
+	}
+	if err := tunnel.RemoveKillSwitch(ctx); err != nil {
+		d.logger.Error("removing the kill switch", "err", err)
+		return
+	}
+	d.mu.Lock()
+	d.held = false
+	d.mu.Unlock()
+	d.logger.Info("kill switch removed", "why", why)
+	d.wake()
+}
+
+// adoptLeftover finds a kill switch a crashed tetherd left: kept where
+// it still applies (the next connect replaces it without a gap), removed
+// where it does not.
+func (d *Daemon) adoptLeftover(ctx context.Context) {
+	if ok, _ := tunAvailable(); !ok {
+		return
+	}
+	left, err := tunnel.LeftoverKillSwitch(ctx)
+	if err != nil {
+		d.logger.Debug("looking for a leftover kill switch", "err", err)
+		return
+	}
+	if !left {
+		return
+	}
+	d.mu.Lock()
+	keep := d.holdWantedLocked()
+	d.held = true
+	d.mu.Unlock()
+	if keep {
+		d.logger.Info("kept the kill switch a previous run left: it still applies")
+		return
+	}
+	d.release(ctx, "a previous run left it and it no longer applies")
 }
 
 // rebind follows a network change: down (unless the kill switch must

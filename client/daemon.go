@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -93,6 +94,14 @@ type Daemon struct {
 	engSince      time.Duration
 	engErr        string
 	engTried      time.Duration
+	// held: the kill switch is in place with no engine up (a TUN
+	// engine's Hold or Block, or one a crash left): nothing leaves.
+	held      bool
+	heldTried time.Duration
+	stopping  bool
+	// endpoints are the gateway endpoints last resolved, by name: a
+	// reconnect behind the kill switch cannot ask DNS.
+	endpoints     map[string]netip.AddrPort
 	answers       answerClock
 	lastRx        uint64
 	lastAnswer    time.Duration
@@ -182,6 +191,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.since = d.now()
 	d.mu.Unlock()
+	d.adoptLeftover(ctx)
 	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 5 * time.Second, ConnContext: peerContext,
 		ErrorLog: slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
@@ -208,7 +218,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopLoop()
 	wg.Wait()
 	d.ops.Lock()
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
 	d.takeDown(context.Background(), "tetherd stopped")
+	d.release(context.Background(), "tetherd stopped")
 	d.ops.Unlock()
 	if err := sock.remove(); err != nil {
 		d.logger.Warn("socket left behind", "socket", d.cfg.Socket, "err", err)
@@ -411,9 +425,12 @@ func (d *Daemon) nextOpLocked(state localapi.State, now time.Duration) func(cont
 		return nil
 	}
 	enrolled := d.enr != nil && d.enr.Revoked == ""
+	failClosed := d.failClosedLocked()
 	switch {
 	case d.enr != nil && d.enr.Revoked != "" && d.eng != nil:
 		return func(ctx context.Context) { d.takeDown(ctx, "revoked") }
+	case d.held && d.eng == nil && (!enrolled || !failClosed):
+		return func(ctx context.Context) { d.release(ctx, "the kill switch no longer applies") }
 	case !enrolled:
 		return nil
 	case d.checkDueLocked(state, now):
@@ -426,6 +443,10 @@ func (d *Daemon) nextOpLocked(state localapi.State, now time.Duration) func(cont
 	case d.settings.Connect && d.eng == nil && (d.engTried == 0 || now-d.engTried >= connectRetry):
 		d.engTried = now
 		return func(ctx context.Context) { _, _ = d.connect(ctx, "") }
+	case failClosed && d.eng == nil && !d.held && (d.heldTried == 0 || now-d.heldTried >= connectRetry):
+		// The state says nothing leaks with the tunnel down: make it so.
+		d.heldTried = now
+		return d.block
 	}
 	return nil
 }

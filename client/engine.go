@@ -35,6 +35,12 @@ type engine interface {
 	Ping() func(ctx context.Context, dst netip.Addr) (time.Duration, error)
 	// Proxies are the userspace engine's loopback proxies; nil for TUN.
 	Proxies() *localapi.Proxies
+	// Block installs only the kill switch, for an engine that is not up
+	// (TUN; an error for userspace, which has none). Hold is Down that
+	// leaves the kill switch in place. Either way the rules stay until a
+	// fail-closed Up replaces them or tunnel.RemoveKillSwitch drops them.
+	Block(ctx context.Context) error
+	Hold(ctx context.Context) error
 }
 
 // engineSpec is what an engine is built from.
@@ -124,6 +130,10 @@ func (u userspaceEngine) Dial(ctx context.Context, network, addr string) (net.Co
 func (u userspaceEngine) Ping() func(ctx context.Context, dst netip.Addr) (time.Duration, error) {
 	return u.Userspace.Ping
 }
+func (userspaceEngine) Block(context.Context) error {
+	return errors.New("the userspace engine has no kill switch")
+}
+func (u userspaceEngine) Hold(ctx context.Context) error { return u.Down(ctx) }
 func (u userspaceEngine) Proxies() *localapi.Proxies {
 	p := &localapi.Proxies{}
 	if a := u.SOCKSAddr(); a != nil {

@@ -71,9 +71,14 @@ type labStack struct {
 	daemon  *localapi.Client
 	api     *gwapi.Client
 	tetherd *exec.Cmd
+	gateway *exec.Cmd
+	gwArgs  []string // how to start the gateway again
+	dArgs   []string // and tetherd
 }
 
-func startLabStack(t *testing.T, profile string, pol gwapi.Policy) *labStack {
+// startLabStack starts the stack on profile with the company's policy
+// pol; tetherd uses the engine named (tun or userspace).
+func startLabStack(t *testing.T, profile string, pol gwapi.Policy, engine string) *labStack {
 	t.Helper()
 	netlab.SkipUnlessSupported(t)
 	bins := binaries(t)
@@ -101,7 +106,8 @@ func startLabStack(t *testing.T, profile string, pol gwapi.Policy) *labStack {
 	sec.Apply(&cfg)
 	gwPath := filepath.Join(dir, "gateway.yaml")
 	require.NoError(t, gateway.WriteConfig(gwPath, cfg))
-	_, err = l.Gateway.Start(filepath.Join(bins, "tether-gateway"), "serve", "--config", gwPath)
+	gwArgs := []string{filepath.Join(bins, "tether-gateway"), "serve", "--config", gwPath}
+	gw, err := l.Gateway.Start(gwArgs[0], gwArgs[1:]...)
 	require.NoError(t, err)
 
 	tc, err := gwapi.PinnedTLS(sec.Pin)
@@ -125,7 +131,8 @@ func startLabStack(t *testing.T, profile string, pol gwapi.Policy) *labStack {
 		CaptiveURL: "http://" + netlab.WebAddr.String() + "/generate_204"}
 	dPath := filepath.Join(ddir, "tetherd.yaml")
 	require.NoError(t, WriteConfig(dPath, dcfg))
-	d, err := l.Home.Start(filepath.Join(bins, "tetherd"), "--config", dPath)
+	dArgs := []string{filepath.Join(bins, "tetherd"), "--config", dPath}
+	d, err := l.Home.Start(dArgs[0], dArgs[1:]...)
 	require.NoError(t, err)
 	lc := &localapi.Client{Socket: dcfg.Socket}
 	require.Eventually(t, func() bool { _, err := lc.Status(context.Background()); return err == nil }, 15*time.Second, 50*time.Millisecond)
@@ -142,13 +149,24 @@ func startLabStack(t *testing.T, profile string, pol gwapi.Policy) *labStack {
 			require.NoError(t, err)
 		}()
 	}
-	_, err = lc.SetSettings(ctx, localapi.Settings{Mode: localapi.ModeAuto, Engine: EngineUserspace})
+	_, err = lc.SetSettings(ctx, localapi.Settings{Mode: localapi.ModeAuto, Engine: engine})
 	require.NoError(t, err)
 	tok, err := api.CreateToken(ctx, gwapi.TokenRequest{TTL: "1h", Uses: 1, Label: "lab"})
 	require.NoError(t, err)
 	_, err = lc.Enroll(ctx, localapi.EnrollRequest{URL: "https://" + labAPI.String(), Token: tok.Secret, Pin: sec.Pin, Label: "lab-laptop"})
 	require.NoError(t, err)
-	return &labStack{lab: l, daemon: lc, api: api, tetherd: d}
+	return &labStack{lab: l, daemon: lc, api: api, tetherd: d, gateway: gw, gwArgs: gwArgs, dArgs: dArgs}
+}
+
+// waitReady waits for the lab's gateway to answer its readiness check.
+func (s *labStack) waitReady(t *testing.T, within time.Duration) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := s.api.Ready(ctx)
+		return err == nil
+	}, within, 20*time.Millisecond, "the lab's gateway never became ready")
 }
 
 // TestLabDecisions: on each lab line, tetherd (a process in the home)
@@ -179,7 +197,7 @@ func TestLabDecisions(t *testing.T) {
 	} {
 		name := tc.profile + "/" + strings.Join(tc.policy.AllowedModes, "+")
 		t.Run(name, func(t *testing.T) {
-			s := startLabStack(t, tc.profile, tc.policy)
+			s := startLabStack(t, tc.profile, tc.policy, EngineUserspace)
 			events := collectEvents(t, s.daemon)
 			ctx := context.Background()
 			start := time.Now()

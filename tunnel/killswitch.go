@@ -85,6 +85,10 @@ func (k *KillSwitch) Remove(ctx context.Context) error {
 	return k.run(ctx, fmt.Sprintf("table inet %s {}\ndelete table inet %s\n", KillSwitchTable, KillSwitchTable))
 }
 
+// RemoveKillSwitch removes the kill switch, whoever installed it (a held
+// one, or one a crash left behind). Idempotent.
+func RemoveKillSwitch(ctx context.Context) error { return (&KillSwitch{}).Remove(ctx) }
+
 // LeftoverKillSwitch reports whether a kill switch table exists, e.g. after
 // a crash. The daemon decides at start whether to keep blocking (it will
 // reconnect fail-closed) or remove it (the user turned the tunnel off).

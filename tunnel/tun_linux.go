@@ -104,17 +104,11 @@ func (t *TUN) Up(ctx context.Context) (err error) {
 		endpoints = append(endpoints, ap)
 	}
 	if t.to.FailClosed {
-		allow := append([]netip.Prefix(nil), t.to.AllowLAN...)
-		for _, b := range plan.Bypass {
-			if b.Why == "lan" {
-				allow = append(allow, b.Prefix)
-			}
-		}
-		t.ks = &KillSwitch{Iface: t.to.Name, FwMark: t.to.FwMark, Endpoints: endpoints, AllowLAN: allow}
+		t.ks = t.killSwitch(endpoints)
 		if err := t.ks.Install(ctx); err != nil {
 			return err
 		}
-		t.core.log.Info("kill switch installed", "endpoints", len(endpoints), "lan", len(allow))
+		t.core.log.Info("kill switch installed", "endpoints", len(t.ks.Endpoints), "lan", len(t.ks.AllowLAN))
 	}
 	defer func() {
 		if err != nil {
@@ -156,6 +150,59 @@ func (t *TUN) Up(ctx context.Context) (err error) {
 	t.core.startMonitor(t.ping)
 	t.core.log.Info("tunnel up", "mode", plan.Mode, "routes", len(plan.Routes), "fail_closed", t.to.FailClosed)
 	return nil
+}
+
+// killSwitch is the kill switch Up installs: the tunnel's device, its
+// marked UDP, the peers' endpoints and the LAN where the plan allows it.
+func (t *TUN) killSwitch(endpoints []netip.AddrPort) *KillSwitch {
+	allow := append([]netip.Prefix(nil), t.to.AllowLAN...)
+	for _, b := range t.to.Plan.Bypass {
+		if b.Why == "lan" {
+			allow = append(allow, b.Prefix)
+		}
+	}
+	return &KillSwitch{Iface: t.to.Name, FwMark: t.to.FwMark, Endpoints: endpoints, AllowLAN: allow}
+}
+
+// Block installs only the kill switch Up would, for a tunnel that is not
+// up: nothing leaves the host but what the tunnel would carry, until a
+// fail-closed Up replaces the rules (one nft transaction, no gap) or
+// RemoveKillSwitch drops them. A daemon holds it while the tunnel is down
+// and the kill switch is required. Endpoints must be addresses: nothing
+// resolves a name behind a kill switch.
+func (t *TUN) Block(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.up {
+		return errors.New("tunnel: Block on a tunnel that is up")
+	}
+	var endpoints []netip.AddrPort
+	for i, p := range t.to.Config.Peers {
+		if p.Endpoint == "" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(p.Endpoint)
+		if err != nil {
+			return fmt.Errorf("tunnel: peer %d: the kill switch needs an address, not %q: %w", i+1, p.Endpoint, err)
+		}
+		endpoints = append(endpoints, ap)
+	}
+	ks := t.killSwitch(endpoints)
+	if err := ks.Install(ctx); err != nil {
+		return err
+	}
+	t.core.log.Info("kill switch holds with the tunnel down", "endpoints", len(endpoints), "lan", len(ks.AllowLAN))
+	return nil
+}
+
+// Hold takes the tunnel down as Down does but leaves its kill switch, if
+// any, in place: see Block. Without a kill switch it is Down.
+func (t *TUN) Hold(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	err := t.teardown(ctx, true)
+	t.ks = nil // the rules stay; this tunnel no longer owns them
+	return err
 }
 
 // routes installs the plan's routes in the tunnel's table and the rules

@@ -25,9 +25,11 @@ type TUN struct{}
 
 var errTUNUnsupported = errors.New("tunnel: the TUN engine is Linux-only so far; use the userspace engine")
 
-func NewTUN(TUNOptions) (*TUN, error)   { return nil, errTUNUnsupported }
-func (*TUN) Up(context.Context) error   { return errTUNUnsupported }
-func (*TUN) Down(context.Context) error { return nil }
+func NewTUN(TUNOptions) (*TUN, error)    { return nil, errTUNUnsupported }
+func (*TUN) Up(context.Context) error    { return errTUNUnsupported }
+func (*TUN) Down(context.Context) error  { return nil }
+func (*TUN) Block(context.Context) error { return errTUNUnsupported }
+func (*TUN) Hold(context.Context) error  { return nil }
 func (*TUN) Status() Status {
 	return Status{Engine: "tun", Health: HealthDown, Reason: errTUNUnsupported.Error()}
 }

@@ -150,6 +150,7 @@ type wgCore struct {
 	peers   []device.NoisePublicKey
 	sample  sample
 	forced  int
+	expired time.Time // when a fast retry last expired the keys
 	rtt     time.Duration
 	fwmark  uint32
 	closed  bool
@@ -364,7 +365,15 @@ func (c *wgCore) monitor(ctx context.Context, ping pinger) {
 				c.rtt = rtt
 				c.mu.Unlock()
 			} else if ctx.Err() == nil {
-				c.forceHandshake()
+				c.mu.Lock()
+				now := c.opts.Now()
+				silent := now.Sub(c.sample.lastRxChange)
+				expire := silent >= fastRetryAfter && silent <= fastRetryFor && now.Sub(c.expired) >= fastRetryEvery
+				if expire {
+					c.expired = now
+				}
+				c.mu.Unlock()
+				c.forceHandshake(expire)
 			}
 		}
 		select {
@@ -375,10 +384,27 @@ func (c *wgCore) monitor(ctx context.Context, ping pinger) {
 	}
 }
 
-// forceHandshake starts a fresh handshake with every peer. wireguard-go
-// rate-limits initiations to one per Rekey-Timeout (5 s) itself, so this
-// can't flood the gateway.
-func (c *wgCore) forceHandshake() {
+// Fast retries. wireguard-go paces handshake initiations at one per
+// Rekey-Timeout (5 s), so a gateway back from a restart would wait up to
+// 5 s for us to ask again. Once the peer has been silent for
+// fastRetryAfter (two lost probes: not one lost packet), and for no
+// longer than fastRetryFor, a failed probe expires the peer's keys first,
+// which lifts that pacing: one initiation (148 bytes) every
+// fastRetryEvery. That is long enough for an answer over a slow, loaded
+// line: expiring drops the handshake still waiting for one. After
+// fastRetryFor, wireguard-go's pacing applies again, so a gateway gone for
+// good costs a packet every 5 s.
+const (
+	fastRetryAfter = 2 * time.Second
+	fastRetryEvery = 2 * time.Second
+	fastRetryFor   = time.Minute
+)
+
+// forceHandshake starts a fresh handshake with every peer; expire lifts
+// wireguard-go's 5 s pacing (see fastRetryAfter), which otherwise keeps
+// this from flooding the gateway. Expiring the keys of a silent peer
+// loses nothing: nothing it would decrypt is arriving.
+func (c *wgCore) forceHandshake(expire bool) {
 	c.mu.Lock()
 	dev, peers := c.dev, c.peers
 	c.forced++
@@ -388,6 +414,9 @@ func (c *wgCore) forceHandshake() {
 	}
 	for _, pk := range peers {
 		if p := dev.LookupPeer(pk); p != nil {
+			if expire {
+				p.ExpireCurrentKeypairs()
+			}
 			_ = p.SendHandshakeInitiation(false)
 		}
 	}
