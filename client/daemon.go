@@ -345,7 +345,12 @@ func (d *Daemon) inputsLocked() inputs {
 		Diagnosing: d.diagnosing > 0, NetworkChanged: d.netChanged, EngineUp: d.eng != nil, EngineError: d.engErr,
 		EngineSince: d.engSince, LastAnswer: d.lastAnswer, Now: d.mono()}
 	if d.enr != nil {
-		in.Revoked = d.enr.Revoked
+		in.Revoked, in.Endpoint = d.enr.Revoked, d.enr.Enrollment.Endpoint
+	}
+	if d.eng != nil {
+		if ep := d.eng.Status().Endpoint; ep != "" {
+			in.Endpoint = ep
+		}
 	}
 	return in
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/tetherwfh/tether/client/localapi"
+	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gatewaytest"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/netdiag/report"
@@ -151,6 +152,31 @@ func TestDaemonLearnsItWasRevoked(t *testing.T) {
 	assert.NotEmpty(t, st.Enrollment.Revoked)
 	_, err = c.Up(ctx, localapi.ModeFull)
 	require.ErrorAs(t, err, new(*localapi.Error))
+}
+
+// TestDaemonSaysWhenTheHandshakeGoesUnanswered: a gateway whose
+// WireGuard endpoint never answers (UDP blocked, say) is named in the
+// reason, with what to do, 5 s after the tunnel came up.
+func TestDaemonSaysWhenTheHandshakeGoesUnanswered(t *testing.T) {
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { hole.Close() })
+	ep := hole.LocalAddr().String()
+	_, c, _ := enrolledDaemon(t, gatewaytest.WithConfig(func(cfg *gateway.Config) { cfg.WireGuard.Endpoint = ep }))
+	ctx := context.Background()
+	_, err = c.Diagnose(ctx, true) // the network is known: up connects at once
+	require.NoError(t, err)
+	_, err = c.Up(ctx, localapi.ModeFull)
+	require.NoError(t, err)
+	up := time.Now()
+	want := "gateway " + ep + " did not answer the WireGuard handshake within 5 s: UDP may be blocked on this network; `tether diag` checks"
+	var st localapi.Status
+	require.Eventually(t, func() bool {
+		st, err = c.Status(ctx)
+		return err == nil && st.Reason == want
+	}, 15*time.Second, 50*time.Millisecond, "the reason names the gateway and says what to do: %+v", st)
+	t.Logf("the reason came %.1f s after up: %s", time.Since(up).Seconds(), st.Reason)
+	assert.Equal(t, localapi.StateConnecting, st.State)
 }
 
 // TestDaemonRefusesAModePolicyForbids: with only full allowed, split is

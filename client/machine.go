@@ -16,6 +16,10 @@ const (
 	// Timeout 10 s + Rekey-Timeout 5 s, tunnel.StallAfter): the tunnel is
 	// down, and the daemon reconnects.
 	lostAfter = 15 * time.Second
+	// handshakeTimeout: a gateway that answers at all answers a
+	// handshake within a second or two, even over a loaded line; after
+	// this long without one the employee hears why.
+	handshakeTimeout = 5 * time.Second
 )
 
 // inputs are everything the daemon's state is computed from. Times are
@@ -42,6 +46,9 @@ type inputs struct {
 	EngineUp bool
 	// EngineError is why the last attempt to bring it up failed.
 	EngineError string
+	// Endpoint is the gateway's WireGuard endpoint, as the employee
+	// should read it in a reason.
+	Endpoint string
 	// EngineSince is when the engine came up.
 	EngineSince time.Duration
 	// LastAnswer is when the gateway last answered through the tunnel (a
@@ -76,14 +83,19 @@ func nextState(in inputs) (localapi.State, string) {
 		return localapi.StateConnecting, why
 	}
 	if in.LastAnswer == 0 {
-		if waited := in.Now - in.EngineSince; waited > lostAfter {
-			why := fmt.Sprintf("the gateway has not answered the WireGuard handshake in %s: UDP may be blocked on this network; `tether diag` checks", waited.Round(time.Second))
-			if in.FailClosed {
-				return localapi.StateBlocked, why + "; the kill switch holds meanwhile"
-			}
-			return localapi.StateConnecting, why
+		waited := in.Now - in.EngineSince
+		if waited <= handshakeTimeout {
+			return localapi.StateConnecting, "waiting for the gateway's first answer"
 		}
-		return localapi.StateConnecting, "waiting for the gateway's first answer"
+		gw := "the gateway"
+		if in.Endpoint != "" {
+			gw = "gateway " + in.Endpoint
+		}
+		why := fmt.Sprintf("%s did not answer the WireGuard handshake within %d s: UDP may be blocked on this network; `tether diag` checks", gw, int(handshakeTimeout/time.Second))
+		if in.FailClosed && waited > lostAfter {
+			return localapi.StateBlocked, why + "; the kill switch holds meanwhile"
+		}
+		return localapi.StateConnecting, why
 	}
 	silent := in.Now - in.LastAnswer
 	switch {

@@ -19,7 +19,7 @@ var splitDecision = localapi.Decision{Mode: "split", Reasons: []localapi.Reason{
 func TestUpPrintsTheDecision(t *testing.T) {
 	d := enrolledDaemon(t)
 	d.SetDecision(splitDecision)
-	code, out, errOut := tether(t, d, "up")
+	code, out, errOut := tether(t, d, "up", "--wait", "0")
 	require.Equal(t, 0, code, errOut)
 	assert.Equal(t, "Connecting in split mode:\n"+
 		"  - the line is 0.9 Mbit/s up, below the company's 3 Mbit/s for a full tunnel → split (full_needs)\n"+
@@ -45,7 +45,36 @@ func TestUpWithoutReasons(t *testing.T) {
 	d := enrolledDaemon(t)
 	code, out, _ := tether(t, d, "up", "--mode", "full")
 	require.Equal(t, 0, code)
-	assert.Equal(t, "Connecting in full mode.\n`tether status` shows the tunnel; `tether events` follows it.\n", out)
+	assert.Regexp(t, "^Connecting in full mode.\n`tether status` shows the tunnel; `tether events` follows it.\n"+
+		`Connected in \d+\.\d s \(userspace engine\)\.\n$`, out, "up waits for the tunnel, and says so")
+}
+
+// TestUpSaysWhyTheTunnelDidNotConnect: when the tunnel does not answer
+// within --wait, up fails with tetherd's reason, which says what to do;
+// the decision was printed all the same.
+func TestUpSaysWhyTheTunnelDidNotConnect(t *testing.T) {
+	d := enrolledDaemon(t)
+	why := "gateway 203.0.113.7:51820 did not answer the WireGuard handshake within 5 s: UDP may be blocked on this network; `tether diag` checks"
+	d.UpLeaves(localapi.StateConnecting, why)
+	code, out, errOut := tether(t, d, "up", "--wait", "600ms")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "Connecting in full mode.")
+	assert.Equal(t, "tether up: not connected after 600ms: "+why+"\n", errOut)
+
+	code, out, errOut = tether(t, d, "up", "--wait", "300ms", "--json")
+	assert.Equal(t, 1, code)
+	var dec localapi.Decision
+	require.NoError(t, json.Unmarshal([]byte(out), &dec), "the decision is still printed as JSON")
+	assert.Contains(t, errOut, "UDP may be blocked")
+
+	d.UpLeaves(localapi.StateNeedsEnrollment, "the company revoked this device: enroll again with a new token")
+	code, _, errOut = tether(t, d, "up")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "revoked", "a state that cannot become connected ends the wait at once")
+
+	code, _, errOut = tether(t, d, "up", "--wait", "-1s")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "--wait")
 }
 
 func TestUpRefused(t *testing.T) {

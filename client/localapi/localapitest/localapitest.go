@@ -70,6 +70,8 @@ type Daemon struct {
 	fail     *localapi.Error            // every call, until SetStatus
 	failOn   map[string]*localapi.Error // one path, until FailOn(path, nil)
 	decision *localapi.Decision         // up's answer; nil: the mode asked
+	upState  localapi.State             // the state up leaves; "" is connected
+	upReason string
 	refused  map[string]string          // mode → the refusal's message
 	report   *report.Report             // diagnose's answer
 	progress []localapi.Progress        // published before it
@@ -188,6 +190,15 @@ func (d *Daemon) SetDecision(dec localapi.Decision) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.decision = &dec
+}
+
+// UpLeaves makes up leave the daemon in state with reason (connecting,
+// say, as tetherd is while the gateway does not answer) instead of
+// connected.
+func (d *Daemon) UpLeaves(state localapi.State, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.upState, d.upReason = state, reason
 }
 
 // RefuseMode makes up, and a PUT of settings, refuse mode (full or split)
@@ -390,7 +401,11 @@ func (d *Daemon) handleUp(w http.ResponseWriter, r *http.Request) {
 		d.status.Engine = "userspace"
 	}
 	d.publishLocked(localapi.Event{Type: localapi.EventDecision, Decision: &dec})
-	d.setStateLocked(localapi.StateConnected, "")
+	if d.upState != "" {
+		d.setStateLocked(d.upState, d.upReason)
+	} else {
+		d.setStateLocked(localapi.StateConnected, "")
+	}
 	localapi.WriteJSON(w, dec)
 }
 
