@@ -1,6 +1,7 @@
 package netdiag
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,6 +139,16 @@ type loadTest struct {
 
 	read    atomic.Int64 // download: body bytes read
 	written atomic.Int64 // upload: body bytes handed to the transport
+	// received is the upload bytes the server says it received, where it
+	// reports progress: the count on connections whose acknowledgements
+	// the OS cannot tell us. progress is progressUnknown until the first
+	// answer says whether the server does; one that has not said so
+	// within progressWait of the first upload (a server that answers only
+	// when the body ends) never will, and the written bytes count.
+	received   atomic.Int64
+	progress   atomic.Int32
+	upFirst    atomic.Int64 // unix nanoseconds of the first upload request
+	upFirstSet sync.Once
 
 	// lat receives the loaded latency samples; the line is saturated only
 	// once they stop growing. Nil when no latency probe runs.
@@ -308,6 +321,9 @@ func (lt *loadTest) run(ctx context.Context) *report.DirectionReport {
 }
 
 func (lt *loadTest) finish(rep *report.DirectionReport, samples []sample, stable bool, start, lastRamp time.Time) *report.DirectionReport {
+	if lt.dir == upload && !lt.countsAcked() && lt.progress.Load() == progressYes {
+		rep.Counting = "receiver" // the server said what arrived
+	}
 	rep.Stable = stable
 	rep.Streams = lt.nstreams()
 	rep.Bytes = samples[len(samples)-1].bytes
@@ -405,6 +421,15 @@ func (lt *loadTest) count() int64 {
 		return lt.read.Load()
 	}
 	if !lt.countsAcked() {
+		switch lt.progress.Load() {
+		case progressYes:
+			return lt.received.Load()
+		case progressUnknown:
+			if first := lt.upFirst.Load(); first == 0 || time.Since(time.Unix(0, first)) < progressWait {
+				return 0 // nothing known to have arrived yet
+			}
+			lt.progress.CompareAndSwap(progressUnknown, progressNo)
+		}
 		return lt.written.Load()
 	}
 	var n int64
@@ -513,6 +538,12 @@ func (lt *loadTest) uploadLoop(ctx context.Context, s *loadStream) error {
 		}
 		req.ContentLength = -1 // streamed
 		req.Header.Set("Content-Type", "application/octet-stream")
+		if !lt.countsAcked() {
+			// What we wrote is mostly sitting in send buffers we cannot
+			// see into: ask the server what arrived.
+			req.Header.Set(uploadProgressHeader, "1")
+			lt.upFirstSet.Do(func() { lt.upFirst.Store(time.Now().UnixNano()) })
+		}
 		resp, err := s.client.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -520,11 +551,65 @@ func (lt *loadTest) uploadLoop(ctx context.Context, s *loadStream) error {
 			}
 			return fmt.Errorf("POST %s: %w", lt.c.urls.upload, err)
 		}
+		if resp.StatusCode == http.StatusOK && resp.Header.Get(uploadProgressHeader) == "1" {
+			lt.progress.CompareAndSwap(progressUnknown, progressYes)
+			// The answer streams while the body is sent: end it when the
+			// test ends (an HTTP/2 body read does not, while the request
+			// body waits on flow control).
+			stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
+			err := readProgress(resp.Body, &lt.received)
+			stop()
+			resp.Body.Close()
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("POST %s: %w", lt.c.urls.upload, err)
+			}
+			continue
+		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK && ctx.Err() == nil {
 			return fmt.Errorf("POST %s: server answered %s", lt.c.urls.upload, resp.Status)
 		}
+	}
+	return nil
+}
+
+// uploadProgressHeader is measureserver.HeaderUploadProgress (the
+// upload test through a caller's Dial fails if they disagree): the client
+// does not link the server.
+const uploadProgressHeader = "Tether-Upload-Progress"
+
+// Whether the server reports upload progress (loadTest.progress).
+const (
+	progressUnknown int32 = iota
+	progressYes
+	progressNo
+)
+
+// progressWait is how long a server has to start its progress answer:
+// ours answers at once, within a round trip.
+const progressWait = 2 * time.Second
+
+// readProgress reads an upload's progress lines, adding what each says
+// arrived since the last to received, until the answer ends. A line that
+// is not a count is the server's reason for cutting the upload.
+func readProgress(body io.Reader, received *atomic.Int64) error {
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 0, 256), 4096)
+	var last int64
+	for sc.Scan() {
+		n, err := strconv.ParseInt(strings.TrimSpace(sc.Text()), 10, 64)
+		if err != nil {
+			return fmt.Errorf("the server cut the upload: %s", strings.TrimSpace(sc.Text()))
+		}
+		if n < last {
+			return fmt.Errorf("upload progress went back from %d to %d bytes", last, n)
+		}
+		received.Add(n - last)
+		last = n
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
 	}
 	return nil
 }

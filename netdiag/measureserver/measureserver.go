@@ -97,6 +97,21 @@ const (
 	ReceiveBuffer = 4 << 20
 )
 
+// HeaderUploadProgress, sent as "1" with an upload, asks the server to
+// tell, while the upload runs, how much it has received: the answer
+// starts at once (the same header, set to "1"), then carries one line per
+// progressEvery of receiving, the bytes received so far in decimal, and
+// a last line when the body ends. A client that counts its upload on a
+// connection the OS knows nothing of (a userspace tunnel's) cannot read
+// what the peer acknowledged, and counting what it wrote counts its send
+// buffers too. A line that is not a number is the reason the upload was
+// cut. Clients that do not ask get the JSON answer, as ever.
+const HeaderUploadProgress = "Tether-Upload-Progress"
+
+// progressEvery paces progress lines: a tenth of the client's goodput
+// sampling, so its samples are never more than this stale.
+const progressEvery = 50 * time.Millisecond
+
 // Paths served.
 const (
 	PathConfig   = "/.well-known/nq"
@@ -740,6 +755,31 @@ func (s *Server) up(w http.ResponseWriter, r *http.Request, t *transfer) {
 	}
 	var total int64
 	var first time.Time
+	progress := r.Header.Get(HeaderUploadProgress) == "1"
+	var reported time.Time
+	report := func(final bool) {
+		if now := time.Now(); final || now.Sub(reported) >= progressEvery {
+			reported = now
+			fmt.Fprintf(w, "%d\n", total)
+			_ = t.rc.Flush()
+		}
+	}
+	if progress {
+		// HTTP/1.1 needs full duplex to answer while reading; HTTP/2
+		// always is.
+		if err := t.rc.EnableFullDuplex(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			progress = false
+		}
+	}
+	if progress {
+		noStore(w)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set(HeaderUploadProgress, "1")
+		w.WriteHeader(http.StatusOK)
+		_ = t.rc.Flush()
+		// Errors after this point are a last line: the status is sent.
+		w = progressErrors{w}
+	}
 	for {
 		_ = t.arm(t.rc.SetReadDeadline)
 		n, err := body.Read(buf)
@@ -766,6 +806,9 @@ func (s *Server) up(w http.ResponseWriter, r *http.Request, t *transfer) {
 		}
 		total += int64(n)
 		s.bytesUp.Add(int64(n))
+		if progress && n > 0 && err == nil {
+			report(false)
+		}
 		if err == io.EOF {
 			break
 		}
@@ -781,6 +824,10 @@ func (s *Server) up(w http.ResponseWriter, r *http.Request, t *transfer) {
 			return // the client went away or stalled
 		}
 	}
+	if progress {
+		report(true)
+		return
+	}
 	res := upResult{Bytes: total}
 	if !first.IsZero() {
 		res.DurationMS = s.now().Sub(first).Milliseconds()
@@ -788,6 +835,15 @@ func (s *Server) up(w http.ResponseWriter, r *http.Request, t *transfer) {
 	noStore(w)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(res)
+}
+
+// progressErrors turns http.Error, once a progress answer has started,
+// into its last line.
+type progressErrors struct{ http.ResponseWriter }
+
+func (p progressErrors) WriteHeader(int) {}
+func (p progressErrors) Header() http.Header {
+	return http.Header{} // the answer's headers are sent
 }
 
 func (s *Server) ip(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package measureserver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +132,74 @@ func TestUploadCountsAndCaps(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	assert.Contains(t, string(b), "larger than 1048576")
+}
+
+// TestUploadProgress: asked, the server answers an upload at once and
+// tells, while the body still comes, how much has arrived, ending with
+// the total; a cut upload ends with the reason instead of a number.
+func TestUploadProgress(t *testing.T) {
+	_, base := start(t, Config{MaxUpBytes: 1 << 20})
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest(http.MethodPost, base+PathUpload, pr)
+	require.NoError(t, err)
+	req.Header.Set(HeaderUploadProgress, "1")
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	ans := make(chan answer, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		ans <- answer{resp, err}
+	}()
+	chunk := make([]byte, 100_000)
+	_, err = pw.Write(chunk)
+	require.NoError(t, err)
+	a := <-ans // the answer starts with the body still open
+	require.NoError(t, a.err)
+	defer a.resp.Body.Close()
+	assert.Equal(t, http.StatusOK, a.resp.StatusCode)
+	assert.Equal(t, "1", a.resp.Header.Get(HeaderUploadProgress))
+	lines := bufio.NewScanner(a.resp.Body)
+	require.True(t, lines.Scan())
+	first, err := strconv.ParseInt(lines.Text(), 10, 64)
+	require.NoError(t, err)
+	assert.Positive(t, first)
+	assert.LessOrEqual(t, first, int64(100_000))
+	time.Sleep(2 * progressEvery)
+	_, err = pw.Write(chunk)
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	var last int64
+	for lines.Scan() {
+		n, err := strconv.ParseInt(lines.Text(), 10, 64)
+		require.NoError(t, err, "only counts: %q", lines.Text())
+		assert.GreaterOrEqual(t, n, last, "counts never go back")
+		last = n
+	}
+	assert.EqualValues(t, 200_000, last, "the last line is the total")
+
+	// Over the cap: the last line says why.
+	pr, pw = io.Pipe()
+	req, err = http.NewRequest(http.MethodPost, base+PathUpload, pr)
+	require.NoError(t, err)
+	req.Header.Set(HeaderUploadProgress, "1")
+	go func() {
+		for range 12 {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	pr.CloseWithError(io.ErrClosedPipe)
+	require.NoError(t, err)
+	text := strings.TrimSpace(string(b))
+	assert.Contains(t, text[strings.LastIndex(text, "\n")+1:], "larger than 1048576", "the cut's reason is the last line")
 }
 
 func TestConcurrencyLimitPerClient(t *testing.T) {
