@@ -236,22 +236,34 @@ func (d *Daemon) connect(ctx context.Context, mode string) (localapi.Decision, e
 	d.lastAnswer, d.lastRx, d.answers = 0, 0, answerClock{}
 	d.applied = &policy.Applied{Decision: dec, Network: n.ID, At: now}
 	d.netChanged = false
+	local := d.noteDecisionLocked(dec, n.ID)
+	d.mu.Unlock()
+	d.publishDecision(local, dec)
+	d.logger.Info("tunnel up", "mode", dec.Mode, "engine", kind, "reason", dec.Reasons[0].ID)
+	d.wake()
+	return local, nil
+}
+
+// noteDecisionLocked keeps a decision applied in the history.
+func (d *Daemon) noteDecisionLocked(dec policy.Decision, netID string) localapi.Decision {
 	local := toLocal(dec)
-	d.decisions = append([]decisionRecord{{At: d.now(), Network: n.ID, Decision: local}}, d.decisions...)
+	d.decisions = append([]decisionRecord{{At: d.now(), Network: netID, Decision: local}}, d.decisions...)
 	if len(d.decisions) > maxDecisions {
 		d.decisions = d.decisions[:maxDecisions]
 	}
 	if err := d.st.save(fileDecisions, d.decisions); err != nil {
 		d.logger.Error("saving the decision", "err", err)
 	}
-	d.mu.Unlock()
+	return local
+}
+
+// publishDecision tells the watchers of a decision applied, and of the
+// suggestions that come with it.
+func (d *Daemon) publishDecision(local localapi.Decision, dec policy.Decision) {
 	d.bus.publish(localapi.Event{Type: localapi.EventDecision, Time: d.now(), Decision: &local})
 	for i := range dec.Suggestions {
 		d.bus.publish(localapi.Event{Type: localapi.EventSuggestion, Time: d.now(), Suggestion: &dec.Suggestions[i]})
 	}
-	d.logger.Info("tunnel up", "mode", dec.Mode, "engine", kind, "reason", dec.Reasons[0].ID)
-	d.wake()
-	return local, nil
 }
 
 func (d *Daemon) setEngineError(err error) {
@@ -404,23 +416,76 @@ func (d *Daemon) adoptLeftover(ctx context.Context) {
 }
 
 // rebind follows a network change: down (unless the kill switch must
-// hold, when the engine stays and rebinds by itself), measure the new
-// network, decide and come up again.
+// hold, when the engine stays and rebinds by itself), a quick diagnosis
+// of the new network (its security verdicts decide at once), up again
+// in the mode decided, then, where the line's figures could change that
+// mode, one full diagnosis of the line and the decision it calls for. That full diagnosis is the only one the daemon runs on its own.
 func (d *Daemon) rebind(ctx context.Context) {
 	d.mu.Lock()
 	failClosed := d.failClosedLocked()
-	d.mu.Unlock()
-	if !failClosed {
-		d.takeDown(ctx, "the network changed")
-	}
-	d.mu.Lock()
 	d.netChanged = false
 	d.mu.Unlock()
 	if failClosed {
 		return // wireguard-go follows the new route by itself
 	}
-	if _, err := d.connect(ctx, ""); err != nil {
+	d.takeDown(ctx, "the network changed")
+	if _, err := d.diagnose(ctx, true, nil); err != nil {
+		d.logger.Warn("quick diagnosis after a network change failed", "err", err)
+	}
+	dec, err := d.connect(ctx, "")
+	if err != nil {
 		d.logger.Warn("reconnecting after a network change", "err", err)
+		return
+	}
+	if len(dec.Reasons) == 0 || dec.Reasons[0].ID != policy.RuleLineUnmeasured {
+		return // security, policy or the employee decided: figures change nothing
+	}
+	d.mu.Lock()
+	up, netID := d.eng != nil, d.network.ID()
+	d.mu.Unlock()
+	if !up {
+		return
+	}
+	// The line, not the tunnel: against the gateway's public API, whose
+	// address is the WireGuard endpoint's and so never routed into the
+	// tunnel (and the userspace engine routes nothing), as the
+	// diagnosis before a first connect measures it.
+	if _, err := d.diagnose(ctx, false, nil); err != nil {
+		d.logger.Warn("measuring the new network's line", "err", err)
+		return
+	}
+	d.redecide(ctx, netID)
+}
+
+// redecide applies the decision the latest report calls for on network
+// netID, if it differs from the mode the tunnel is in: down and up again
+// in the new mode.
+func (d *Daemon) redecide(ctx context.Context, netID string) {
+	d.mu.Lock()
+	if d.eng == nil || d.enr == nil || d.network.ID() != netID || d.reportNetwork != netID || len(d.reports) == 0 {
+		d.mu.Unlock()
+		return
+	}
+	n := policy.Network{ID: netID, Previous: d.applied, Now: d.mono()}
+	dec := policy.Decide(d.enr.Policy, &d.reports[0], policy.Settings{Mode: d.settings.Mode}, n)
+	if dec.Mode == d.engMode {
+		// The same mode, now for the measured reason: kept since the
+		// tunnel came up in it, so the dwell counts from then.
+		at := d.mono()
+		if d.applied != nil {
+			at = d.applied.At
+		}
+		d.applied = &policy.Applied{Decision: dec, Network: netID, At: at}
+		local := d.noteDecisionLocked(dec, netID)
+		d.mu.Unlock()
+		d.publishDecision(local, dec)
+		return
+	}
+	d.mu.Unlock()
+	d.logger.Info("the line's figures change the mode", "to", dec.Mode, "reason", dec.Reasons[0].ID)
+	d.takeDown(ctx, "the line's figures change the mode")
+	if _, err := d.connect(ctx, ""); err != nil {
+		d.logger.Warn("reconnecting in the new mode", "err", err)
 	}
 }
 

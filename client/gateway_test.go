@@ -252,6 +252,13 @@ func (l *eventLog) has(typ string) bool {
 	return false
 }
 
+// snapshot is a copy of the events so far.
+func (l *eventLog) snapshot() []localapi.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]localapi.Event(nil), l.evs...)
+}
+
 // suggestionFromDecision is a suggestion that came after a decision (a
 // report's own come before it).
 func (l *eventLog) suggestionFromDecision() *report.Suggestion {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,4 +235,86 @@ func TestLabDecisions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLabNetworkChange: tetherd (a process, its netlink watcher) follows
+// the home's default route to another router: a quick diagnosis of the
+// new network, a decision from it (nothing measured of the line: the
+// company default), up again at once, then one full diagnosis of the
+// line and the decision it calls for, split on dsl_bloated.
+func TestLabNetworkChange(t *testing.T) {
+	s := startLabStack(t, "dsl_bloated", gwapi.DefaultPolicy(), EngineUserspace)
+	ctx := context.Background()
+	dec, err := s.daemon.Up(ctx, localapi.ModeAuto)
+	require.NoError(t, err)
+	require.Equal(t, gwapi.ModeSplit, dec.Mode, "setup: dsl_bloated is split: %+v", dec)
+	var st localapi.Status
+	require.Eventually(t, func() bool { st, err = s.daemon.Status(ctx); return err == nil && st.State == localapi.StateConnected },
+		20*time.Second, 50*time.Millisecond)
+	events := collectEvents(t, s.daemon)
+	time.Sleep(300 * time.Millisecond) // the watcher's first event, the state, is in
+	mark := len(events.snapshot())
+
+	// The same line through another router: a new network as the daemon
+	// sees it (the default route's interface and router).
+	other := netip.MustParseAddr("192.168.77.254")
+	_, err = s.lab.ISP.Run(ctx, "ip", "addr", "add", other.String()+"/24", "dev", netlab.IfISPHome)
+	require.NoError(t, err)
+	changed := time.Now()
+	_, err = s.lab.Home.Run(ctx, "ip", "route", "replace", "default", "via", other.String())
+	require.NoError(t, err)
+
+	// Back up at once on the quick check, then the full one decides.
+	dump := func() (reports []string) {
+		for _, e := range events.snapshot()[mark:] {
+			switch e.Type {
+			case localapi.EventState:
+				t.Logf("  %.1f s state %s %s", e.Time.Sub(changed).Seconds(), e.State.State, e.State.Reason)
+			case localapi.EventDecision:
+				t.Logf("  %.1f s decision %s %+v", e.Time.Sub(changed).Seconds(), e.Decision.Mode, e.Decision.Reasons)
+			case localapi.EventReport:
+				t.Logf("  %.1f s report %s: %s", e.Time.Sub(changed).Seconds(), e.Report.Mode, e.Report.Summary)
+				reports = append(reports, string(e.Report.Mode))
+			case localapi.EventProgress:
+				t.Logf("  %.1f s progress %s", e.Time.Sub(changed).Seconds(), e.Progress.Text)
+			}
+		}
+		return reports
+	}
+	var rebound, decided time.Duration
+	var quickDec, lineDec *localapi.Decision
+	var sawDiagnosing bool
+	ok := assert.Eventually(t, func() bool {
+		for _, e := range events.snapshot()[mark:] {
+			switch {
+			case e.Type == localapi.EventState && e.State.State == localapi.StateDiagnosing:
+				sawDiagnosing = true
+			case e.Type == localapi.EventState && e.State.State == localapi.StateConnected && quickDec != nil && rebound == 0:
+				rebound = e.Time.Sub(changed)
+			case e.Type == localapi.EventDecision && quickDec == nil:
+				quickDec = e.Decision
+			case e.Type == localapi.EventDecision && lineDec == nil && quickDec != nil && e.Decision.Reasons[0].ID != policy.RuleLineUnmeasured:
+				lineDec, decided = e.Decision, e.Time.Sub(changed)
+			}
+		}
+		return lineDec != nil && rebound > 0
+	}, 60*time.Second, 100*time.Millisecond, "a quick decision, connected, then the line's decision")
+	reports := dump()
+	if !ok && os.Getenv("TETHER_LAB_STACKS") == "1" {
+		_ = s.tetherd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(2 * time.Second)
+	}
+	require.True(t, ok)
+	assert.True(t, sawDiagnosing, "the change shows as diagnosing")
+	assert.Equal(t, []string{string(report.ModeQuick), string(report.ModeFull)}, reports, "one quick diagnosis, then one full one, and no more")
+	assert.Equal(t, policy.RuleLineUnmeasured, quickDec.Reasons[0].ID, "the quick check measures no speed: %+v", quickDec)
+	assert.Equal(t, gwapi.ModeFull, quickDec.Mode, "the company default while the line is unmeasured")
+	assert.Equal(t, gwapi.ModeSplit, lineDec.Mode, "dsl_bloated's figures call for split: %+v", lineDec)
+	assert.Equal(t, policy.RuleFullNeeds, lineDec.Reasons[0].ID)
+	require.Eventually(t, func() bool {
+		st, err = s.daemon.Status(ctx)
+		return err == nil && st.State == localapi.StateConnected && st.Mode == gwapi.ModeSplit
+	}, 20*time.Second, 50*time.Millisecond, "connected in split on the new network: %+v", st)
+	t.Logf("RESULT network change → connected (quick check, %s): %.1f s; → %s decided from the line's figures: %.1f s (%s)",
+		quickDec.Mode, rebound.Seconds(), lineDec.Mode, decided.Seconds(), lineDec.Reasons[0].Text)
 }

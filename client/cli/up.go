@@ -62,10 +62,12 @@ func waitConnected(ctx context.Context, lc *localapi.Client, wait time.Duration)
 	defer cancel()
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
-	var st localapi.Status
+	var st localapi.Status // the last status read
 	for {
-		var err error
-		st, err = lc.Status(ctx)
+		now, err := lc.Status(ctx)
+		if err == nil {
+			st = now
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			return st, err

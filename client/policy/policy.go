@@ -155,10 +155,12 @@ func Decide(p gwapi.Policy, rep *report.Report, s Settings, n Network) Decision 
 	d := decide(p, rep, s, 0)
 	prev := n.Previous
 	if prev == nil || prev.Network != n.ID || d.Mode == prev.Decision.Mode ||
-		d.Cause != CauseLine || prev.Decision.Cause == CausePolicy || prev.Decision.Cause == CauseUser {
-		// A first decision, a new network, no change of mode, or a
-		// change for a reason that must apply at once (security, the
-		// policy, the employee): as decided.
+		d.Cause != CauseLine || prev.Decision.Cause == CausePolicy || prev.Decision.Cause == CauseUser ||
+		prev.Decision.Cause == CauseDefault {
+		// A first decision, a new network, no change of mode, a change
+		// for a reason that must apply at once (security, the policy,
+		// the employee), or the line's first measurement after a
+		// decision made without one: as decided.
 		return d
 	}
 	// The line alone would change the mode on the same network.

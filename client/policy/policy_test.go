@@ -167,6 +167,7 @@ func TestAutoDoesNotFlap(t *testing.T) {
 		{"the line degrades after the dwell: split", bad, Network{ID: "home", Previous: at(full, "home", 0), Now: 6 * time.Minute}, ModeSplit, RuleFullNeeds},
 		{"a new network: at once", good, Network{ID: "cafe", Previous: at(split, "home", 0), Now: time.Second}, ModeFull, RuleLineMeetsNeeds},
 		{"untrusted now: full at once", line(15, 0.9, 300, report.VerdictDNSHijack), Network{ID: "home", Previous: at(split, "home", 0), Now: time.Second}, ModeFull, string(report.VerdictDNSHijack)},
+		{"the first measurement after a quick check: at once", bad, Network{ID: "home", Previous: at(Decide(p, quick(), Settings{}, Network{ID: "home"}), "home", 0), Now: time.Second}, ModeSplit, RuleFullNeeds},
 		{"the employee's choice ends: auto at once", bad, Network{ID: "home", Previous: at(Decision{Mode: ModeFull, Cause: CauseUser}, "home", 0), Now: time.Second}, ModeSplit, RuleFullNeeds},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
