@@ -72,10 +72,10 @@ type Daemon struct {
 	decision *localapi.Decision         // up's answer; nil: the mode asked
 	upState  localapi.State             // the state up leaves; "" is connected
 	upReason string
-	refused  map[string]string          // mode → the refusal's message
-	report   *report.Report             // diagnose's answer
-	progress []localapi.Progress        // published before it
-	reports  []report.Report            // newest first
+	refused  map[string]string   // mode → the refusal's message
+	report   *report.Report      // diagnose's answer
+	progress []localapi.Progress // published before it
+	reports  []report.Report     // newest first
 	settings localapi.Settings
 	requests []Request
 	watchers map[*watcher]struct{}
