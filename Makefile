@@ -13,7 +13,7 @@ PURE_CMDS := tether tetherd tether-gateway tether-bench tether-dev
 # Debian packages the build and the tests need (see README).
 DEB_PKGS := gcc libgl1-mesa-dev xorg-dev nftables iproute2 iperf3 dnsperf tcpdump xvfb iputils-ping git wireguard-tools
 
-.PHONY: all deps build build-tray run test test-short bench bench-dns lab lint cross clean
+.PHONY: all deps build build-tray run test test-short test-long bench bench-dns lab lint cross clean
 
 all: build
 
@@ -56,6 +56,12 @@ test: deps
 
 test-short:
 	$(GO) test -race -short ./...
+
+# test-long: the lab tests that take minutes (ten on a fiber line with the
+# line monitor, counting false suggestions); .ci/run runs them.
+test-long: deps
+	@if [ "$$(id -u)" = 0 ]; then export TETHER_LAB_REQUIRED=1; fi; \
+	TETHER_LONG=1 $(GO) test -count=1 -timeout 30m -run 'TestLabFiberNoFalseSuggestion' -v ./client
 
 # bench: the Go benchmarks (5 counts each, for benchstat), then, as root,
 # the lab accuracy benchmark: each profile measured with iperf3 and ping and

@@ -63,6 +63,8 @@ func (d *Daemon) Handler() http.Handler {
 	})
 	mux.HandleFunc("PUT "+localapi.PathSettings, d.handleSettings)
 	mux.HandleFunc("GET "+localapi.PathEvents, d.handleEvents)
+	mux.HandleFunc("GET "+localapi.PathLine, d.handleLine)
+	mux.HandleFunc("POST "+localapi.PathSnooze, d.handleSnooze)
 	return localapi.Handler(d.authorize(mux))
 }
 

@@ -68,6 +68,10 @@ type Config struct {
 	// fetches to find a captive portal: it answers 204 No Content on an
 	// open network. Empty means DefaultCaptiveURL; "off" skips the check.
 	CaptiveURL string `yaml:"captive_url,omitempty"`
+	// Monitor is on (empty) or off: the line monitor, a probe to the
+	// gateway every 2 s (under 1 kbit/s) that suggests a hotspot when the
+	// line is saturated.
+	Monitor string `yaml:"monitor,omitempty"`
 	// LogLevel is debug, info, warn or error; empty means info.
 	LogLevel string `yaml:"log_level,omitempty"`
 }
@@ -109,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if c.CheckInterval != 0 && c.CheckInterval < minCheckInterval {
 		return fmt.Errorf("check_interval: %v is below the minimum %v", c.CheckInterval, minCheckInterval)
+	}
+	if c.Monitor != "" && c.Monitor != "on" && c.Monitor != "off" {
+		return fmt.Errorf("monitor: %q: want on or off", c.Monitor)
 	}
 	if c.CaptiveURL != "" && c.CaptiveURL != "off" {
 		if u, err := url.Parse(c.CaptiveURL); err != nil || u.Scheme != "http" || u.Host == "" {

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/tetherwfh/tether/client/localapi"
+	"github.com/tetherwfh/tether/client/monitor"
 	"github.com/tetherwfh/tether/client/policy"
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/internal/version"
+	"github.com/tetherwfh/tether/netdiag"
 	"github.com/tetherwfh/tether/netdiag/report"
 	"github.com/tetherwfh/tether/tunnel"
 )
@@ -111,6 +113,12 @@ type Daemon struct {
 	deviceChecked time.Duration
 	checking      bool
 	gw            localapi.GatewayStatus
+	// the line monitor
+	mon        *monitor.Monitor
+	adv        monitor.Advisor
+	lineMethod string
+	lineTarget netdiag.Target
+	lineLost   int
 }
 
 // enrollRecord is the enrollment as the state directory keeps it; the
@@ -146,7 +154,8 @@ func New(cfg Config, opts Options) (*Daemon, error) {
 	}
 	cfg = cfg.withDefaults()
 	d := &Daemon{cfg: cfg, logger: opts.Logger, now: opts.Now, netw: opts.NetWatcher, bus: newBus(),
-		ready: make(chan struct{}), kick: make(chan struct{}, 1), settings: defaultSettings(), start: time.Now()}
+		ready: make(chan struct{}), kick: make(chan struct{}, 1), settings: defaultSettings(), start: time.Now(),
+		adv: monitor.Advisor{Config: monitor.DefaultConfig()}}
 	if d.logger == nil {
 		d.logger = slog.New(slog.DiscardHandler)
 	}
@@ -202,6 +211,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { d.loop(loopCtx) })
+	if d.cfg.Monitor != "off" {
+		m := d.startMonitor(loopCtx)
+		d.mu.Lock()
+		d.mon = m
+		d.mu.Unlock()
+	}
 
 	var runErr error
 	select {
@@ -334,6 +349,10 @@ func (d *Daemon) onNetwork(n network) {
 	}
 	d.logger.Info("network changed", "interface", n.Interface, "router", n.Router, "id", n.ID())
 	d.network = n
+	d.lineMethod = ""
+	if d.mon != nil {
+		d.mon.Restart()
+	}
 	if !first && d.eng != nil {
 		d.netChanged = true
 	}

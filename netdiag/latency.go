@@ -104,6 +104,24 @@ func (p *Prober) Probe(ctx context.Context, t Target) (Sample, error) {
 	return Sample{Method: name, RTT: rtts[0]}, nil
 }
 
+// ProbeWith sends one probe to t by method (report.MethodICMP, STAMP or
+// TCP: what Probe chose), and only by it: a monitor that probes every few
+// seconds sends one packet, not one per method.
+func (p *Prober) ProbeWith(ctx context.Context, t Target, method string) (time.Duration, error) {
+	m := p.byName(method)
+	if m == nil {
+		return 0, fmt.Errorf("netdiag: probe method %q: want icmp, stamp or tcp", method)
+	}
+	rtts, _, err := m(ctx, t, Sampling{Count: 1, Interval: time.Millisecond, Wait: ProbeWait})
+	if err != nil {
+		return 0, fmt.Errorf("netdiag: no %s answer from %s (%v): %w", method, t.Name, t.Addr, err)
+	}
+	if len(rtts) == 0 {
+		return 0, fmt.Errorf("netdiag: no %s answer from %s (%v)", method, t.Name, t.Addr)
+	}
+	return rtts[0], nil
+}
+
 // Measure sends s to t by each method t allows, concurrently (they are
 // light and do not disturb each other), and reports the most preferred
 // method that got any answer, with the statistics of its round trips.

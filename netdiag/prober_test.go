@@ -110,3 +110,24 @@ func TestProbeStopsWithItsContext(t *testing.T) {
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 500*time.Millisecond)
 }
+
+// TestProbeWithOneMethod: the method Probe chose, and only it: STAMP
+// answers, TCP answers, a silent STAMP port is an error, not a fallback.
+func TestProbeWithOneMethod(t *testing.T) {
+	srv := netdiagtest.New(t, netdiagtest.Options{})
+	lo := netip.MustParseAddr("127.0.0.1")
+	p := &netdiag.Prober{Ping: noICMP}
+	ctx := context.Background()
+	gw := netdiag.Target{Name: "gateway", Addr: lo, STAMPPort: srv.STAMP.Port(), TCPPort: srv.Addr.Port()}
+	for _, m := range []string{report.MethodSTAMP, report.MethodTCP} {
+		rtt, err := p.ProbeWith(ctx, gw, m)
+		require.NoError(t, err, m)
+		assert.Positive(t, rtt, m)
+	}
+	silent := gw
+	silent.STAMPPort = silentUDP(t)
+	_, err := p.ProbeWith(ctx, silent, report.MethodSTAMP)
+	assert.ErrorContains(t, err, "no stamp answer", "no fallback to TCP")
+	_, err = p.ProbeWith(ctx, gw, "carrier-pigeon")
+	assert.ErrorContains(t, err, "want icmp, stamp or tcp")
+}

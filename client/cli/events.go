@@ -106,6 +106,8 @@ func FormatEvent(ev localapi.Event) string {
 		}
 	case ev.Type == localapi.EventSuggestion && ev.Suggestion != nil:
 		what = "suggestion " + safe(string(ev.Suggestion.ID)) + ": " + safe(ev.Suggestion.Summary)
+	case ev.Type == localapi.EventSuggestionCleared && ev.Suggestion != nil:
+		what = "suggestion " + safe(string(ev.Suggestion.ID)) + " withdrawn: " + safe(ev.Suggestion.Summary)
 	default:
 		what = safe(ev.Type) // a type this program does not know yet
 	}

@@ -60,6 +60,8 @@ var published = []localapi.Event{
 		Suggestion: &report.Suggestion{ID: report.SuggestionUseHotspot, Summary: "use your phone's hotspot for calls"}},
 	{Type: localapi.EventState, Time: time.Date(2026, 11, 22, 10, 2, 9, 0, time.Local),
 		State: &localapi.StateEvent{State: localapi.StateDegraded, Reason: "the gateway missed 2 of the last 5 checks"}},
+	{Type: localapi.EventSuggestionCleared, Time: time.Date(2026, 11, 22, 10, 2, 10, 0, time.Local),
+		Suggestion: &report.Suggestion{ID: report.SuggestionUseHotspot, Summary: "the line has recovered: latency is 19 ms again"}},
 }
 
 const publishedText = `10:02:04 decision split: the line is 0.9 Mbit/s up, below the company's 3 Mbit/s (full_needs)
@@ -67,7 +69,8 @@ const publishedText = `10:02:04 decision split: the line is 0.9 Mbit/s up, below
 10:02:06 progress download: 87.3 Mbit/s on 8 streams
 10:02:07 report The line is slow. [line_slow, bufferbloat]
 10:02:08 suggestion use_hotspot: use your phone's hotspot for calls
-10:02:09 state degraded: the gateway missed 2 of the last 5 checks`
+10:02:09 state degraded: the gateway missed 2 of the last 5 checks
+10:02:10 suggestion use_hotspot withdrawn: the line has recovered: latency is 19 ms again`
 
 func TestEventsFollowsTheStream(t *testing.T) {
 	d := enrolledDaemon(t)

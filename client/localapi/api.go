@@ -26,6 +26,11 @@ const (
 	PathSettings = "/v1/settings"
 	// PathEvents is the event stream: newline-delimited JSON Events.
 	PathEvents = "/v1/events"
+	// PathLine (GET, ?since=DURATION, default 1h, at most 24h) is the
+	// line monitor: its finding and its samples.
+	PathLine = "/v1/line"
+	// PathSnooze (POST SnoozeRequest) holds a suggestion back.
+	PathSnooze = "/v1/suggestions/snooze"
 )
 
 // ReportsKept is how many reports the daemon keeps.
@@ -99,6 +104,9 @@ const (
 	EventReport     = "report"
 	EventDecision   = "decision"
 	EventSuggestion = "suggestion"
+	// EventSuggestionCleared withdraws a suggestion: Suggestion carries
+	// its ID and, in Summary, why (the line recovered, a snooze).
+	EventSuggestionCleared = "suggestion_cleared"
 )
 
 // Event is one line of the event stream. Type says which of the other
@@ -115,8 +123,64 @@ type Event struct {
 	// Decision is set for "decision": a mode decided and applied.
 	Decision *Decision `json:"decision,omitempty"`
 	// Suggestion is set for "suggestion": something the employee can do
-	// now, from the latest report.
+	// now, from the latest report or the line monitor; and for
+	// "suggestion_cleared", the one withdrawn.
 	Suggestion *report.Suggestion `json:"suggestion,omitempty"`
+}
+
+// Line is the line monitor's view: what it finds now and the samples
+// behind it.
+type Line struct {
+	// Finding is the latest: kind is unknown, ok, bloated, saturated,
+	// own_load or lossy; text says it with the figures.
+	Finding LineFinding `json:"finding"`
+	// Target and Method say what the monitor probes, and how.
+	Target string `json:"target,omitempty"`
+	Method string `json:"method,omitempty"`
+	// Active is the suggestion standing, if any; Snoozed maps a snoozed
+	// suggestion to when its snooze ends.
+	Active  report.SuggestionID               `json:"active,omitempty"`
+	Snoozed map[report.SuggestionID]time.Time `json:"snoozed,omitempty"`
+	// Probes is how many probes the monitor has sent; TrafficBps its
+	// own traffic, both ways, in bit/s.
+	Probes     int     `json:"probes"`
+	TrafficBps float64 `json:"traffic_bps"`
+	// Samples, oldest first.
+	Samples []LineSample `json:"samples"`
+}
+
+// LineFinding is a finding of the line monitor.
+type LineFinding struct {
+	Kind       string  `json:"kind"`
+	Text       string  `json:"text"`
+	BaselineMS float64 `json:"baseline_ms"`
+	CurrentMS  float64 `json:"current_ms"`
+	DelayedPct float64 `json:"delayed_pct"`
+	LostPct    float64 `json:"lost_pct"`
+	ForS       float64 `json:"for_s"`
+	// OwnMbps is nil when the interface's counters are unknown.
+	OwnMbps *float64 `json:"own_mbps,omitempty"`
+	Samples int      `json:"samples"`
+}
+
+// LineSample is one probe: when, its round trip (nil: lost) and this
+// computer's own traffic meanwhile (nil: unknown).
+type LineSample struct {
+	Time    time.Time `json:"t"`
+	RTTMS   *float64  `json:"rtt_ms,omitempty"`
+	OwnMbps *float64  `json:"own_mbps,omitempty"`
+}
+
+// SnoozeRequest holds suggestion ID back for For (a Go duration: "1h").
+type SnoozeRequest struct {
+	ID  report.SuggestionID `json:"id"`
+	For string              `json:"for"`
+}
+
+// SnoozeAnswer says until when.
+type SnoozeAnswer struct {
+	ID    report.SuggestionID `json:"id"`
+	Until time.Time           `json:"until"`
 }
 
 // StateEvent is a change of the daemon's state.

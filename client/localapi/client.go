@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -138,6 +139,25 @@ func (c *Client) SetSettings(ctx context.Context, s Settings) (Settings, error) 
 	var out Settings
 	err := c.do(ctx, http.MethodPut, PathSettings, s, &out, requestTimeout)
 	return out, err
+}
+
+// Line asks for the line monitor's finding and its samples since d ago
+// (0: the daemon's default, an hour).
+func (c *Client) Line(ctx context.Context, since time.Duration) (Line, error) {
+	var l Line
+	path := PathLine
+	if since > 0 {
+		path += "?since=" + url.QueryEscape(since.String())
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &l, requestTimeout)
+	return l, err
+}
+
+// Snooze holds suggestion id back for d.
+func (c *Client) Snooze(ctx context.Context, id report.SuggestionID, d time.Duration) (SnoozeAnswer, error) {
+	var a SnoozeAnswer
+	err := c.do(ctx, http.MethodPost, PathSnooze, SnoozeRequest{ID: id, For: d.String()}, &a, requestTimeout)
+	return a, err
 }
 
 // maxEvent bounds one event's line: a report is a few dozen KiB.

@@ -121,30 +121,39 @@ type Finding struct {
 	// OwnMbps is this machine's mean traffic over the window, negative
 	// when unknown.
 	OwnMbps float64
-	// Samples is how many the window held.
-	Samples int
+	// Samples is how many the window held; OnTime how many of the
+	// latest answered ones came on time, in a row.
+	Samples, OnTime int
 }
 
 // Text is the finding for a person, with the figures.
 func (f Finding) Text() string {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds()) }
 	switch f.Kind {
 	case KindSaturated:
-		s := fmt.Sprintf("latency rose from %s to %s for the last %s", ms(f.Baseline), ms(f.Current), minutes(f.For))
+		s := fmt.Sprintf("latency rose from %s to %s for the last %s", msText(f.Baseline), msText(f.Current), minutes(f.For))
 		if f.OwnMbps >= 0 {
 			s += fmt.Sprintf(", while this computer used only %.1f Mbit/s", f.OwnMbps)
 		}
 		return s
 	case KindOwnLoad:
-		return fmt.Sprintf("latency rose from %s to %s for the last %s while this computer moved %.1f Mbit/s: the load is its own", ms(f.Baseline), ms(f.Current), minutes(f.For), f.OwnMbps)
+		return fmt.Sprintf("latency rose from %s to %s for the last %s while this computer moved %.1f Mbit/s: the load is its own", msText(f.Baseline), msText(f.Current), minutes(f.For), f.OwnMbps)
 	case KindBloated:
-		return fmt.Sprintf("latency is up from %s to %s", ms(f.Baseline), ms(f.Current))
+		return fmt.Sprintf("latency is up from %s to %s", msText(f.Baseline), msText(f.Current))
 	case KindLossy:
-		return fmt.Sprintf("%.0f%% of probes were lost, the rest on time (%s)", f.Lost*100, ms(f.Current))
+		return fmt.Sprintf("%.0f%% of probes were lost, the rest on time (%s)", f.Lost*100, msText(f.Current))
 	case KindOK:
-		return fmt.Sprintf("latency is %s, as usual", ms(f.Current))
+		return fmt.Sprintf("latency is %s, as usual", msText(f.Current))
 	}
 	return "not enough samples yet"
+}
+
+// ms writes a round trip as a person reads it: whole milliseconds, with
+// a decimal under 10 ms (a LAN's, or a fiber line's).
+func msText(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+	}
+	return fmt.Sprintf("%d ms", d.Round(time.Millisecond).Milliseconds())
 }
 
 func minutes(d time.Duration) string {
@@ -214,13 +223,13 @@ func Detect(cfg Config, samples []Sample) Finding {
 		}
 		if w.delayedShare() >= cfg.DelayedShare {
 			if bloatedSince < 0 {
-				bloatedSince, baseBefore = w.firstDelayed, before
+				bloatedSince, baseBefore = w.runStart, before
 			}
 		} else {
 			bloatedSince = -1
 		}
 	}
-	f.Baseline, f.Current, f.Samples = base.Value(), last.median, last.n
+	f.Baseline, f.Current, f.Samples, f.OnTime = base.Value(), last.median, last.n, last.onTime
 	f.Delayed, f.Lost, f.OwnMbps = last.delayedShare(), last.lostShare(), last.ownMbps()
 	if last.n < cfg.MinSamples {
 		return f
@@ -252,10 +261,19 @@ func Detect(cfg Config, samples []Sample) Finding {
 type window struct {
 	n, delayed, lost int
 	median           time.Duration
-	firstDelayed     time.Duration
-	ownSum           float64
-	ownN             int
+	// runStart is the first delayed sample after the window's last quiet
+	// stretch (quietRun answered samples on time): when the load that
+	// delays the window began, not an older burst's sample.
+	runStart time.Duration
+	// onTime counts the latest answered samples on time, in a row.
+	onTime int
+	ownSum float64
+	ownN   int
 }
+
+// quietRun answered samples on time in a row end a run of delay: 10 s at
+// the monitor's pace.
+const quietRun = 5
 
 func (w window) delayedShare() float64 { return share(w.delayed, w.n) }
 func (w window) lostShare() float64    { return share(w.lost, w.n) }
@@ -290,17 +308,22 @@ func windowAt(cfg Config, run []Sample, i int, base *Baseline, bloated bool) win
 	if s := run[i]; !s.Lost {
 		base.Observe(cfg, s.RTT, slices.Min(rtts), s.At, bloated)
 	}
-	w := window{n: i - from + 1, firstDelayed: -1}
+	w := window{n: i - from + 1, runStart: -1}
 	b := base.Value()
+	quiet := 0
 	for _, s := range run[from : i+1] {
 		switch {
 		case s.Lost:
 			w.lost++
-		case b > 0 && s.RTT-b > cfg.DelayedOver && float64(s.RTT-b) > cfg.DelayedFactor*float64(b):
+		case cfg.delayed(s.RTT, b):
 			w.delayed++
-			if w.firstDelayed < 0 {
-				w.firstDelayed = s.At
+			if w.runStart < 0 || quiet >= quietRun {
+				w.runStart = s.At
 			}
+			quiet, w.onTime = 0, 0
+		default:
+			quiet++
+			w.onTime++
 		}
 		if s.OwnMbps >= 0 {
 			w.ownSum += s.OwnMbps

@@ -57,6 +57,12 @@ func TestDetect(t *testing.T) {
 		{"someone else loads the line for 2 minutes", series(7*min, line(5*min, time.Hour, 0.4)), KindSaturated,
 			"latency rose from 18 ms to 243 ms for the last 2 minutes, while this computer used only 0.4 Mbit/s"},
 		{"saturated within a minute of the load starting", series(5*min+50*time.Second, line(5*min, time.Hour, 0.4)), KindSaturated, "for the last 50 s"},
+		{"an earlier burst does not date the load", series(5*min+36*time.Second, func(t time.Duration) Sample {
+			if t >= 4*min+30*time.Second && t < 4*min+34*time.Second {
+				return Sample{RTT: ms(250), OwnMbps: 0.4}
+			}
+			return line(5*min, time.Hour, 0.4)(t)
+		}), KindBloated, "up from 18 ms"},
 		{"our own download loads it", series(7*min, line(5*min, time.Hour, 38)), KindOwnLoad, "the load is its own"},
 		{"cleared within 60 s of the load stopping", series(9*min+40*time.Second, line(5*min, 9*min, 0.4)), KindOK, ""},
 		{"a slow drift over half an hour is followed, not flagged", series(30*min, func(t time.Duration) Sample {

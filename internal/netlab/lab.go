@@ -28,6 +28,7 @@ import (
 // address lives only inside the lab's own namespaces.
 var (
 	HomeAddr       = netip.MustParseAddr("192.168.77.10") // the client
+	NeighborAddr   = netip.MustParseAddr("192.168.77.20") // someone else's computer on the home LAN
 	HomeRouterAddr = netip.MustParseAddr("192.168.77.1")  // the ISP box's LAN side: default gateway and resolver
 	ISPWANAddr     = netip.MustParseAddr("198.18.1.2")    // the home's public address (the ISP router NATs)
 	ISPPeerAddr    = netip.MustParseAddr("198.18.1.1")    // internet's side of the ISP link
@@ -55,7 +56,10 @@ const (
 // within its namespace, so they are fixed and readable.
 const (
 	IfHome       = "eth0"  // home: uplink to the ISP box
-	IfISPHome    = "home0" // isp: LAN side, shaped for the download direction
+	IfNeighbor   = "eth0"  // neighbor: its uplink to the same box
+	IfISPHome    = "home0" // isp: the LAN's bridge, shaped for the download direction
+	IfISPPortA   = "lan1"  // isp: the bridge's port to home
+	IfISPPortB   = "lan2"  // isp: the bridge's port to the neighbor
 	IfISPWAN     = "wan0"  // isp: uplink, shaped for the upload direction
 	IfNetISP     = "isp0"  // internet: toward isp
 	IfNetGateway = "gw0"   // internet: toward gateway
@@ -102,6 +106,9 @@ type Lab struct {
 	ID      string
 
 	Home, ISP, Internet, Gateway, Corp *Namespace
+	// Neighbor is another computer on the home's LAN, behind the same
+	// ISP box and its shaping: whose traffic is not the client's.
+	Neighbor *Namespace
 
 	logger       *slog.Logger
 	noGatewayNAT bool
@@ -149,6 +156,7 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 		return &Namespace{Name: namePrefix + id + "-" + role, Role: role, lab: l}
 	}
 	l.Home, l.ISP, l.Internet, l.Gateway, l.Corp = mk("home"), mk("isp"), mk("internet"), mk("gateway"), mk("corp")
+	l.Neighbor = mk("neighbor")
 
 	sctx, scancel := context.WithTimeout(ctx, setupTimeout)
 	defer scancel()
@@ -161,7 +169,7 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 
 // Namespaces lists the lab's hosts in topology order.
 func (l *Lab) Namespaces() []*Namespace {
-	return []*Namespace{l.Home, l.ISP, l.Internet, l.Gateway, l.Corp}
+	return []*Namespace{l.Home, l.Neighbor, l.ISP, l.Internet, l.Gateway, l.Corp}
 }
 
 func (l *Lab) build(ctx context.Context) error {
@@ -182,8 +190,20 @@ func (l *Lab) build(ctx context.Context) error {
 		bAddr string
 		mtu   int
 	}
+	// The home's LAN is a bridge on the ISP box, as a home router's
+	// switch is: the client and the neighbor on its ports, the box's LAN
+	// address on the bridge, where the download is shaped.
+	if err := l.ISP.ip(ctx, "link", "add", IfISPHome, "type", "bridge"); err != nil {
+		return err
+	}
+	for _, args := range [][]string{{"addr", "add", HomeRouterAddr.String() + "/24", "dev", IfISPHome}, {"link", "set", IfISPHome, "up"}} {
+		if err := l.ISP.ip(ctx, args...); err != nil {
+			return err
+		}
+	}
 	links := []veth{
-		{l.Home, IfHome, HomeAddr.String() + "/24", l.ISP, IfISPHome, HomeRouterAddr.String() + "/24", 0},
+		{l.Home, IfHome, HomeAddr.String() + "/24", l.ISP, IfISPPortA, "", 0},
+		{l.Neighbor, IfNeighbor, NeighborAddr.String() + "/24", l.ISP, IfISPPortB, "", 0},
 		{l.ISP, IfISPWAN, ISPWANAddr.String() + "/24", l.Internet, IfNetISP, ISPPeerAddr.String() + "/24", l.Profile.MTU},
 		{l.Gateway, IfGatewayWAN, GatewayAddr.String() + "/24", l.Internet, IfNetGateway, GatewayPeer.String() + "/24", 0},
 		{l.Corp, IfCorp, CorpHostAddr.String() + "/24", l.Gateway, IfGatewayLAN, CorpGWAddr.String() + "/24", 0},
@@ -201,7 +221,11 @@ func (l *Lab) build(ctx context.Context) error {
 					return err
 				}
 			}
-			if err := end.ns.ip(ctx, "addr", "add", end.addr, "dev", end.name); err != nil {
+			if end.addr == "" { // a bridge port
+				if err := end.ns.ip(ctx, "link", "set", end.name, "master", IfISPHome); err != nil {
+					return err
+				}
+			} else if err := end.ns.ip(ctx, "addr", "add", end.addr, "dev", end.name); err != nil {
 				return err
 			}
 			if err := end.ns.ip(ctx, "link", "set", end.name, "up"); err != nil {
@@ -219,6 +243,7 @@ func (l *Lab) build(ctx context.Context) error {
 		args []string
 	}{
 		{l.Home, []string{"default", "via", HomeRouterAddr.String()}},
+		{l.Neighbor, []string{"default", "via", HomeRouterAddr.String()}},
 		{l.ISP, []string{"default", "via", ISPPeerAddr.String()}},
 		{l.Gateway, []string{"default", "via", GatewayPeer.String()}},
 		{l.Corp, []string{"default", "via", CorpGWAddr.String()}},

@@ -325,26 +325,42 @@ func (l *Lab) serveLoad() error {
 // LoadStats counts what background load moved.
 type LoadStats struct{ DownBytes, UpBytes atomic.Int64 }
 
-// StartLoad starts bulk TCP streams from home through the ISP box to the
-// internet's load server, until the lab closes. It returns once every
-// stream is connected.
+// StartLoad starts bulk TCP streams from the neighbor (someone else on
+// the home's LAN) through the ISP box to the internet's load server,
+// until the lab closes. It returns once every stream is connected.
 func (l *Lab) StartLoad(down, up int) error {
+	_, err := l.StartLoadFrom(l.Neighbor, down, up)
+	return err
+}
+
+// StartLoadFrom is StartLoad from ns (the home itself, for a client's own
+// transfers); stop ends the streams before the lab closes.
+func (l *Lab) StartLoadFrom(ns *Namespace, down, up int) (stop func(), err error) {
 	addr := netip.AddrPortFrom(SpeedAddr, LoadPort).String()
+	var conns []net.Conn
+	stop = func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
 	for i := 0; i < down+up; i++ {
 		cmd := byte('D')
 		if i >= down {
 			cmd = 'U'
 		}
 		ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
-		c, err := l.Home.DialContext(ctx, "tcp", addr)
+		c, err := ns.DialContext(ctx, "tcp", addr)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("netlab: background load: %w", err)
+			stop()
+			return nil, fmt.Errorf("netlab: background load: %w", err)
 		}
 		if _, err := c.Write([]byte{cmd}); err != nil {
 			c.Close()
-			return fmt.Errorf("netlab: background load: %w", err)
+			stop()
+			return nil, fmt.Errorf("netlab: background load: %w", err)
 		}
+		conns = append(conns, c)
 		l.addCloser(c)
 		l.Go(func(ctx context.Context) {
 			stop := context.AfterFunc(ctx, func() { c.Close() })
@@ -361,7 +377,7 @@ func (l *Lab) StartLoad(down, up int) error {
 			}
 		})
 	}
-	return nil
+	return stop, nil
 }
 
 // serveEcho runs a UDP echo server (RFC 862) on the internet's speed host,

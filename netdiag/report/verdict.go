@@ -116,6 +116,28 @@ type Suggestion struct {
 	Summary string       `json:"summary"`
 	// Because lists the verdicts that led here.
 	Because []VerdictID `json:"because"`
+	// Evidence is the line monitor's figures, for its suggestions; nil
+	// for a report's.
+	Evidence *Evidence `json:"evidence,omitempty"`
+}
+
+// Evidence is what the line monitor saw when it made a suggestion.
+type Evidence struct {
+	// BaselineMS is the path's usual round trip to the gateway,
+	// CurrentMS the recent median.
+	BaselineMS float64 `json:"baseline_ms"`
+	CurrentMS  float64 `json:"current_ms"`
+	// ForS is how long the line has looked this way.
+	ForS float64 `json:"for_s"`
+	// DelayedPct and LostPct are shares of the recent probes.
+	DelayedPct float64 `json:"delayed_pct"`
+	LostPct    float64 `json:"lost_pct"`
+	// OwnMbps is this computer's own traffic meanwhile; absent when
+	// unknown.
+	OwnMbps *float64 `json:"own_mbps,omitempty"`
+	// CheckMS is the confirming active check's median round trip (0: all
+	// lost, or no check).
+	CheckMS float64 `json:"check_ms"`
 }
 
 // SuggestionID names an action. Like verdict IDs, suggestion IDs are
@@ -132,11 +154,14 @@ const (
 	SuggestionSetTunnelMTU       SuggestionID = "set_tunnel_mtu"
 	SuggestionUseCompanyDNS      SuggestionID = "use_company_dns"
 	SuggestionContactHelpdesk    SuggestionID = "contact_helpdesk"
+	// SuggestionPauseOwnTransfers: the line monitor found this
+	// computer's own transfers filling the line.
+	SuggestionPauseOwnTransfers SuggestionID = "pause_own_transfers"
 )
 
 // SuggestionIDs returns every suggestion ID, most useful first; a new
 // slice each call.
 func SuggestionIDs() []SuggestionID {
 	return []SuggestionID{SuggestionSignInToPortal, SuggestionUseHotspot, SuggestionMoveCloserToRouter, SuggestionCheckRouter,
-		SuggestionEnableSQM, SuggestionSetTunnelMTU, SuggestionUseCompanyDNS, SuggestionContactHelpdesk}
+		SuggestionEnableSQM, SuggestionSetTunnelMTU, SuggestionUseCompanyDNS, SuggestionContactHelpdesk, SuggestionPauseOwnTransfers}
 }
