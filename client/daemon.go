@@ -70,6 +70,10 @@ type Daemon struct {
 	ready chan struct{} // closed once the local API listens
 	kick  chan struct{} // wakes the reconcile loop
 
+	// bg tracks short-lived work (the monitor's active checks) that Run
+	// waits for before it returns.
+	bg sync.WaitGroup
+
 	// ops serializes what changes the tunnel (enroll, connect, rebind,
 	// down, diagnose): one at a time, in order.
 	ops sync.Mutex
@@ -212,10 +216,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { d.loop(loopCtx) })
 	if d.cfg.Monitor != "off" {
-		m := d.startMonitor(loopCtx)
+		m := d.newMonitor()
 		d.mu.Lock()
 		d.mon = m
 		d.mu.Unlock()
+		wg.Go(func() { m.Run(loopCtx) })
 	}
 
 	var runErr error
@@ -232,6 +237,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cancel()
 	stopLoop()
 	wg.Wait()
+	d.bg.Wait() // the monitor's checks
 	d.ops.Lock()
 	d.mu.Lock()
 	d.stopping = true

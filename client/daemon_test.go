@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tetherwfh/tether/client/localapi"
+	"github.com/tetherwfh/tether/netdiag/report"
 )
 
 // startDaemon runs a daemon until the test ends and returns a local API
@@ -306,4 +307,33 @@ func TestPeerHelper(t *testing.T) {
 		fmt.Printf("status 200\nserved\n")
 	}
 	os.Exit(0)
+}
+
+// TestLineAPI: the line monitor's endpoints answer, bad requests get a
+// 400 with the envelope, and a snooze shows in the line's status.
+func TestLineAPI(t *testing.T) {
+	c := startDaemon(t, Config{Socket: filepath.Join(t.TempDir(), "d.sock"), StateDir: filepath.Join(t.TempDir(), "state")})
+	ctx := context.Background()
+	l, err := c.Line(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "unknown", l.Finding.Kind, "not enrolled: nothing to probe")
+	assert.NotNil(t, l.Samples)
+	_, err = c.Line(ctx, 48*time.Hour)
+	var le *localapi.Error
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, 400, le.Status)
+	assert.Contains(t, le.Message, "up to 24h")
+
+	_, err = c.Snooze(ctx, report.SuggestionEnableSQM, time.Hour)
+	require.ErrorAs(t, err, &le)
+	assert.Contains(t, le.Message, "use_hotspot and pause_own_transfers")
+	_, err = c.Snooze(ctx, report.SuggestionUseHotspot, 30*24*time.Hour)
+	require.ErrorAs(t, err, &le)
+	assert.Contains(t, le.Message, "up to a week")
+	a, err := c.Snooze(ctx, report.SuggestionUseHotspot, time.Hour)
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(time.Hour), a.Until, 5*time.Second)
+	l, err = c.Line(ctx, time.Hour)
+	require.NoError(t, err)
+	assert.WithinDuration(t, a.Until, l.Snoozed[report.SuggestionUseHotspot], 2*time.Second)
 }

@@ -33,12 +33,13 @@ const (
 )
 
 // probeBytes is one probe and its answer on the wire, for the traffic
-// figure: IPv4 headers and the method's payload (ICMP echo: 8 + 56;
-// STAMP: UDP 8 + 44; TCP: a handshake and its close, about 5 segments).
+// figure: IPv4 headers and the method's payload (ICMP echo: 8 + 24,
+// pro-bing's default; STAMP: UDP 8 + 44; TCP: a handshake and its close,
+// about 5 segments).
 func probeBytes(method string) float64 {
 	switch method {
 	case report.MethodICMP:
-		return 2 * (20 + 8 + 56)
+		return 2 * (20 + 8 + 24)
 	case report.MethodSTAMP:
 		return 2 * (20 + 8 + 44)
 	case report.MethodTCP:
@@ -47,21 +48,19 @@ func probeBytes(method string) float64 {
 	return 0
 }
 
-// startMonitor runs the line monitor until ctx ends.
-func (d *Daemon) startMonitor(ctx context.Context) *monitor.Monitor {
+// newMonitor builds the line monitor; Run runs it.
+func (d *Daemon) newMonitor() *monitor.Monitor {
+	// The host's own sockets, unmarked: with the TUN engine in full mode
+	// the probes take the tunnel like any traffic (and the kill switch
+	// never sees them leave outside it); otherwise they go straight to
+	// the gateway.
 	p := &netdiag.Prober{}
-	if dial := controlDialer(); dial != nil {
-		// Marked: past a kill switch, and never into the tunnel. ICMP
-		// cannot carry the mark, so STAMP (or TCP) it is.
-		p.Dial = dial.DialContext
-	}
 	m := monitor.New(monitor.Options{
 		Probe:     func(ctx context.Context) (time.Duration, error) { return d.probeLine(ctx, p) },
 		Counters:  func() (uint64, bool) { return interfaceBytes(d.uplink()) },
 		OnFinding: d.onFinding,
 		Logger:    d.logger,
 	})
-	go m.Run(ctx)
 	return m
 }
 
@@ -145,7 +144,7 @@ func (d *Daemon) applyStep(f monitor.Finding, st monitor.Step) {
 	now := d.now()
 	switch {
 	case st.Check:
-		go d.confirmSaturation(f)
+		d.bg.Go(func() { d.confirmSaturation(f) })
 	case st.Suggest != nil:
 		d.logger.Info("line monitor suggests", "id", st.Suggest.ID, "finding", f.Text())
 		d.bus.publish(localapi.Event{Type: localapi.EventSuggestion, Time: now, Suggestion: st.Suggest})
@@ -164,9 +163,6 @@ func (d *Daemon) confirmSaturation(f monitor.Finding) {
 	t, method := d.lineTarget, d.lineMethod
 	d.mu.Unlock()
 	p := &netdiag.Prober{}
-	if dial := controlDialer(); dial != nil {
-		p.Dial = dial.DialContext
-	}
 	var rtts []time.Duration
 	for i := range checkProbes {
 		if i > 0 {

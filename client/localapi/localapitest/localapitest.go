@@ -77,6 +77,7 @@ type Daemon struct {
 	progress []localapi.Progress // published before it
 	reports  []report.Report     // newest first
 	settings localapi.Settings
+	line     localapi.Line
 	requests []Request
 	watchers map[*watcher]struct{}
 }
@@ -93,6 +94,7 @@ func New(tb testing.TB) *Daemon {
 		failOn:   map[string]*localapi.Error{},
 		refused:  map[string]string{},
 		settings: localapi.Settings{Mode: localapi.ModeAuto, Engine: "auto"},
+		line:     localapi.Line{Finding: localapi.LineFinding{Kind: "unknown", Text: "not enough samples yet"}},
 		watchers: map[*watcher]struct{}{},
 	}
 	mux := http.NewServeMux()
@@ -135,6 +137,34 @@ func New(tb testing.TB) *Daemon {
 	})
 	route("PUT "+localapi.PathSettings, localapi.PathSettings, d.handleSettings)
 	route("GET "+localapi.PathEvents, localapi.PathEvents, d.handleEvents)
+	route("GET "+localapi.PathLine, localapi.PathLine, func(w http.ResponseWriter, _ *http.Request) {
+		d.mu.Lock()
+		l := d.line
+		d.mu.Unlock()
+		if l.Samples == nil {
+			l.Samples = []localapi.LineSample{}
+		}
+		localapi.WriteJSON(w, l)
+	})
+	route("POST "+localapi.PathSnooze, localapi.PathSnooze, func(w http.ResponseWriter, r *http.Request) {
+		var req localapi.SnoozeRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		dur, err := time.ParseDuration(req.For)
+		if err != nil || dur <= 0 {
+			localapi.WriteError(w, &localapi.Error{Status: http.StatusBadRequest, Code: localapi.CodeBadRequest, Message: "for: want a duration, e.g. 1h"})
+			return
+		}
+		until := time.Now().Add(dur).UTC()
+		d.mu.Lock()
+		if d.line.Snoozed == nil {
+			d.line.Snoozed = map[report.SuggestionID]time.Time{}
+		}
+		d.line.Snoozed[req.ID] = until
+		d.mu.Unlock()
+		localapi.WriteJSON(w, localapi.SnoozeAnswer{ID: req.ID, Until: until})
+	})
 	d.Socket, d.stop = serve(tb, d.record(localapi.Handler(mux)))
 	return d
 }
@@ -190,6 +220,14 @@ func (d *Daemon) SetDecision(dec localapi.Decision) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.decision = &dec
+}
+
+// SetLine sets what GET /v1/line answers (the line monitor's view);
+// until then the finding is "unknown". A snooze adds to it.
+func (d *Daemon) SetLine(l localapi.Line) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.line = l
 }
 
 // UpLeaves makes up leave the daemon in state with reason (connecting,

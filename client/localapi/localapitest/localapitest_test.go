@@ -266,3 +266,19 @@ func TestRequestsAreRecorded(t *testing.T) {
 	assert.Equal(t, localapi.PathDown, reqs[1].Path)
 	assert.JSONEq(t, `{}`, string(reqs[1].Body))
 }
+
+func TestFakeServesTheLineMonitor(t *testing.T) {
+	d := localapitest.New(t)
+	c := &localapi.Client{Socket: d.Socket}
+	ctx := context.Background()
+	l, err := c.Line(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "unknown", l.Finding.Kind)
+	d.SetLine(localapi.Line{Finding: localapi.LineFinding{Kind: "saturated", Text: "latency rose"}})
+	a, err := c.Snooze(ctx, report.SuggestionUseHotspot, time.Hour)
+	require.NoError(t, err)
+	l, err = c.Line(ctx, time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, "saturated", l.Finding.Kind)
+	assert.Equal(t, a.Until, l.Snoozed[report.SuggestionUseHotspot])
+}
