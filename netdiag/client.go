@@ -45,8 +45,10 @@ const (
 	loadedSampleEvery = 100 * time.Millisecond
 	// rpmProbeEvery paces the responsiveness (RPM) probes under load.
 	rpmProbeEvery = 200 * time.Millisecond
-	// rpmProbeStart lets the streams open before the first RPM probe.
-	rpmProbeStart = 500 * time.Millisecond
+	// rpmProbeStart: RPM probes start once the load has built its queue,
+	// when the loaded latency samples start to count too (loadWarmup): a
+	// probe during the streams' slow start meets a line not yet working.
+	rpmProbeStart = loadWarmup
 	// rpmProbeTimeout: a probe slower than this counts at this value; the
 	// draft caps probes at the test's end as well.
 	rpmProbeTimeout = 3 * time.Second
@@ -265,7 +267,8 @@ func (c *Client) Run(ctx context.Context, mode report.Mode) *report.Report {
 	// latency and RPM probes riding along.
 	tp := &report.ThroughputReport{Stable: true, ServerCapMbps: c.serverCap}
 	rep.Throughput = tp
-	var foreign, self []time.Duration
+	var foreign []foreignSample
+	var self []time.Duration
 	for _, dir := range []direction{download, upload} {
 		lr := c.loadPhase(ctx, dir, gw, gwMethod, time.Duration(resp.IdleMS*float64(time.Millisecond)))
 		if dir == download {
@@ -283,7 +286,9 @@ func (c *Client) Run(ctx context.Context, mode report.Mode) *report.Report {
 		self = append(self, lr.self...)
 	}
 	resp.ForeignProbes, resp.SelfProbes = len(foreign), len(self)
-	resp.RPM = rpm(foreign, self)
+	r := rpm(foreign, self)
+	resp.RPM = r.rpm
+	resp.ForeignTCPMS, resp.ForeignTLSMS, resp.ForeignHTTPMS, resp.SelfHTTPMS = ms(r.tcp), ms(r.tls), ms(r.http), ms(r.self)
 	if resp.LoadedDownMS > 0 || resp.LoadedUpMS > 0 {
 		inc := max(resp.LoadedDownMS, resp.LoadedUpMS) - resp.IdleMS
 		resp.IncreaseMS = round3(max(inc, 0))
@@ -416,7 +421,7 @@ func (c *Client) probeH2C(ctx context.Context) bool {
 	tr := &http.Transport{DialContext: c.prober.dial, Protocols: new(http.Protocols)}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	defer tr.CloseIdleConnections()
-	_, ok := c.timedGet(ctx, &http.Client{Transport: tr})
+	_, ok := c.timedGet(ctx, &http.Client{Transport: tr}, true)
 	return ok
 }
 
@@ -468,7 +473,7 @@ func (c *Client) loadClient(conns *connSet) *http.Client {
 type loadResult struct {
 	dir      *report.DirectionReport
 	loadedMS float64
-	foreign  []time.Duration // per foreign probe: mean of TCP connect and HTTP
+	foreign  []foreignSample
 	self     []time.Duration
 }
 
@@ -524,9 +529,10 @@ func (c *Client) loadPhase(ctx context.Context, dir direction, gw Target, method
 }
 
 // rpmProbes runs the draft's probes until ctx ends: "foreign" ones on new
-// connections (TCP handshake, then an HTTP GET of the small object) and
-// "self" ones on the loaded connections.
-func (c *Client) rpmProbes(ctx context.Context, lt *loadTest) (foreign, self []time.Duration) {
+// connections (TCP handshake, TLS handshake, then an HTTP GET of the
+// small object, each timed) and "self" ones on the loaded connections,
+// which HTTP/2 multiplexes (h2 over TLS, h2c over plain HTTP).
+func (c *Client) rpmProbes(ctx context.Context, lt *loadTest) (foreign []foreignSample, self []time.Duration) {
 	select {
 	case <-ctx.Done():
 		return nil, nil
@@ -537,20 +543,24 @@ func (c *Client) rpmProbes(ctx context.Context, lt *loadTest) (foreign, self []t
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	selfOK := c.h2c || strings.HasPrefix(c.urls.small, "https://")
 	for i := 0; ; i++ {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if d, ok := c.foreignProbe(ctx); ok {
+			if f, ok := c.foreignProbe(ctx); ok {
 				mu.Lock()
-				foreign = append(foreign, d)
+				foreign = append(foreign, f)
 				mu.Unlock()
 			}
 		}()
 		go func() {
 			defer wg.Done()
-			if hc := lt.selfClient(i); hc != nil && c.h2c {
-				if d, ok := c.timedGet(ctx, hc); ok {
+			if hc := lt.selfClient(i); hc != nil && selfOK {
+				// Only on a loaded HTTP/2 connection: an HTTP/1.1 one
+				// is busy, and the GET would open a new connection,
+				// which is no self probe.
+				if d, ok := c.timedGet(ctx, hc, true); ok {
 					mu.Lock()
 					self = append(self, d)
 					mu.Unlock()
@@ -568,13 +578,18 @@ func (c *Client) rpmProbes(ctx context.Context, lt *loadTest) (foreign, self []t
 	}
 }
 
-// foreignProbe times a TCP handshake and then one HTTP GET on the new
-// connection; the result is their mean, the draft's foreign-probe average
-// (without TLS, which plain-HTTP gateways do not have).
-func (c *Client) foreignProbe(ctx context.Context) (time.Duration, bool) {
+// foreignSample is one foreign probe's three times; tls is zero over
+// plain HTTP.
+type foreignSample struct{ tcp, tls, http time.Duration }
+
+// foreignProbe times, on a new connection, the TCP handshake, the TLS
+// handshake (over https) and one HTTP GET of the small object, each on
+// its own, as the draft's foreign probes do.
+func (c *Client) foreignProbe(ctx context.Context) (foreignSample, bool) {
+	var f foreignSample
 	u, err := url.Parse(c.urls.small)
 	if err != nil {
-		return 0, false
+		return f, false
 	}
 	host := u.Host
 	if u.Port() == "" {
@@ -585,29 +600,53 @@ func (c *Client) foreignProbe(ctx context.Context) (time.Duration, bool) {
 	start := time.Now()
 	conn, err := c.prober.dial(pctx, "tcp", host)
 	if err != nil {
-		return 0, false
+		return f, false
 	}
-	tcp := time.Since(start)
+	f.tcp = time.Since(start)
 	used := false
-	tr := &http.Transport{DisableKeepAlives: true, DisableCompression: true, TLSClientConfig: c.tlsConfig(),
-		DialContext: func(context.Context, string, string) (net.Conn, error) {
-			if used {
-				return nil, errors.New("probe connection already used")
-			}
-			used = true
-			return conn, nil
-		}}
+	once := func(context.Context, string, string) (net.Conn, error) {
+		if used {
+			return nil, errors.New("probe connection already used")
+		}
+		used = true
+		return conn, nil
+	}
+	tr := &http.Transport{DisableKeepAlives: true, DisableCompression: true}
+	if u.Scheme == "https" {
+		cfg := c.tlsConfig()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+		tc := tls.Client(conn, cfg)
+		start = time.Now()
+		if err := tc.HandshakeContext(pctx); err != nil {
+			conn.Close()
+			return f, false
+		}
+		f.tls = time.Since(start)
+		conn = tc
+		tr.ForceAttemptHTTP2 = true
+		tr.DialTLSContext = once
+	} else {
+		tr.DialContext = once
+	}
 	defer tr.CloseIdleConnections()
-	d, ok := c.timedGet(pctx, &http.Client{Transport: tr})
+	d, ok := c.timedGet(pctx, &http.Client{Transport: tr}, false)
 	if !ok {
 		conn.Close()
-		return 0, false
+		return f, false
 	}
-	return (tcp + d) / 2, true
+	f.http = d
+	return f, true
 }
 
-// timedGet times a GET of the small object, body included.
-func (c *Client) timedGet(ctx context.Context, hc *http.Client) (time.Duration, bool) {
+// timedGet times a GET of the small object, body included; h2 refuses
+// an answer that did not come over HTTP/2.
+func (c *Client) timedGet(ctx context.Context, hc *http.Client, h2 bool) (time.Duration, bool) {
 	ctx, cancel := context.WithTimeout(ctx, rpmProbeTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.urls.small, nil)
@@ -621,30 +660,59 @@ func (c *Client) timedGet(ctx context.Context, hc *http.Client) (time.Duration, 
 	}
 	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if err != nil || resp.StatusCode != http.StatusOK || (h2 && resp.ProtoMajor != 2) {
 		return 0, false
 	}
 	return time.Since(start), true
 }
 
-// rpm is the draft's responsiveness: 60000 divided by the mean of the
-// foreign and self probes' trimmed means, in milliseconds. Without self
-// probes (an HTTP/1.1 server) it uses the foreign probes alone.
-func rpm(foreign, self []time.Duration) int {
-	if len(foreign) == 0 && len(self) == 0 {
-		return 0
+// rpmResult is RPM and the trimmed means behind it.
+type rpmResult struct {
+	rpm                  int
+	tcp, tls, http, self time.Duration
+}
+
+// rpm is the draft's responsiveness (draft-ietf-ippm-responsiveness,
+// "Responsiveness = 60000 / (1/6*(TM(tcp_f) + TM(tls_f) + TM(http_f)) +
+// 1/2*TM(http_s))"), TM the trimmed mean that keeps the fastest 95%:
+// the foreign probes' three times weigh a sixth each, the self probes a
+// half. Over plain HTTP there is no TLS term: the foreign half is split
+// between TCP and HTTP. Without self probes (an HTTP/1.1 server) the
+// foreign probes decide alone, and the other way round.
+func rpm(foreign []foreignSample, self []time.Duration) rpmResult {
+	var r rpmResult
+	var tcps, tlss, https []time.Duration
+	for _, f := range foreign {
+		tcps, https = append(tcps, f.tcp), append(https, f.http)
+		if f.tls > 0 {
+			tlss = append(tlss, f.tls)
+		}
+	}
+	r.tcp, r.http, r.self = trimmedMean(tcps, trimKeepPct), trimmedMean(https, trimKeepPct), trimmedMean(self, trimKeepPct)
+	if len(tlss) > 0 {
+		r.tls = trimmedMean(tlss, trimKeepPct)
+	}
+	var foreignTerm time.Duration
+	switch {
+	case len(foreign) == 0:
+	case len(tlss) > 0:
+		foreignTerm = (r.tcp + r.tls + r.http) / 3
+	default:
+		foreignTerm = (r.tcp + r.http) / 2
 	}
 	var d time.Duration
 	switch {
+	case len(foreign) == 0 && len(self) == 0:
+		return r
 	case len(self) == 0:
-		d = trimmedMean(foreign, trimKeepPct)
+		d = foreignTerm
 	case len(foreign) == 0:
-		d = trimmedMean(self, trimKeepPct)
+		d = r.self
 	default:
-		d = (trimmedMean(foreign, trimKeepPct) + trimmedMean(self, trimKeepPct)) / 2
+		d = (foreignTerm + r.self) / 2
 	}
-	if d <= 0 {
-		return 0
+	if d > 0 {
+		r.rpm = int(float64(time.Minute) / float64(d))
 	}
-	return int(float64(time.Minute) / float64(d))
+	return r
 }

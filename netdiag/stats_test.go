@@ -55,11 +55,23 @@ func TestBufferbloatGrade(t *testing.T) {
 }
 
 func TestRPM(t *testing.T) {
-	// 100 ms foreign and 50 ms self average to 75 ms: 800 round trips a
-	// minute.
-	assert.Equal(t, 800, rpm(msd(100, 100), msd(50, 50)))
-	assert.Equal(t, 600, rpm(msd(100), nil), "foreign probes alone without h2")
-	assert.Zero(t, rpm(nil, nil))
+	ms := func(n float64) time.Duration { return msd(n)[0] }
+	tls := func(tcp, tls, http float64) foreignSample { return foreignSample{ms(tcp), ms(tls), ms(http)} }
+	// The draft's weights: 1/6 each for the foreign TCP, TLS and HTTP
+	// times, 1/2 for the self probes. 60, 90 and 150 ms foreign (a mean
+	// of 100) and 50 ms self: 75 ms, 800 round trips a minute.
+	r := rpm([]foreignSample{tls(60, 90, 150), tls(60, 90, 150)}, msd(50, 50))
+	assert.Equal(t, 800, r.rpm)
+	assert.Equal(t, ms(90), r.tls)
+	// Plain HTTP: no TLS term, TCP and HTTP share the foreign half.
+	assert.Equal(t, 800, rpm([]foreignSample{tls(50, 0, 150)}, msd(50)).rpm)
+	assert.Equal(t, 600, rpm([]foreignSample{tls(60, 90, 150)}, nil).rpm, "foreign probes alone without h2")
+	assert.Equal(t, 1200, rpm(nil, msd(50)).rpm, "self probes alone")
+	assert.Zero(t, rpm(nil, nil).rpm)
+	// The trimmed mean keeps the fastest 95%: one stalled self probe in
+	// twenty does not count.
+	self := msd(50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 3000)
+	assert.Equal(t, ms(50), rpm(nil, self).self)
 }
 
 func TestGoodputAndStability(t *testing.T) {

@@ -137,6 +137,13 @@ type ResponsivenessReport struct {
 	// Probe counts behind RPM.
 	ForeignProbes int `json:"foreign_probes"`
 	SelfProbes    int `json:"self_probes"`
+	// The trimmed means RPM combines: the foreign probes' TCP handshake,
+	// TLS handshake (zero without TLS) and HTTP GET, each timed apart,
+	// and the self probes' GET on the loaded connections.
+	ForeignTCPMS  float64 `json:"foreign_tcp_ms"`
+	ForeignTLSMS  float64 `json:"foreign_tls_ms"`
+	ForeignHTTPMS float64 `json:"foreign_http_ms"`
+	SelfHTTPMS    float64 `json:"self_http_ms"`
 }
 
 // ProbeError records a probe that failed.
