@@ -6,7 +6,9 @@
 // tunnel, engine.go), rebind after a network change (netmon*.go), take
 // down, or ask the gateway about this device. The state directory
 // (store.go), the event bus (events.go) and the local API (api.go) sit
-// beside it. The line monitor and diagnostics bundles land here later.
+// beside it, and the line monitor (line.go: the probe, the counters and
+// the advisor's suggestions on the event stream; the logic is in
+// client/monitor). Diagnostics bundles land here later.
 //
 // The daemon's state is computed, never set ad hoc, from monotonic
 // readings only; tests drive nextState and client/policy with tables.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -300,10 +299,6 @@ func TestLabNetworkChange(t *testing.T) {
 		return lineDec != nil && rebound > 0
 	}, 60*time.Second, 100*time.Millisecond, "a quick decision, connected, then the line's decision")
 	reports := dump()
-	if !ok && os.Getenv("TETHER_LAB_STACKS") == "1" {
-		_ = s.tetherd.Process.Signal(syscall.SIGQUIT)
-		time.Sleep(2 * time.Second)
-	}
 	require.True(t, ok)
 	assert.True(t, sawDiagnosing, "the change shows as diagnosing")
 	assert.Equal(t, []string{string(report.ModeQuick), string(report.ModeFull)}, reports, "one quick diagnosis, then one full one, and no more")

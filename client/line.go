@@ -70,7 +70,7 @@ func (d *Daemon) uplink() string {
 	return d.network.Interface
 }
 
-// lineTarget is the gateway as the monitor probes it: its public
+// lineTargetLocked is the gateway as the monitor probes it: its public
 // address (the WireGuard endpoint's, which no tunnel route covers), its
 // STAMP reflector and its API port.
 func (d *Daemon) lineTargetLocked() (netdiag.Target, bool) {
@@ -225,20 +225,14 @@ func (d *Daemon) lineStatus(since time.Duration) localapi.Line {
 		out.Finding.OwnMbps = &own
 	}
 	// The monitor's clock started with it, after the daemon's: sample
-	// times map to wall time through the latest sample.
-	samples := m.Samples(0)
-	out.Probes = m.Probes()
-	if up := m.Uptime(); up > 0 {
-		out.TrafficBps = float64(out.Probes) * probeBytes(method) * 8 / up.Seconds()
-	}
-	if len(samples) == 0 {
-		return out
-	}
+	// times map to wall time through a reading of it now, which is also
+	// how long it has run.
 	mnow := m.Now()
-	for _, s := range samples {
-		if mnow-s.At > since {
-			continue
-		}
+	out.Probes = m.Probes()
+	if mnow > 0 {
+		out.TrafficBps = float64(out.Probes) * probeBytes(method) * 8 / mnow.Seconds()
+	}
+	for _, s := range m.Samples(mnow - since) {
 		ls := localapi.LineSample{Time: wall.Add(s.At - mnow).UTC()}
 		if !s.Lost {
 			v := ms(s.RTT)

@@ -1,10 +1,15 @@
 // Package monitor is the daemon's line monitor: cheap latency samples to
-// the router and the gateway, a baseline, and the detection that turns
-// them into findings (the line is saturated by something else; the load
-// is this machine's own; the line is lossy). This file is the pure part:
-// Detect reads a series of samples and says what it shows, with the
-// figures, and never looks at a clock. The sampler that feeds it and the
-// daemon that acts on it live elsewhere; nothing here does I/O.
+// the gateway, a baseline, and the detection that turns them into
+// findings (the line is saturated by something else; the load is this
+// machine's own; the line is lossy), then into suggestions.
+//
+// Detect (this file) and the Advisor (advise.go) are pure: samples and
+// monotonic readings in, a finding or a step out; they never look at a
+// clock. The Monitor (monitor.go) paces the samples and keeps a bounded
+// history, but does no I/O of its own: the probe and the interface
+// counters are functions the daemon injects (client/line.go), so this
+// package imports no probe code: only netdiag/report, for the
+// suggestion types.
 //
 // The approach follows cake-autorate's: a sample is delayed when it is
 // well above the baseline, and the line is bufferbloated when enough of

@@ -162,9 +162,6 @@ func (m *Monitor) clock() func() time.Duration {
 // Now is a reading of the monitor's clock, which sample times are on.
 func (m *Monitor) Now() time.Duration { return m.clock()() }
 
-// Uptime is how long the monitor has run, for its traffic figure.
-func (m *Monitor) Uptime() time.Duration { return m.Now() }
-
 // Finding is the latest finding.
 func (m *Monitor) Finding() Finding {
 	m.mu.Lock()
