@@ -246,7 +246,13 @@ func (d *Daemon) handleDiagnose(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	eng := d.eng
 	d.mu.Unlock()
-	rep, err := d.diagnose(r.Context(), req.Quick, eng)
+	var rep report.Report
+	var err error
+	if req.Uplinks {
+		rep, err = d.diagnoseUplinks(r.Context(), false)
+	} else {
+		rep, err = d.diagnose(r.Context(), req.Quick, eng)
+	}
 	d.ops.Unlock()
 	if err != nil {
 		writeErr(w, err)

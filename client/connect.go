@@ -493,6 +493,51 @@ func (d *Daemon) redecide(ctx context.Context, netID string) {
 // measurement service and the company's resolver), else against the
 // gateway's public API, and keeps the report.
 func (d *Daemon) diagnose(ctx context.Context, quick bool, eng engine) (report.Report, error) {
+	mode := report.ModeFull
+	if quick {
+		mode = report.ModeQuick
+	}
+	return d.measure(ctx, eng, false, func(cfg netdiag.Config) (*report.Report, error) {
+		c, err := netdiag.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return c.Run(ctx, mode), nil
+	})
+}
+
+// diagnoseUplinks measures every uplink but the tunnel's, each bound to
+// its interface, directly against the gateway's public API, and keeps
+// the default uplink's report with the comparison in it.
+func (d *Daemon) diagnoseUplinks(ctx context.Context, quiet bool) (report.Report, error) {
+	ups, err := d.uplinks()
+	if err != nil {
+		return report.Report{}, err
+	}
+	return d.measure(ctx, nil, quiet, func(cfg netdiag.Config) (*report.Report, error) {
+		return netdiag.CompareUplinks(ctx, cfg, ups)
+	})
+}
+
+// uplinks lists the computer's uplinks, leaving out the tunnel's own
+// interface.
+func (d *Daemon) uplinks() ([]netdiag.Uplink, error) {
+	ups, err := netdiag.ListUplinks(nil, tunnel.DefaultInterface)
+	if err != nil {
+		return nil, &localapi.Error{Status: http.StatusNotImplemented, Code: localapi.CodeBadRequest, Message: err.Error()}
+	}
+	if len(ups) == 0 {
+		return nil, &localapi.Error{Status: http.StatusConflict, Code: localapi.CodeBadRequest, Message: "no uplink has a default route"}
+	}
+	return ups, nil
+}
+
+// measure configures a run for the enrolled gateway (through eng when
+// given), runs it with run, keeps the report and publishes it.
+//
+// The report's suggestions go on the event stream too, unless quiet: the
+// monitor's own comparison of uplinks goes out inside its suggestion.
+func (d *Daemon) measure(ctx context.Context, eng engine, quiet bool, run func(netdiag.Config) (*report.Report, error)) (report.Report, error) {
 	d.mu.Lock()
 	rec := d.enr
 	netID := d.network.ID()
@@ -508,42 +553,14 @@ func (d *Daemon) diagnose(ctx context.Context, quick bool, eng engine) (report.R
 	if rec == nil {
 		return report.Report{}, &localapi.Error{Status: 409, Code: localapi.CodeNotEnrolled, Message: "diagnosing needs an enrollment, which names the gateway: `tether enroll URL --token T`, or `tether diag --server URL` without the daemon"}
 	}
-	cfg := netdiag.Config{Logger: d.logger, Progress: d.progress}
-	gw, _ := netip.ParseAddr(rec.Enrollment.GatewayAddress)
-	_, port, _ := tunnel.SplitEndpoint(rec.Enrollment.Endpoint)
-	cfg.DNS = netdiag.DNSConfig{BlockedCanary: rec.Diagnostics.Canary, ProbeName: rec.Diagnostics.ProbeName}
-	if eng != nil {
-		cfg.Server = "http://" + gw.String()
-		cfg.STAMPPort = 862
-		cfg.Dial, cfg.Ping = eng.Dial, eng.Ping()
-		cfg.DNS.Company, cfg.DNS.ExpectFiltered = netip.AddrPortFrom(gw, 53), true
-		cfg.DNS.Resolvers = []netip.AddrPort{} // the host's resolvers are not what the tunnel uses
-	} else {
-		tc, err := gwapi.PinnedTLS(rec.Pin)
-		if err != nil {
-			return report.Report{}, err
-		}
-		cfg.Server, cfg.TLS = rec.Gateway, tc
-		cfg.STAMPPort, cfg.WireGuardPort = rec.Diagnostics.STAMPPort, port
-		if d.cfg.CaptiveURL != "off" {
-			cfg.CaptiveURL = d.cfg.CaptiveURL
-		}
-		if len(d.cfg.Resolvers) > 0 {
-			cfg.DNS.Resolvers = make([]netip.AddrPort, 0, len(d.cfg.Resolvers))
-			for _, r := range d.cfg.Resolvers {
-				cfg.DNS.Resolvers = append(cfg.DNS.Resolvers, netip.MustParseAddrPort(r)) // Validate checked
-			}
-		}
-	}
-	c, err := netdiag.New(cfg)
+	cfg, err := d.diagConfig(rec, eng)
 	if err != nil {
 		return report.Report{}, err
 	}
-	mode := report.ModeFull
-	if quick {
-		mode = report.ModeQuick
+	rep, err := run(cfg)
+	if err != nil {
+		return report.Report{}, err
 	}
-	rep := c.Run(ctx, mode)
 	d.mu.Lock()
 	d.reports = append([]report.Report{*rep}, d.reports...)
 	if len(d.reports) > localapi.ReportsKept {
@@ -557,9 +574,45 @@ func (d *Daemon) diagnose(ctx context.Context, quick bool, eng engine) (report.R
 	now := d.now()
 	d.bus.publish(localapi.Event{Type: localapi.EventReport, Time: now, Report: rep})
 	for i := range rep.Suggestions {
+		if quiet {
+			break
+		}
 		d.bus.publish(localapi.Event{Type: localapi.EventSuggestion, Time: now, Suggestion: &rep.Suggestions[i]})
 	}
 	return *rep, nil
+}
+
+// diagConfig is a run's configuration for the enrolled gateway: through
+// eng when given, else against its public API.
+func (d *Daemon) diagConfig(rec *enrollRecord, eng engine) (netdiag.Config, error) {
+	cfg := netdiag.Config{Logger: d.logger, Progress: d.progress}
+	gw, _ := netip.ParseAddr(rec.Enrollment.GatewayAddress)
+	_, port, _ := tunnel.SplitEndpoint(rec.Enrollment.Endpoint)
+	cfg.DNS = netdiag.DNSConfig{BlockedCanary: rec.Diagnostics.Canary, ProbeName: rec.Diagnostics.ProbeName}
+	if eng != nil {
+		cfg.Server = "http://" + gw.String()
+		cfg.STAMPPort = 862
+		cfg.Dial, cfg.Ping = eng.Dial, eng.Ping()
+		cfg.DNS.Company, cfg.DNS.ExpectFiltered = netip.AddrPortFrom(gw, 53), true
+		cfg.DNS.Resolvers = []netip.AddrPort{} // the host's resolvers are not what the tunnel uses
+	} else {
+		tc, err := gwapi.PinnedTLS(rec.Pin)
+		if err != nil {
+			return netdiag.Config{}, err
+		}
+		cfg.Server, cfg.TLS = rec.Gateway, tc
+		cfg.STAMPPort, cfg.WireGuardPort = rec.Diagnostics.STAMPPort, port
+		if d.cfg.CaptiveURL != "off" {
+			cfg.CaptiveURL = d.cfg.CaptiveURL
+		}
+		if len(d.cfg.Resolvers) > 0 {
+			cfg.DNS.Resolvers = make([]netip.AddrPort, 0, len(d.cfg.Resolvers))
+			for _, r := range d.cfg.Resolvers {
+				cfg.DNS.Resolvers = append(cfg.DNS.Resolvers, netip.MustParseAddrPort(r)) // Validate checked
+			}
+		}
+	}
+	return cfg, nil
 }
 
 // progress turns netdiag's progress into events.

@@ -105,6 +105,8 @@ type Daemon struct {
 	held      bool
 	heldTried time.Duration
 	stopping  bool
+	// bgCtx ends when Run begins to stop: the monitor's checks use it.
+	bgCtx context.Context
 	// endpoints are the gateway endpoints last resolved, by name: a
 	// reconnect behind the kill switch cannot ask DNS.
 	endpoints     map[string]netip.AddrPort
@@ -213,6 +215,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.logger.Info("tetherd running", "socket", d.cfg.Socket, "state", d.cfg.StateDir, "version", version.Version)
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
+	d.mu.Lock()
+	d.bgCtx = loopCtx
+	d.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Go(func() { d.loop(loopCtx) })
 	if d.cfg.Monitor != "off" {

@@ -48,7 +48,7 @@ func binaries(t *testing.T) string {
 			return
 		}
 		out, err := exec.Command("go", "build", "-o", binDir+string(os.PathSeparator),
-			"github.com/tetherwfh/tether/cmd/tether-gateway", "github.com/tetherwfh/tether/cmd/tetherd").CombinedOutput()
+			"github.com/tetherwfh/tether/cmd/tether-gateway", "github.com/tetherwfh/tether/cmd/tetherd", "github.com/tetherwfh/tether/cmd/tether").CombinedOutput()
 		if err != nil {
 			binErr = &buildError{out: string(out), err: err}
 		}
@@ -80,11 +80,18 @@ type labStack struct {
 // pol; tetherd uses the engine named (tun or userspace).
 func startLabStack(t *testing.T, profile string, pol gwapi.Policy, engine string) *labStack {
 	t.Helper()
+	return startLabStackPhone(t, profile, nil, pol, engine)
+}
+
+// startLabStackPhone is startLabStack for a home with a second uplink,
+// a phone tethered over USB shaped as phone says (none if nil).
+func startLabStackPhone(t *testing.T, profile string, phone *netlab.Uplink2, pol gwapi.Policy, engine string) *labStack {
+	t.Helper()
 	netlab.SkipUnlessSupported(t)
 	bins := binaries(t)
 	p, err := netlab.LookupProfile(profile)
 	require.NoError(t, err)
-	l := netlab.New(t, p)
+	l := netlab.NewConfig(t, netlab.Config{Profile: p, Phone: phone})
 
 	// The gateway: written as `tether-gateway init` would, served from
 	// its namespace.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tetherwfh/tether/client/localapi"
@@ -104,8 +105,11 @@ func (d *Daemon) probeLine(ctx context.Context, p *netdiag.Prober) (time.Duratio
 	d.mu.Lock()
 	t, ok := d.lineTargetLocked()
 	method := d.lineMethod
+	busy := d.diagnosing > 0
 	d.mu.Unlock()
-	if !ok {
+	if !ok || busy {
+		// Not enrolled; or the daemon's own measurement loads the line,
+		// and its samples would describe that test, not the line.
 		return 0, monitor.ErrSkip
 	}
 	if method == "" {
@@ -189,7 +193,46 @@ func (d *Daemon) confirmSaturation(f monitor.Finding) {
 	if st.Suggest == nil && st.Clear == "" {
 		d.logger.Info("line monitor: the active check did not confirm a saturation", "check", med, "finding", f.Text())
 	}
+	if st.Suggest != nil && st.Suggest.ID == report.SuggestionUseHotspot {
+		d.compareUplinks(st.Suggest)
+	}
 	d.applyStep(f, st)
+}
+
+// compareUplinks, when the computer has a second uplink, measures both
+// and puts the figures and the better one into s.
+func (d *Daemon) compareUplinks(s *report.Suggestion) {
+	if ups, err := d.uplinks(); err != nil || len(ups) < 2 {
+		return
+	}
+	d.mu.Lock()
+	ctx := d.bgCtx
+	d.mu.Unlock()
+	if ctx == nil {
+		return
+	}
+	// The comparison loads every uplink: not alongside another
+	// measurement of the daemon's.
+	d.ops.Lock()
+	rep, err := d.diagnoseUplinks(ctx, true)
+	d.ops.Unlock()
+	if err != nil || rep.Uplinks == nil {
+		d.logger.Warn("line monitor: comparing the uplinks", "err", err)
+		return
+	}
+	withUplinks(s, rep.Uplinks)
+}
+
+// withUplinks puts an uplink comparison into a hotspot suggestion.
+func withUplinks(s *report.Suggestion, u *report.UplinksReport) {
+	if s.Evidence != nil {
+		s.Evidence.Uplinks = u
+	}
+	if u.Switch {
+		s.Summary = strings.TrimSuffix(s.Summary, monitor.HotspotAdvice) + " " + u.Recommendation
+		return
+	}
+	s.Summary += " Measured just now: " + u.Recommendation
 }
 
 // lineStatus is GET /v1/line.

@@ -89,7 +89,7 @@ func (c *Client) checkAside(ctx context.Context, mode report.Mode, gw Target, re
 		run(func() {
 			v6 := c.ipv6(ctx, c.base.Hostname(), c.serverPort())
 			var n *report.NetworkReport
-			_ = c.cfg.Netns.run(func() error { n = localNetwork(c.cfg.SSIDSalt); return nil })
+			_ = c.cfg.Netns.run(func() error { n = localNetwork(c.cfg.Interface, c.cfg.SSIDSalt); return nil })
 			mu.Lock()
 			path.IPv6, rep.Network = v6, n
 			mu.Unlock()
@@ -126,15 +126,7 @@ func (c *Client) dnsReport(ctx context.Context, mode report.Mode) *report.DNSRep
 		if d.intercept == nil {
 			d.intercept = pickInterceptProbes(interceptCandidates, c.localPrefixes(), c.router())
 		}
-		d.listen = func() (net.PacketConn, error) {
-			var pc net.PacketConn
-			err := c.cfg.Netns.run(func() error {
-				var err error
-				pc, err = net.ListenPacket("udp", ":0")
-				return err
-			})
-			return pc, err
-		}
+		d.listen = func() (net.PacketConn, error) { return c.prober.listenUDP(ctx) }
 	}
 	return d.run(ctx, system)
 }

@@ -109,6 +109,11 @@ type Config struct {
 	// Netns runs socket-creating functions where the probes should run;
 	// nil means here. The lab passes a namespace's Do.
 	Netns Netns
+	// Interface, when set (and Dial is not), binds every socket of the
+	// run to that interface: one uplink of several, measured whatever
+	// the default route says (see CompareUplinks). The router and the
+	// network facts are then that interface's.
+	Interface string
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -158,7 +163,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.STAMPPort == 0 {
 		cfg.STAMPPort = stamp.DefaultPort
 	}
-	c := &Client{cfg: cfg, base: u, logger: cfg.Logger, now: cfg.Now, prober: &Prober{Dial: cfg.Dial, Ping: cfg.Ping, Netns: cfg.Netns}}
+	c := &Client{cfg: cfg, base: u, logger: cfg.Logger, now: cfg.Now, prober: &Prober{Dial: cfg.Dial, Ping: cfg.Ping, Netns: cfg.Netns, Interface: cfg.Interface}}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
@@ -305,7 +310,7 @@ func (c *Client) gatewayTarget(ctx context.Context) (Target, error) {
 		var addrs []netip.Addr
 		err = c.cfg.Netns.run(func() error {
 			var rerr error
-			addrs, rerr = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			addrs, rerr = c.prober.resolver().LookupNetIP(ctx, "ip", host)
 			return rerr
 		})
 		if err != nil || len(addrs) == 0 {
@@ -325,7 +330,11 @@ func (c *Client) router() netip.Addr {
 	}
 	var r netip.Addr
 	_ = c.cfg.Netns.run(func() error {
-		r, _ = defaultGateway()
+		if c.cfg.Interface != "" {
+			r, _ = gatewayOn(c.cfg.Interface)
+		} else {
+			r, _ = defaultGateway()
+		}
 		return nil
 	})
 	return r

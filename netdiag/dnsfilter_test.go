@@ -137,7 +137,7 @@ func TestCompanyFilterAgainstRealResolvers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &dnsChecker{cfg: DNSConfig{Company: tc.company, ProbeName: testControl, TestDomain: "test.", BlockedCanary: testCanary}.withDefaults(),
-				queries: 2, dial: Netns(nil).dial}
+				queries: 2, dial: (&Prober{}).dial}
 			rep := healthy()
 			rep.DNS = d.run(context.Background(), nil)
 			f := rep.DNS.Filter
@@ -225,7 +225,7 @@ func TestInterceptionProbe(t *testing.T) {
 	silent := pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	require.NoError(t, pc.Close())
 
-	d := &dnsChecker{cfg: DNSConfig{ProbeName: testControl}.withDefaults(), queries: 1, dial: Netns(nil).dial}
+	d := &dnsChecker{cfg: DNSConfig{ProbeName: testControl}.withDefaults(), queries: 1, dial: (&Prober{}).dial}
 	d.intercept = []netip.AddrPort{silent}
 	ir := d.interception(context.Background())
 	require.Len(t, ir.Probes, 1)

@@ -149,3 +149,15 @@ func seedAnswers() []*dns.Msg {
 	refused.IsEdns0().Option = append(refused.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeProhibited, ExtraText: "\x1b[2J"})
 	return []*dns.Msg{nx, hijack, blocked, zero, zoneNX, ownNX, refused}
 }
+
+func FuzzParseDefaultRoutes(f *testing.F) {
+	f.Add([]byte("Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\neth0\t00000000\t014DA8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"))
+	f.Add([]byte("usb0 00000000 010A14AC 0003 0 0 600 00000000 0 0 0\nx 00000000 00 1 0 0 -1 00000000\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, r := range ParseDefaultRoutes(b) {
+			if r.Interface == "" || len(r.Interface) > 15 || r.Metric < 0 || (r.Gateway.IsValid() && !r.Gateway.Is4()) {
+				t.Fatalf("accepted %+v", r)
+			}
+		}
+	})
+}

@@ -10,11 +10,15 @@ import (
 	"github.com/tetherwfh/tether/netdiag/report"
 )
 
-// localNetwork describes the default route's interface. It runs where
-// the probes run (Netns), so netlink and /proc see that namespace.
-func localNetwork(ssidSalt []byte) *report.NetworkReport {
+// localNetwork describes the interface named iface, or the default
+// route's when iface is empty. It runs where the probes run (Netns), so
+// netlink and /proc see that namespace.
+func localNetwork(iface string, ssidSalt []byte) *report.NetworkReport {
 	n := &report.NetworkReport{Type: "unknown"}
-	name, err := defaultInterface()
+	name, err := iface, error(nil)
+	if name == "" {
+		name, err = defaultInterface()
+	}
 	if err != nil {
 		return n
 	}

@@ -5,4 +5,6 @@ package netdiag
 import "github.com/tetherwfh/tether/netdiag/report"
 
 // localNetwork is Linux-only so far: elsewhere the facts are unknown.
-func localNetwork([]byte) *report.NetworkReport { return &report.NetworkReport{Type: "unknown"} }
+func localNetwork(string, []byte) *report.NetworkReport {
+	return &report.NetworkReport{Type: "unknown"}
+}

@@ -80,6 +80,10 @@ type Prober struct {
 	// Netns runs socket-creating functions where the probes should run;
 	// nil means here.
 	Netns Netns
+	// Interface, when set and Dial is not, binds every socket to that
+	// interface (SO_BINDTODEVICE on Linux, IP_BOUND_IF on macOS), to
+	// measure one uplink of several.
+	Interface string
 }
 
 // Sample is one answered probe.
@@ -179,7 +183,35 @@ func (p *Prober) dial(ctx context.Context, network, addr string) (net.Conn, erro
 	if p.Dial != nil {
 		return p.Dial(ctx, network, addr)
 	}
-	return p.Netns.dial(ctx, network, addr)
+	var d net.Dialer
+	if p.Interface != "" {
+		d.Control = bindControl(p.Interface)
+	}
+	return p.Netns.dial(ctx, &d, network, addr)
+}
+
+// listenUDP opens a UDP socket in Netns, bound to Interface if set.
+func (p *Prober) listenUDP(ctx context.Context) (net.PacketConn, error) {
+	var lc net.ListenConfig
+	if p.Interface != "" {
+		lc.Control = bindControl(p.Interface)
+	}
+	var pc net.PacketConn
+	err := p.Netns.run(func() error {
+		var err error
+		pc, err = lc.ListenPacket(ctx, "udp", ":0")
+		return err
+	})
+	return pc, err
+}
+
+// resolver looks names up as the probes connect: in Netns, and over
+// Interface when set (the system's resolver would take the default route).
+func (p *Prober) resolver() *net.Resolver {
+	if p.Interface == "" && p.Dial == nil {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{PreferGo: true, Dial: p.dial}
 }
 
 type namedMethod struct {
@@ -233,6 +265,7 @@ func (p *Prober) icmp(ctx context.Context, t Target, s Sampling) ([]time.Duratio
 func (p *Prober) ping(ctx context.Context, t Target, s Sampling, privileged bool) ([]time.Duration, int, error) {
 	pinger := probing.New(t.Addr.String())
 	pinger.SetPrivileged(privileged)
+	pinger.InterfaceName = p.Interface
 	pinger.Count = s.Count
 	pinger.Interval = s.Interval
 	pinger.Timeout = time.Duration(s.Count-1)*s.Interval + s.Wait
@@ -386,10 +419,9 @@ func (n Netns) run(fn func() error) error {
 	return n(fn)
 }
 
-func (n Netns) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+func (n Netns) dial(ctx context.Context, d *net.Dialer, network, addr string) (net.Conn, error) {
 	var c net.Conn
 	err := n.run(func() error {
-		var d net.Dialer
 		var err error
 		c, err = d.DialContext(ctx, network, addr)
 		return err

@@ -227,7 +227,7 @@ func (c *Client) ipv6(ctx context.Context, gwHost string, port int) *report.IPv6
 		}
 	} else {
 		_ = c.cfg.Netns.run(func() error {
-			as, err := net.DefaultResolver.LookupNetIP(ctx, "ip6", gwHost)
+			as, err := c.prober.resolver().LookupNetIP(ctx, "ip6", gwHost)
 			v6 = as
 			return err
 		})

@@ -58,3 +58,27 @@ func parseRoutes(f *os.File) (netip.Addr, error) {
 	}
 	return netip.Addr{}, fmt.Errorf("netdiag: no IPv4 default route")
 }
+
+// gatewayOn reads the gateway of iface's IPv4 default route, for a run
+// bound to that interface.
+func gatewayOn(iface string) (netip.Addr, error) {
+	b, err := os.ReadFile("/proc/thread-self/net/route")
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netdiag: %w", err)
+	}
+	for _, r := range ParseDefaultRoutes(b) {
+		if r.Interface == iface && r.Gateway.IsValid() {
+			return r.Gateway, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("netdiag: no IPv4 default route on %s", iface)
+}
+
+// defaultRoutes reads every IPv4 default route, as defaultGateway does.
+func defaultRoutes() ([]DefaultRoute, error) {
+	b, err := os.ReadFile("/proc/thread-self/net/route")
+	if err != nil {
+		return nil, fmt.Errorf("netdiag: %w", err)
+	}
+	return ParseDefaultRoutes(b), nil
+}

@@ -18,7 +18,6 @@ import (
 
 // Defaults for the TUN engine, as wg-quick chooses them.
 const (
-	DefaultInterface = "tether0"
 	// DefaultFwMark marks WireGuard's own UDP so it skips the tunnel's
 	// routing table: wg-quick uses the port number, 51820 (0xca6c).
 	DefaultFwMark = 0xca6c

@@ -137,3 +137,7 @@ func (o *Options) validate() error {
 	}
 	return nil
 }
+
+// DefaultInterface is the TUN engine's interface name, as wg-quick
+// would choose one; a listing of uplinks leaves it out everywhere.
+const DefaultInterface = "tether0"

@@ -15,6 +15,7 @@ import (
 	"github.com/tetherwfh/tether/gateway/gwapi"
 	"github.com/tetherwfh/tether/netdiag"
 	"github.com/tetherwfh/tether/netdiag/report"
+	"github.com/tetherwfh/tether/tunnel"
 )
 
 // The waits of a diagnosis through the daemon.
@@ -48,8 +49,13 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	companyDNS := fs.String("company-dns", "", "with --server: the company's filtering resolver, IP or IP:PORT, to check it and compare answers")
 	canary := fs.String("canary", "", "with --server: a name the company resolver must block, to check that the filter holds")
 	checkDNS := fs.Bool("dns", true, "with --server: check DNS health (--dns=false skips the DNS checks)")
+	uplinks := fs.Bool("uplinks", false, "measure every uplink (Wi-Fi, Ethernet, a tethered phone) in one run, each bound to its interface, and name the better one for a call")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *uplinks && *quick {
+		fmt.Fprintf(env.Stderr, "tether diag: --uplinks measures each uplink under load; it does not go with --quick\n")
+		return errUsage
 	}
 	if *server == "" {
 		var stray []string
@@ -62,7 +68,7 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "tether diag: %s go with --server URL (a diagnosis without the daemon); tetherd diagnoses against its own gateway\n", strings.Join(stray, ", "))
 			return errUsage
 		}
-		return diagThroughDaemon(ctx, env, &localapi.Client{Socket: *socket}, *quick, *asJSON)
+		return diagThroughDaemon(ctx, env, &localapi.Client{Socket: *socket}, localapi.DiagnoseRequest{Quick: *quick, Uplinks: *uplinks}, *asJSON)
 	}
 	tc, err := gwapi.PinnedTLS(*pin)
 	if err != nil {
@@ -101,11 +107,22 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	if !*asJSON {
 		cfg.Progress = progressPrinter(env.Stderr)
 	}
-	c, err := netdiag.New(cfg)
-	if err != nil {
-		return err
+	var rep *report.Report
+	if *uplinks {
+		ups, err := netdiag.ListUplinks(nil, tunnel.DefaultInterface)
+		if err != nil {
+			return err
+		}
+		if rep, err = netdiag.CompareUplinks(ctx, cfg, ups); err != nil {
+			return err
+		}
+	} else {
+		c, err := netdiag.New(cfg)
+		if err != nil {
+			return err
+		}
+		rep = c.Run(ctx, mode)
 	}
-	rep := c.Run(ctx, mode)
 	if *asJSON {
 		return printJSON(env.Stdout, rep)
 	}
@@ -115,13 +132,13 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 // diagThroughDaemon has tetherd diagnose (through the tunnel when it is
 // up), showing its progress from the event stream on env.Stderr unless
 // asJSON, then prints the report.
-func diagThroughDaemon(ctx context.Context, env Env, c *localapi.Client, quick, asJSON bool) error {
+func diagThroughDaemon(ctx context.Context, env Env, c *localapi.Client, req localapi.DiagnoseRequest, asJSON bool) error {
 	var rep report.Report
 	var err error
 	if asJSON {
-		rep, err = c.Diagnose(ctx, quick)
+		rep, err = c.DiagnoseWith(ctx, req)
 	} else {
-		rep, err = diagnoseWatching(ctx, c, quick, &progressLines{w: env.Stderr})
+		rep, err = diagnoseWatching(ctx, c, req, &progressLines{w: env.Stderr})
 	}
 	if err != nil {
 		return err
@@ -135,7 +152,7 @@ func diagThroughDaemon(ctx context.Context, env Env, c *localapi.Client, quick, 
 // diagnoseWatching watches the event stream, asks for the diagnosis once
 // the stream has started, and shows every progress event until the
 // report's event is in.
-func diagnoseWatching(ctx context.Context, c *localapi.Client, quick bool, pl *progressLines) (report.Report, error) {
+func diagnoseWatching(ctx context.Context, c *localapi.Client, req localapi.DiagnoseRequest, pl *progressLines) (report.Report, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started, reported, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -162,7 +179,7 @@ func diagnoseWatching(ctx context.Context, c *localapi.Client, quick bool, pl *p
 	case <-wait.C:
 	}
 	wait.Stop()
-	rep, err := c.Diagnose(ctx, quick)
+	rep, err := c.DiagnoseWith(ctx, req)
 	if err == nil {
 		wait.Reset(watchDrain)
 		select {

@@ -81,6 +81,10 @@ type EnrollRequest struct {
 // seconds.
 type DiagnoseRequest struct {
 	Quick bool `json:"quick"`
+	// Uplinks measures every uplink (not the tunnel) in one run, each
+	// bound to its interface, and compares them (report.Uplinks). It
+	// takes a full run's time per uplink; Quick does not apply.
+	Uplinks bool `json:"uplinks,omitempty"`
 }
 
 // Settings are the employee's choices, kept by the daemon.

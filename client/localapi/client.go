@@ -65,6 +65,10 @@ func (c *Client) init() {
 // (netdiag's budget), plus the daemon's queue.
 const diagnoseTimeout = 30 * time.Second
 
+// uplinksTimeout bounds a comparison of uplinks: a full run each, one
+// after the other, for a few of them.
+const uplinksTimeout = 2 * time.Minute
+
 // enrollTimeout bounds an enrollment: the daemon reaches the gateway over
 // HTTPS, which a slow line may take seconds to do.
 const enrollTimeout = 30 * time.Second
@@ -106,8 +110,17 @@ func (c *Client) Enroll(ctx context.Context, req EnrollRequest) (Status, error) 
 // Diagnose runs a diagnosis and returns its report; Watch shows its
 // progress.
 func (c *Client) Diagnose(ctx context.Context, quick bool) (report.Report, error) {
+	return c.DiagnoseWith(ctx, DiagnoseRequest{Quick: quick})
+}
+
+// DiagnoseWith runs the diagnosis req asks for and returns its report.
+func (c *Client) DiagnoseWith(ctx context.Context, req DiagnoseRequest) (report.Report, error) {
 	var r report.Report
-	err := c.do(ctx, http.MethodPost, PathDiagnose, DiagnoseRequest{Quick: quick}, &r, diagnoseTimeout)
+	timeout := diagnoseTimeout
+	if req.Uplinks {
+		timeout = uplinksTimeout
+	}
+	err := c.do(ctx, http.MethodPost, PathDiagnose, req, &r, timeout)
 	return r, err
 }
 

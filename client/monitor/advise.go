@@ -129,9 +129,13 @@ func (a *Advisor) Confirm(f Finding, check time.Duration, now time.Duration) Ste
 		text += "."
 	}
 	return Step{Suggest: &report.Suggestion{ID: report.SuggestionUseHotspot,
-		Summary: text + " A phone hotspot may work better for now.",
+		Summary: text + HotspotAdvice,
 		Because: []report.VerdictID{report.VerdictLineSaturated}, Evidence: evidence(f, check)}}
 }
+
+// HotspotAdvice ends a use_hotspot suggestion's summary; a comparison of
+// uplinks replaces it with its own recommendation.
+const HotspotAdvice = " A phone hotspot may work better for now."
 
 // delayed is Detect's test of one round trip against a baseline.
 func (c Config) delayed(rtt, base time.Duration) bool {

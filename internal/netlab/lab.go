@@ -43,7 +43,18 @@ var (
 	CorpPrefix     = netip.MustParsePrefix("10.77.0.0/24")
 	HomePrefix     = netip.MustParsePrefix("192.168.77.0/24")
 	TunnelPrefix   = netip.MustParsePrefix("10.99.0.0/24") // what the gateway masquerades in full mode
+	// A phone's hotspot on the home computer's USB (Config.Phone), in the
+	// iPhone's own addressing, with its own way to the internet.
+	PhoneHomeAddr = netip.MustParseAddr("172.20.10.2") // the client's usb0
+	PhoneLANAddr  = netip.MustParseAddr("172.20.10.1") // the phone: usb0's gateway
+	PhoneWANAddr  = netip.MustParseAddr("198.18.3.2")  // the phone's (carrier's) public address
+	PhonePeerAddr = netip.MustParseAddr("198.18.3.1")  // internet's side of the carrier link
 )
+
+// PhoneMetric is the metric of the home's default route over the phone:
+// above the LAN's, as NetworkManager ranks a tethered phone below
+// Ethernet, so traffic keeps the home line unless a socket is bound.
+const PhoneMetric = 600
 
 // Ports of the lab's own services.
 const (
@@ -55,17 +66,21 @@ const (
 // Interface names inside the namespaces. Each name only has to be unique
 // within its namespace, so they are fixed and readable.
 const (
-	IfHome       = "eth0"  // home: uplink to the ISP box
-	IfNeighbor   = "eth0"  // neighbor: its uplink to the same box
-	IfISPHome    = "home0" // isp: the LAN's bridge, shaped for the download direction
-	IfISPPortA   = "lan1"  // isp: the bridge's port to home
-	IfISPPortB   = "lan2"  // isp: the bridge's port to the neighbor
-	IfISPWAN     = "wan0"  // isp: uplink, shaped for the upload direction
-	IfNetISP     = "isp0"  // internet: toward isp
-	IfNetGateway = "gw0"   // internet: toward gateway
-	IfGatewayWAN = "wan0"  // gateway: toward internet
-	IfGatewayLAN = "corp0" // gateway: toward corp
-	IfCorp       = "eth0"  // corp: uplink to the gateway
+	IfHome       = "eth0"   // home: uplink to the ISP box
+	IfNeighbor   = "eth0"   // neighbor: its uplink to the same box
+	IfISPHome    = "home0"  // isp: the LAN's bridge, shaped for the download direction
+	IfISPPortA   = "lan1"   // isp: the bridge's port to home
+	IfISPPortB   = "lan2"   // isp: the bridge's port to the neighbor
+	IfISPWAN     = "wan0"   // isp: uplink, shaped for the upload direction
+	IfNetISP     = "isp0"   // internet: toward isp
+	IfNetGateway = "gw0"    // internet: toward gateway
+	IfGatewayWAN = "wan0"   // gateway: toward internet
+	IfGatewayLAN = "corp0"  // gateway: toward corp
+	IfCorp       = "eth0"   // corp: uplink to the gateway
+	IfHomePhone  = "usb0"   // home: the phone tethered over USB (Config.Phone)
+	IfPhoneLAN   = "usb0"   // phone: toward home, shaped for download
+	IfPhoneWAN   = "cell0"  // phone: toward internet, shaped for upload
+	IfNetPhone   = "phone0" // internet: toward the phone
 )
 
 // Timeouts and bounds.
@@ -91,6 +106,15 @@ type Config struct {
 	// masquerade for the tunnel prefix, for tests of a gateway that
 	// installs its own.
 	NoGatewayNAT bool
+	// Phone, when set, gives the home computer a second uplink: a phone
+	// tethered over USB (usb0), with its own NAT and this shaping, and a
+	// default route of PhoneMetric.
+	Phone *Uplink2
+}
+
+// Uplink2 shapes a second uplink as a Profile shapes the home line.
+type Uplink2 struct {
+	Down, Up Link
 }
 
 // Lab is a running network: home ─ isp ─ internet ─ gateway ─ corp.
@@ -109,6 +133,9 @@ type Lab struct {
 	// Neighbor is another computer on the home's LAN, behind the same
 	// ISP box and its shaping: whose traffic is not the client's.
 	Neighbor *Namespace
+	// Phone is the second uplink's router (Config.Phone); nil without.
+	Phone *Namespace
+	phone *Uplink2
 
 	logger       *slog.Logger
 	noGatewayNAT bool
@@ -151,12 +178,15 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	id := fmt.Sprintf("%d-%d", os.Getpid(), labSeq.Add(1))
 	lctx, cancel := context.WithTimeout(context.Background(), maxLifetime)
-	l := &Lab{Profile: cfg.Profile, ID: id, logger: logger.With("lab", id), ctx: lctx, cancel: cancel, noGatewayNAT: cfg.NoGatewayNAT}
+	l := &Lab{Profile: cfg.Profile, ID: id, logger: logger.With("lab", id), ctx: lctx, cancel: cancel, noGatewayNAT: cfg.NoGatewayNAT, phone: cfg.Phone}
 	mk := func(role string) *Namespace {
 		return &Namespace{Name: namePrefix + id + "-" + role, Role: role, lab: l}
 	}
 	l.Home, l.ISP, l.Internet, l.Gateway, l.Corp = mk("home"), mk("isp"), mk("internet"), mk("gateway"), mk("corp")
 	l.Neighbor = mk("neighbor")
+	if cfg.Phone != nil {
+		l.Phone = mk("phone")
+	}
 
 	sctx, scancel := context.WithTimeout(ctx, setupTimeout)
 	defer scancel()
@@ -169,7 +199,11 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 
 // Namespaces lists the lab's hosts in topology order.
 func (l *Lab) Namespaces() []*Namespace {
-	return []*Namespace{l.Home, l.Neighbor, l.ISP, l.Internet, l.Gateway, l.Corp}
+	ns := []*Namespace{l.Home, l.Neighbor, l.ISP, l.Internet, l.Gateway, l.Corp}
+	if l.Phone != nil {
+		ns = append(ns, l.Phone)
+	}
+	return ns
 }
 
 func (l *Lab) build(ctx context.Context) error {
@@ -207,6 +241,11 @@ func (l *Lab) build(ctx context.Context) error {
 		{l.ISP, IfISPWAN, ISPWANAddr.String() + "/24", l.Internet, IfNetISP, ISPPeerAddr.String() + "/24", l.Profile.MTU},
 		{l.Gateway, IfGatewayWAN, GatewayAddr.String() + "/24", l.Internet, IfNetGateway, GatewayPeer.String() + "/24", 0},
 		{l.Corp, IfCorp, CorpHostAddr.String() + "/24", l.Gateway, IfGatewayLAN, CorpGWAddr.String() + "/24", 0},
+	}
+	if l.Phone != nil {
+		links = append(links,
+			veth{l.Home, IfHomePhone, PhoneHomeAddr.String() + "/28", l.Phone, IfPhoneLAN, PhoneLANAddr.String() + "/28", 0},
+			veth{l.Phone, IfPhoneWAN, PhoneWANAddr.String() + "/24", l.Internet, IfNetPhone, PhonePeerAddr.String() + "/24", 0})
 	}
 	for _, v := range links {
 		if err := run(ctx, "ip", "link", "add", v.aName, "netns", v.a.Name, "type", "veth", "peer", "name", v.bName, "netns", v.b.Name); err != nil {
@@ -248,12 +287,34 @@ func (l *Lab) build(ctx context.Context) error {
 		{l.Gateway, []string{"default", "via", GatewayPeer.String()}},
 		{l.Corp, []string{"default", "via", CorpGWAddr.String()}},
 	}
+	forwarders := []*Namespace{l.ISP, l.Gateway, l.Internet}
+	if l.Phone != nil {
+		routes = append(routes,
+			struct {
+				ns   *Namespace
+				args []string
+			}{l.Home, []string{"default", "via", PhoneLANAddr.String(), "dev", IfHomePhone, "metric", strconv.Itoa(PhoneMetric)}},
+			struct {
+				ns   *Namespace
+				args []string
+			}{l.Phone, []string{"default", "via", PhonePeerAddr.String()}})
+		forwarders = append(forwarders, l.Phone)
+		// Replies to a socket bound to usb0 come in on usb0, from
+		// addresses the main route reaches over eth0: strict reverse
+		// path filtering would drop them. Loose is what multi-homed
+		// desktops run.
+		for _, key := range []string{"net.ipv4.conf.all.rp_filter", "net.ipv4.conf." + IfHomePhone + ".rp_filter", "net.ipv4.conf." + IfHome + ".rp_filter"} {
+			if err := l.Home.sysctl(ctx, key, "2"); err != nil {
+				return err
+			}
+		}
+	}
 	for _, r := range routes {
 		if err := r.ns.ip(ctx, append([]string{"route", "add"}, r.args...)...); err != nil {
 			return err
 		}
 	}
-	for _, ns := range []*Namespace{l.ISP, l.Gateway, l.Internet} {
+	for _, ns := range forwarders {
 		if err := ns.sysctl(ctx, "net.ipv4.ip_forward", "1"); err != nil {
 			return err
 		}
@@ -269,6 +330,11 @@ func (l *Lab) build(ctx context.Context) error {
 	}
 	if err := l.ISP.nft(ctx, l.ispRuleset()); err != nil {
 		return err
+	}
+	if l.Phone != nil {
+		if err := l.Phone.nft(ctx, fmt.Sprintf("table ip tetherlab {\n  chain postrouting { type nat hook postrouting priority srcnat; oifname %q masquerade; }\n}\n", IfPhoneWAN)); err != nil {
+			return err
+		}
 	}
 	if !l.noGatewayNAT {
 		if err := l.Gateway.nft(ctx, gatewayRuleset()); err != nil {
@@ -365,14 +431,20 @@ func tbfBurst(r Rate) int64 {
 	return max(b, 4*1514)
 }
 
-// shape installs tbf on the ISP box: on the LAN side for download, on the
-// WAN side for upload. Shaping on the forwarding router, not on the
+// shape installs tbf on the ISP box, and on the phone when there is one:
+// on the LAN side for download, on the WAN side for upload. Shaping on the forwarding router, not on the
 // sender, is what lets a standing queue build.
 func (l *Lab) shape(ctx context.Context) error {
-	for _, d := range []struct {
+	type dir struct {
+		ns   *Namespace
 		dev  string
 		link Link
-	}{{IfISPHome, l.Profile.Down}, {IfISPWAN, l.Profile.Up}} {
+	}
+	dirs := []dir{{l.ISP, IfISPHome, l.Profile.Down}, {l.ISP, IfISPWAN, l.Profile.Up}}
+	if l.Phone != nil {
+		dirs = append(dirs, dir{l.Phone, IfPhoneLAN, l.phone.Down}, dir{l.Phone, IfPhoneWAN, l.phone.Up})
+	}
+	for _, d := range dirs {
 		if d.link.Rate == 0 {
 			continue
 		}
@@ -380,7 +452,7 @@ func (l *Lab) shape(ctx context.Context) error {
 			"rate", strconv.FormatInt(int64(d.link.Rate), 10) + "bit",
 			"burst", strconv.FormatInt(tbfBurst(d.link.Rate), 10),
 			"latency", strconv.FormatInt(d.link.Queue.Microseconds(), 10) + "us"}
-		if _, err := l.ISP.Run(ctx, "tc", args...); err != nil {
+		if _, err := d.ns.Run(ctx, "tc", args...); err != nil {
 			return err
 		}
 	}

@@ -138,6 +138,9 @@ type Evidence struct {
 	// CheckMS is the confirming active check's median round trip (0: all
 	// lost, or no check).
 	CheckMS float64 `json:"check_ms"`
+	// Uplinks, when the computer has a second uplink, compares them as
+	// measured right after the check; the suggestion names the better.
+	Uplinks *UplinksReport `json:"uplinks,omitempty"`
 }
 
 // SuggestionID names an action. Like verdict IDs, suggestion IDs are
