@@ -33,37 +33,3 @@ type UplinkResult struct {
 	// Error says why the uplink could not be measured.
 	Error string `json:"error,omitempty"`
 }
-
-// TunnelComparison sets the line measured directly to the gateway's
-// public address beside the same measurement through the tunnel to its
-// tunnel address, in one run, so a slowdown can be placed: the home
-// line's, or the tunnel's and the gateway's.
-type TunnelComparison struct {
-	Direct PathFigures `json:"direct"`
-	Tunnel PathFigures `json:"tunnel"`
-	// ExtraIdleMS and ExtraIncreaseMS are what the tunnel adds to the
-	// idle latency and to the latency under load; DownloadRatio and
-	// UploadRatio are tunnel/direct throughput.
-	ExtraIdleMS     float64 `json:"extra_idle_ms"`
-	ExtraIncreaseMS float64 `json:"extra_increase_ms"`
-	DownloadRatio   float64 `json:"download_ratio,omitempty"`
-	UploadRatio     float64 `json:"upload_ratio,omitempty"`
-	// Bottleneck is "line" (the tunnel adds little to what the line
-	// costs), "tunnel" (the tunnel or the gateway adds much more), or
-	// "unknown" when one side could not be measured.
-	Bottleneck string `json:"bottleneck"`
-	// Error says why the tunnel side could not be measured.
-	Error string `json:"error,omitempty"`
-}
-
-// PathFigures are one path's idle and loaded latency and throughput.
-type PathFigures struct {
-	Server       string  `json:"server"`
-	IdleMS       float64 `json:"idle_ms,omitempty"`
-	DownloadMbps float64 `json:"download_mbps,omitempty"`
-	UploadMbps   float64 `json:"upload_mbps,omitempty"`
-	LoadedDownMS float64 `json:"loaded_down_ms,omitempty"`
-	LoadedUpMS   float64 `json:"loaded_up_ms,omitempty"`
-	IncreaseMS   float64 `json:"increase_ms,omitempty"`
-	RPM          int     `json:"rpm,omitempty"`
-}

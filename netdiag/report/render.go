@@ -184,7 +184,7 @@ func figureBlocks(r *Report) [][]string {
 		lat = append(lat, linef("%-10s %-16s %-6s %6.1fms %6.1fms %6.1fms %6.1fms %6.1f%%",
 			safe(t.Name), safe(t.Addr), safe(t.Method), t.MinMS, t.MedianMS, t.P90MS, t.JitterMS, t.LossPct))
 	}
-	return [][]string{lat, loadLines(r), uplinkLines(r.Uplinks), tunnelLines(r.Tunnel), dnsLines(r.DNS), pathLines(r.Service, r.Path, r.Network)}
+	return [][]string{lat, loadLines(r), uplinkLines(r.Uplinks), dnsLines(r.DNS), pathLines(r.Service, r.Path, r.Network)}
 }
 
 // uplinkLines set the uplinks side by side, then the recommendation.
@@ -205,24 +205,6 @@ func uplinkLines(u *UplinksReport) []string {
 		lines = append(lines, linef("%-22s %5.1fMbit/s %5.1fMbit/s %6.1fms %+9.0fms %6d", name, r.DownloadMbps, r.UploadMbps, r.IdleMS, r.IncreaseMS, r.RPM))
 	}
 	return append(lines, "(* in use now)", safe(u.Recommendation))
-}
-
-// tunnelLines set the direct path beside the tunnel, then the verdict.
-func tunnelLines(t *TunnelComparison) []string {
-	if t == nil {
-		return nil
-	}
-	lines := []string{linef("%-22s %10s %10s %8s %11s %6s", "direct vs tunnel", "down", "up", "idle", "under load", "RPM")}
-	for _, p := range []struct {
-		name string
-		f    PathFigures
-	}{{"direct (" + safe(t.Direct.Server) + ")", t.Direct}, {"tunnel (" + safe(t.Tunnel.Server) + ")", t.Tunnel}} {
-		lines = append(lines, linef("%-22s %5.1fMbit/s %5.1fMbit/s %6.1fms %+9.0fms %6d", p.name, p.f.DownloadMbps, p.f.UploadMbps, p.f.IdleMS, p.f.IncreaseMS, p.f.RPM))
-	}
-	if t.Error != "" {
-		lines = append(lines, "tunnel: "+safe(t.Error))
-	}
-	return append(lines, linef("the tunnel adds %+.0f ms idle and %+.0f ms under load: the bottleneck is the %s", t.ExtraIdleMS, t.ExtraIncreaseMS, safe(t.Bottleneck)))
 }
 
 // loadLines are throughput and the delay while the line is loaded.

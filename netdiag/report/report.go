@@ -26,10 +26,8 @@ type Report struct {
 	Path           *PathReport           `json:"path,omitempty"`
 	Network        *NetworkReport        `json:"network,omitempty"`
 	// Uplinks compares the computer's uplinks (`tether diag --uplinks`);
-	// Tunnel compares the line with the tunnel (`--compare-tunnel`, and
-	// the daemon's full diagnosis while connected). Absent otherwise.
-	Uplinks *UplinksReport    `json:"uplinks,omitempty"`
-	Tunnel  *TunnelComparison `json:"tunnel,omitempty"`
+	// absent otherwise.
+	Uplinks *UplinksReport `json:"uplinks,omitempty"`
 
 	// Verdicts are the findings, most severe first; Suggestions follow
 	// from them.
