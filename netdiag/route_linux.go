@@ -1,13 +1,10 @@
 package netdiag
 
 import (
-	"bufio"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
-	"strings"
 )
 
 // defaultGateway reads the IPv4 default route's gateway. It reads
@@ -22,38 +19,29 @@ func defaultGateway() (netip.Addr, error) {
 	return parseRoutes(f)
 }
 
-// defaultInterface names the IPv4 default route's interface, read as
-// defaultGateway reads it.
+// defaultInterface names the IPv4 default route's interface (the lowest
+// metric's), read as defaultGateway reads it.
 func defaultInterface() (string, error) {
-	b, err := os.ReadFile("/proc/thread-self/net/route")
+	routes, err := defaultRoutes()
 	if err != nil {
-		return "", fmt.Errorf("netdiag: %w", err)
+		return "", err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && f[1] == "00000000" {
-			return f[0], nil
-		}
+	if len(routes) == 0 {
+		return "", fmt.Errorf("netdiag: no IPv4 default route")
 	}
-	return "", fmt.Errorf("netdiag: no IPv4 default route")
+	return routes[0].Interface, nil
 }
 
-// parseRoutes finds the default route in /proc/net/route's format.
+// parseRoutes finds the default route's gateway in /proc/net/route's
+// format: the lowest metric's that has one.
 func parseRoutes(f *os.File) (netip.Addr, error) {
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 3 || fields[1] != "00000000" {
-			continue
-		}
-		b, err := hex.DecodeString(fields[2])
-		if err != nil || len(b) != 4 {
-			continue
-		}
-		var a [4]byte
-		binary.LittleEndian.PutUint32(a[:], binary.BigEndian.Uint32(b))
-		if addr := netip.AddrFrom4(a); !addr.IsUnspecified() {
-			return addr, nil
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("netdiag: %w", err)
+	}
+	for _, r := range ParseDefaultRoutes(b) {
+		if r.Gateway.IsValid() {
+			return r.Gateway, nil
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("netdiag: no IPv4 default route")
