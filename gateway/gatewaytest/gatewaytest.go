@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -186,7 +187,10 @@ func (g *Gateway) Stop() {
 				g.tb.Errorf("gatewaytest: the gateway's Run returned %v", err)
 			}
 		case <-time.After(stopTimeout):
-			g.tb.Errorf("gatewaytest: the gateway did not stop within %v of its context ending", stopTimeout)
+			// The goroutines say what it waits on, even from a CI log.
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			g.tb.Errorf("gatewaytest: the gateway did not stop within %v of its context ending; goroutines:\n%s", stopTimeout, buf)
 		}
 	})
 }

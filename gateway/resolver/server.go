@@ -91,9 +91,10 @@ type Resolver struct {
 	m              *metrics
 
 	reloadMu sync.Mutex
-	servers  []*dns.Server
-	closers  []io.Closer
-	srvMu    sync.Mutex
+	// serving counts the Serve calls running (the gateway serves the
+	// host's sockets and the tunnel's at once); the last one to return
+	// closes the cache and the query log.
+	serving atomic.Int64
 }
 
 // New validates cfg, loads the lists and builds the chain. A list that
@@ -380,6 +381,27 @@ func (r *Resolver) observe(req *Request, start time.Time) {
 // nil) until ctx ends. The gateway passes sockets from the host or from
 // the tunnel's netstack.
 func (r *Resolver) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
+	r.serving.Add(1)
+	// Each call owns its servers: with two calls running, one stopping
+	// must neither shut the other's down nor find its own already taken.
+	var (
+		servers []*dns.Server
+		closers []io.Closer
+	)
+	shutdown := func() {
+		for _, c := range closers {
+			_ = c.Close()
+		}
+		for _, s := range servers {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = s.ShutdownContext(sctx)
+			cancel()
+		}
+		if r.serving.Add(-1) == 0 {
+			r.cache.close()
+			r.qlog.close()
+		}
+	}
 	errc := make(chan error, 2)
 	n := 0
 	var startErr error
@@ -392,13 +414,11 @@ func (r *Resolver) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener
 		}
 		started := make(chan struct{})
 		s.NotifyStartedFunc = func() { close(started) }
-		r.srvMu.Lock()
-		r.servers = append(r.servers, s)
-		r.srvMu.Unlock()
 		n++
 		go func() { errc <- s.ActivateAndServe() }()
 		select {
 		case <-started:
+			servers = append(servers, s)
 		case err := <-errc:
 			n--
 			startErr = err
@@ -406,9 +426,7 @@ func (r *Resolver) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener
 	}
 	if pc != nil {
 		if fast, ok := r.serveUDP(ctx, pc); ok {
-			r.srvMu.Lock()
-			r.closers = append(r.closers, pc)
-			r.srvMu.Unlock()
+			closers = append(closers, pc)
 			n++
 			go func() { errc <- fast() }()
 		} else {
@@ -419,13 +437,14 @@ func (r *Resolver) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener
 		start(&dns.Server{Listener: ln, Handler: r, IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 128})
 	}
 	if startErr != nil {
-		r.shutdown()
+		shutdown()
 		for range n {
 			<-errc
 		}
 		return fmt.Errorf("dns: %w", startErr)
 	}
 	if n == 0 {
+		shutdown()
 		return errors.New("dns: nothing to serve on")
 	}
 	refresh := time.NewTicker(r.cfg.Refresh)
@@ -433,14 +452,14 @@ func (r *Resolver) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener
 	for {
 		select {
 		case <-ctx.Done():
-			r.shutdown()
+			shutdown()
 			for range n {
 				<-errc
 			}
 			return nil
 		case err := <-errc:
 			n--
-			r.shutdown()
+			shutdown()
 			for range n {
 				<-errc
 			}
@@ -487,23 +506,6 @@ func Listen(ctx context.Context, addr string) (net.PacketConn, net.Listener, err
 			return nil, nil, fmt.Errorf("dns: cannot listen on TCP %s: %w", pc.LocalAddr(), err)
 		}
 	}
-}
-
-func (r *Resolver) shutdown() {
-	r.srvMu.Lock()
-	servers, closers := r.servers, r.closers
-	r.servers, r.closers = nil, nil
-	r.srvMu.Unlock()
-	for _, c := range closers {
-		_ = c.Close()
-	}
-	for _, s := range servers {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = s.ShutdownContext(sctx)
-		cancel()
-	}
-	r.cache.close()
-	r.qlog.close()
 }
 
 // Healthy reports whether some upstream is answering.
