@@ -90,9 +90,11 @@ const (
 	// maxLifetime bounds a lab left running by `make lab`, and every
 	// process it starts, so nothing outlives a forgotten terminal for long.
 	maxLifetime = 2 * time.Hour
-	// lockWait bounds the wait for another process's lab (see lock.go):
-	// longer than any one lab test, shorter than go test's timeout.
-	lockWait = 5 * time.Minute
+	// lockWait bounds the wait for other processes' labs (see lock.go):
+	// the line is first come first served, so this is a few of the
+	// longest lab tests (minutes each), and shorter than go test's
+	// 30-minute timeout.
+	lockWait = 20 * time.Minute
 	// namePrefix starts every namespace name, so stale labs can be found.
 	namePrefix = "tlab-"
 )
