@@ -3,6 +3,7 @@ package netdiag
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -31,5 +32,12 @@ func bindControl(iface string) func(network, address string, c syscall.RawConn) 
 			return fmt.Errorf("binding to %s: %w", iface, serr)
 		}
 		return nil
+	}
+}
+
+// markControl fails: firewall marks are Linux's (SO_MARK).
+func markControl(mark uint32) func(network, address string, c syscall.RawConn) error {
+	return func(string, string, syscall.RawConn) error {
+		return fmt.Errorf("marking a socket 0x%x: not supported on %s", mark, runtime.GOOS)
 	}
 }

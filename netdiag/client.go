@@ -114,6 +114,12 @@ type Config struct {
 	// the default route says (see CompareUplinks). The router and the
 	// network facts are then that interface's.
 	Interface string
+	// Mark, when not 0 (and Dial is not set), puts this firewall mark on
+	// every socket of the run (SO_MARK; Linux, root): with a TUN tunnel
+	// up, its policy routing and kill switch let marked traffic leave
+	// outside it, so the run measures the path beside the tunnel (see
+	// CompareTunnel).
+	Mark uint32
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -163,7 +169,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.STAMPPort == 0 {
 		cfg.STAMPPort = stamp.DefaultPort
 	}
-	c := &Client{cfg: cfg, base: u, logger: cfg.Logger, now: cfg.Now, prober: &Prober{Dial: cfg.Dial, Ping: cfg.Ping, Netns: cfg.Netns, Interface: cfg.Interface}}
+	c := &Client{cfg: cfg, base: u, logger: cfg.Logger, now: cfg.Now, prober: &Prober{Dial: cfg.Dial, Ping: cfg.Ping, Netns: cfg.Netns, Interface: cfg.Interface, Mark: cfg.Mark}}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}

@@ -84,6 +84,9 @@ type Prober struct {
 	// interface (SO_BINDTODEVICE on Linux, IP_BOUND_IF on macOS), to
 	// measure one uplink of several.
 	Interface string
+	// Mark, when not 0, puts this firewall mark on every socket (Linux,
+	// root): see Config.Mark.
+	Mark uint32
 }
 
 // Sample is one answered probe.
@@ -183,19 +186,13 @@ func (p *Prober) dial(ctx context.Context, network, addr string) (net.Conn, erro
 	if p.Dial != nil {
 		return p.Dial(ctx, network, addr)
 	}
-	var d net.Dialer
-	if p.Interface != "" {
-		d.Control = bindControl(p.Interface)
-	}
+	d := net.Dialer{Control: p.control()}
 	return p.Netns.dial(ctx, &d, network, addr)
 }
 
 // listenUDP opens a UDP socket in Netns, bound to Interface if set.
 func (p *Prober) listenUDP(ctx context.Context) (net.PacketConn, error) {
-	var lc net.ListenConfig
-	if p.Interface != "" {
-		lc.Control = bindControl(p.Interface)
-	}
+	lc := net.ListenConfig{Control: p.control()}
 	var pc net.PacketConn
 	err := p.Netns.run(func() error {
 		var err error
@@ -205,10 +202,34 @@ func (p *Prober) listenUDP(ctx context.Context) (net.PacketConn, error) {
 	return pc, err
 }
 
+// control is what every socket of the prober gets before it connects:
+// the binding to Interface and the firewall Mark, when set.
+func (p *Prober) control() func(network, address string, c syscall.RawConn) error {
+	var fns []func(network, address string, c syscall.RawConn) error
+	if p.Interface != "" {
+		fns = append(fns, bindControl(p.Interface))
+	}
+	if p.Mark != 0 {
+		fns = append(fns, markControl(p.Mark))
+	}
+	if len(fns) == 0 {
+		return nil
+	}
+	return func(network, address string, c syscall.RawConn) error {
+		for _, fn := range fns {
+			if err := fn(network, address, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
 // resolver looks names up as the probes connect: in Netns, and over
-// Interface when set (the system's resolver would take the default route).
+// Interface or with Mark when set (the system's resolver would take the
+// default route).
 func (p *Prober) resolver() *net.Resolver {
-	if p.Interface == "" && p.Dial == nil {
+	if p.Interface == "" && p.Mark == 0 && p.Dial == nil {
 		return net.DefaultResolver
 	}
 	return &net.Resolver{PreferGo: true, Dial: p.dial}
@@ -266,6 +287,9 @@ func (p *Prober) ping(ctx context.Context, t Target, s Sampling, privileged bool
 	pinger := probing.New(t.Addr.String())
 	pinger.SetPrivileged(privileged)
 	pinger.InterfaceName = p.Interface
+	if p.Mark != 0 {
+		pinger.SetMark(uint(p.Mark))
+	}
 	pinger.Count = s.Count
 	pinger.Interval = s.Interval
 	pinger.Timeout = time.Duration(s.Count-1)*s.Interval + s.Wait

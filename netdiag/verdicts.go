@@ -66,7 +66,8 @@ func verdictThresholds() report.VerdictThresholds {
 	return report.VerdictThresholds{VideoCallMbps: videoCallMbps, VideoCallLoadedMS: videoCallLoadedMS, VideoCallIdleMS: videoCallIdleMS, SlowDownMbps: slowDownMbps,
 		SlowUpMbps: slowUpMbps, BufferbloatGrade: bufferbloatGrade, HighLossPct: highLossPct, WiFiWeakDBM: wifiWeakDBM,
 		LANHighMS: lanHighMS, LANHighP90MS: lanHighP90MS, DNSSlowMS: dnsSlowMS, DNSBrokenLossPct: dnsBrokenLossPct,
-		DefaultTunnelMTU: defaultTunnelMTU, PriorLoadQueueMS: priorLoadQueueMS}
+		DefaultTunnelMTU: defaultTunnelMTU, PriorLoadQueueMS: priorLoadQueueMS,
+		TunnelOverheadMS: tunnelOverheadMS, TunnelThroughputRatio: tunnelThroughputRatio}
 }
 
 // target is the latency target called name, or nil when none answered.
@@ -203,6 +204,16 @@ func judge(r *report.Report, expectFiltered bool) ([]report.Verdict, []report.Su
 	// DNS.
 	if d := r.DNS; d != nil {
 		judgeDNS(d, expectFiltered, add)
+	}
+
+	// The tunnel against the line, when the run compared them.
+	if tr := r.Tunnel; tr != nil && tr.Bottleneck == report.BottleneckTunnel {
+		add(report.VerdictTunnelOverheadHigh, report.SeverityWarning, report.AreaGateway,
+			"The tunnel costs much more than your home line: the slowdown is the tunnel's and the company gateway's.",
+			fmt.Sprintf("under load %.0f ms through the tunnel against %.0f ms direct to the gateway (%+.0f ms); %s against %s down, %s against %s up",
+				tr.Tunnel.LoadedMS(), tr.Direct.LoadedMS(), tr.OverheadMS, mbps(tr.Tunnel.DownloadMbps), mbps(tr.Direct.DownloadMbps), mbps(tr.Tunnel.UploadMbps), mbps(tr.Direct.UploadMbps)),
+			fmt.Sprintf("the tunnel adds at most %.0f ms under load and carries at least %.0f%% of the direct path's throughput each way (where that is %.0f Mbit/s or more)",
+				float64(tunnelOverheadMS), 100*tunnelThroughputRatio, tunnelRatioMinMbps))
 	}
 
 	// An untrusted network: open Wi-Fi, a captive portal or DNS meddling.
@@ -436,6 +447,6 @@ func suggest(vs []report.Verdict, linkType string) []report.Suggestion {
 	s(report.SuggestionSetTunnelMTU, "Lower the tunnel MTU as recommended; Tether does this itself in tunnel mode.", report.VerdictMTULow)
 	s(report.SuggestionUseCompanyDNS, "Use the company's DNS through the tunnel instead of this network's.", report.VerdictDNSSlow, report.VerdictDNSBroken)
 	s(report.SuggestionContactHelpdesk, "Tell your helpdesk what this report says: the company's side is not working as it should, and nothing on your line can fix it.",
-		report.VerdictGatewayUnreachable, report.VerdictDNSCompanyBroken, report.VerdictDNSFilterOff)
+		report.VerdictGatewayUnreachable, report.VerdictDNSCompanyBroken, report.VerdictDNSFilterOff, report.VerdictTunnelOverheadHigh)
 	return out
 }

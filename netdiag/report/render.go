@@ -184,7 +184,7 @@ func figureBlocks(r *Report) [][]string {
 		lat = append(lat, linef("%-10s %-16s %-6s %6.1fms %6.1fms %6.1fms %6.1fms %6.1f%%",
 			safe(t.Name), safe(t.Addr), safe(t.Method), t.MinMS, t.MedianMS, t.P90MS, t.JitterMS, t.LossPct))
 	}
-	return [][]string{lat, loadLines(r), uplinkLines(r.Uplinks), dnsLines(r.DNS), pathLines(r.Service, r.Path, r.Network)}
+	return [][]string{lat, loadLines(r), uplinkLines(r.Uplinks), tunnelLines(r.Tunnel), dnsLines(r.DNS), pathLines(r.Service, r.Path, r.Network)}
 }
 
 // uplinkLines set the uplinks side by side, then the recommendation.
@@ -205,6 +205,26 @@ func uplinkLines(u *UplinksReport) []string {
 		lines = append(lines, linef("%-22s %5.1fMbit/s %5.1fMbit/s %6.1fms %+9.0fms %6d", name, r.DownloadMbps, r.UploadMbps, r.IdleMS, r.IncreaseMS, r.RPM))
 	}
 	return append(lines, "(* in use now)", safe(u.Recommendation))
+}
+
+// tunnelLines set the path beside the tunnel and inside it side by
+// side, then whose the slowdown is.
+func tunnelLines(t *TunnelReport) []string {
+	if t == nil {
+		return nil
+	}
+	lines := []string{linef("%-22s %10s %10s %8s %11s %6s", "to the gateway", "down", "up", "idle", "under load", "RPM")}
+	for _, leg := range []struct {
+		name string
+		r    PathResult
+	}{{"direct", t.Direct}, {"through the tunnel", t.Tunnel}} {
+		if leg.r.Error != "" {
+			lines = append(lines, linef("%-22s %s", leg.name, safe(leg.r.Error)))
+			continue
+		}
+		lines = append(lines, linef("%-22s %5.1fMbit/s %5.1fMbit/s %6.1fms %+9.0fms %6d", leg.name, leg.r.DownloadMbps, leg.r.UploadMbps, leg.r.IdleMS, leg.r.IncreaseMS, leg.r.RPM))
+	}
+	return append(lines, safe(t.Summary))
 }
 
 // loadLines are throughput and the delay while the line is loaded.

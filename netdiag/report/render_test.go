@@ -98,3 +98,19 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 func TestRenderReturnsTheWriteError(t *testing.T) {
 	assert.EqualError(t, report.Render(failingWriter{}, fixture(), report.Options{}), "disk full")
 }
+
+// TestRenderTunnelComparison: both legs side by side, then whose the
+// slowdown is; a failed leg says why.
+func TestRenderTunnelComparison(t *testing.T) {
+	r := quickFixture()
+	r.Tunnel = &report.TunnelReport{
+		Direct:     report.PathResult{Server: "https://gw:8443", IdleMS: 12, IncreaseMS: 15, DownloadMbps: 92.5, UploadMbps: 19, RPM: 1800},
+		Tunnel:     report.PathResult{Server: "http://10.99.0.1", Error: "download: EOF\x1b[2J"},
+		Bottleneck: report.BottleneckUnknown, Summary: "The tunnel could not be compared with the line: through the tunnel, download: EOF.",
+	}
+	out := render(t, r, report.Options{Parts: report.PartFigures})
+	assert.Contains(t, out, "to the gateway               down         up     idle  under load    RPM\n")
+	assert.Contains(t, out, "direct                  92.5Mbit/s  19.0Mbit/s   12.0ms       +15ms   1800\n")
+	assert.Contains(t, out, "through the tunnel     download: EOF\\x1b[2J\n")
+	assert.Contains(t, out, "The tunnel could not be compared with the line: through the tunnel, download: EOF.\n")
+}

@@ -28,6 +28,9 @@ type Report struct {
 	// Uplinks compares the computer's uplinks (`tether diag --uplinks`);
 	// absent otherwise.
 	Uplinks *UplinksReport `json:"uplinks,omitempty"`
+	// Tunnel compares the path beside the tunnel and inside it (a run
+	// with the tunnel up, see TunnelReport); nil otherwise.
+	Tunnel *TunnelReport `json:"tunnel,omitempty"`
 
 	// Verdicts are the findings, most severe first; Suggestions follow
 	// from them.
@@ -186,4 +189,10 @@ type VerdictThresholds struct {
 	DNSBrokenLossPct  float64 `json:"dns_broken_loss_pct"`
 	DefaultTunnelMTU  int     `json:"default_tunnel_mtu"`
 	PriorLoadQueueMS  float64 `json:"prior_load_queue_ms"`
+	// TunnelOverheadMS and TunnelThroughputRatio are
+	// tunnel_overhead_high's limits: the tunnel adding more than this
+	// under load, or carrying under this share of the direct path's
+	// throughput.
+	TunnelOverheadMS      float64 `json:"tunnel_overhead_ms"`
+	TunnelThroughputRatio float64 `json:"tunnel_throughput_ratio"`
 }

@@ -39,6 +39,7 @@ const (
 	VerdictDNSFilterBypassed  VerdictID = "dns_filter_bypassed"
 	VerdictUntrustedNetwork   VerdictID = "untrusted_network"
 	VerdictIPv6Missing        VerdictID = "ipv6_missing"
+	VerdictTunnelOverheadHigh VerdictID = "tunnel_overhead_high"
 )
 
 // VerdictIDs returns every verdict ID, in the order REPORT.md lists them;
@@ -47,7 +48,7 @@ func VerdictIDs() []VerdictID {
 	return []VerdictID{VerdictCaptivePortal, VerdictGatewayUnreachable, VerdictUDPBlocked, VerdictLineSaturated,
 		VerdictLineSlow, VerdictBufferbloat, VerdictHighLoss, VerdictMTULow, VerdictWiFiWeak, VerdictLANLatencyHigh,
 		VerdictDNSSlow, VerdictDNSBroken, VerdictDNSCompanyBroken, VerdictDNSFilterOff, VerdictDNSHijack,
-		VerdictDNSIntercepted, VerdictDNSFilterBypassed, VerdictUntrustedNetwork, VerdictIPv6Missing}
+		VerdictDNSIntercepted, VerdictDNSFilterBypassed, VerdictUntrustedNetwork, VerdictIPv6Missing, VerdictTunnelOverheadHigh}
 }
 
 // Severity orders verdicts.
