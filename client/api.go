@@ -248,9 +248,17 @@ func (d *Daemon) handleDiagnose(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	var rep report.Report
 	var err error
-	if req.Uplinks {
+	switch {
+	case req.Uplinks:
 		rep, err = d.diagnoseUplinks(r.Context(), false)
-	} else {
+	case req.CompareTunnel && eng == nil:
+		err = &localapi.Error{Status: http.StatusConflict, Code: localapi.CodeNotConnected,
+			Message: "comparing the tunnel with the line needs the tunnel up: `tether up`, then `tether diag --compare-tunnel`"}
+	case eng != nil && !req.Quick:
+		// A full diagnosis while connected measures both paths, so it
+		// can say whose a slowdown is.
+		rep, err = d.diagnoseTunnel(r.Context(), eng)
+	default:
 		rep, err = d.diagnose(r.Context(), req.Quick, eng)
 	}
 	d.ops.Unlock()

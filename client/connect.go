@@ -497,12 +497,30 @@ func (d *Daemon) diagnose(ctx context.Context, quick bool, eng engine) (report.R
 	if quick {
 		mode = report.ModeQuick
 	}
-	return d.measure(ctx, eng, false, func(cfg netdiag.Config) (*report.Report, error) {
+	return d.measure(ctx, eng, false, func(_ *enrollRecord, cfg netdiag.Config) (*report.Report, error) {
 		c, err := netdiag.New(cfg)
 		if err != nil {
 			return nil, err
 		}
 		return c.Run(ctx, mode), nil
+	})
+}
+
+// diagnoseTunnel measures the path to the gateway beside the tunnel
+// (its public API; with the TUN engine, by sockets carrying its
+// firewall mark, which skip its routes and pass its kill switch) and
+// through it, in one run, and keeps the tunnel leg's report with the
+// comparison in it.
+func (d *Daemon) diagnoseTunnel(ctx context.Context, eng engine) (report.Report, error) {
+	return d.measure(ctx, eng, false, func(rec *enrollRecord, tcfg netdiag.Config) (*report.Report, error) {
+		dcfg, err := d.diagConfig(rec, nil)
+		if err != nil {
+			return nil, err
+		}
+		if eng.Kind() == EngineTUN {
+			dcfg.Mark = tunnel.DefaultFwMark
+		}
+		return netdiag.CompareTunnel(ctx, dcfg, tcfg)
 	})
 }
 
@@ -514,7 +532,7 @@ func (d *Daemon) diagnoseUplinks(ctx context.Context, quiet bool) (report.Report
 	if err != nil {
 		return report.Report{}, err
 	}
-	return d.measure(ctx, nil, quiet, func(cfg netdiag.Config) (*report.Report, error) {
+	return d.measure(ctx, nil, quiet, func(_ *enrollRecord, cfg netdiag.Config) (*report.Report, error) {
 		return netdiag.CompareUplinks(ctx, cfg, ups)
 	})
 }
@@ -537,7 +555,7 @@ func (d *Daemon) uplinks() ([]netdiag.Uplink, error) {
 //
 // The report's suggestions go on the event stream too, unless quiet: the
 // monitor's own comparison of uplinks goes out inside its suggestion.
-func (d *Daemon) measure(ctx context.Context, eng engine, quiet bool, run func(netdiag.Config) (*report.Report, error)) (report.Report, error) {
+func (d *Daemon) measure(ctx context.Context, eng engine, quiet bool, run func(*enrollRecord, netdiag.Config) (*report.Report, error)) (report.Report, error) {
 	d.mu.Lock()
 	rec := d.enr
 	netID := d.network.ID()
@@ -557,7 +575,7 @@ func (d *Daemon) measure(ctx context.Context, eng engine, quiet bool, run func(n
 	if err != nil {
 		return report.Report{}, err
 	}
-	rep, err := run(cfg)
+	rep, err := run(rec, cfg)
 	if err != nil {
 		return report.Report{}, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/tetherwfh/tether/gateway"
 	"github.com/tetherwfh/tether/gateway/gatewaytest"
 	"github.com/tetherwfh/tether/gateway/gwapi"
+	"github.com/tetherwfh/tether/internal/netlab"
 	"github.com/tetherwfh/tether/netdiag/report"
 )
 
@@ -321,4 +322,41 @@ func statusJSON(t *testing.T, c *localapi.Client) string {
 	b, err := json.Marshal(st)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// TestDaemonComparesTheTunnelWithTheLine: --compare-tunnel needs the
+// tunnel up; connected, a full diagnosis measures both paths, direct to
+// the public API and through the tunnel to the gateway's tunnel address,
+// and the report says whose a slowdown is. (Which one is, the lab shows:
+// TestLabCompareTunnel.)
+func TestDaemonComparesTheTunnelWithTheLine(t *testing.T) {
+	netlab.HoldCPU(t) // two full runs
+	g, c, _ := enrolledDaemon(t)
+	ctx := context.Background()
+	_, err := c.DiagnoseWith(ctx, localapi.DiagnoseRequest{CompareTunnel: true})
+	var le *localapi.Error
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, localapi.CodeNotConnected, le.Code)
+	assert.Contains(t, le.Message, "tether up")
+
+	_, err = c.Up(ctx, localapi.ModeFull)
+	require.NoError(t, err)
+	waitState(t, c, localapi.StateConnected)
+	rep, err := c.DiagnoseWith(ctx, localapi.DiagnoseRequest{})
+	require.NoError(t, err)
+	require.NotNil(t, rep.Tunnel, "a full diagnosis while connected compares")
+	tr := rep.Tunnel
+	t.Logf("direct %+v; tunnel %+v; %s", tr.Direct, tr.Tunnel, tr.Summary)
+	assert.Equal(t, g.URL(), tr.Direct.Server)
+	assert.Equal(t, "http://"+gatewaytest.TunnelAddress.Addr().String(), tr.Tunnel.Server)
+	assert.Empty(t, tr.Direct.Error)
+	assert.Empty(t, tr.Tunnel.Error)
+	assert.Positive(t, tr.Direct.DownloadMbps)
+	assert.Positive(t, tr.Tunnel.DownloadMbps)
+	assert.Contains(t, []string{report.BottleneckNone, report.BottleneckTunnel, report.BottleneckLine}, tr.Bottleneck)
+	assert.Equal(t, rep.Server, tr.Tunnel.Server, "the report around it is the tunnel leg's")
+
+	quick, err := c.DiagnoseWith(ctx, localapi.DiagnoseRequest{Quick: true})
+	require.NoError(t, err)
+	assert.Nil(t, quick.Tunnel, "a quick check does not load the line twice")
 }

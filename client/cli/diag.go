@@ -50,11 +50,20 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 	canary := fs.String("canary", "", "with --server: a name the company resolver must block, to check that the filter holds")
 	checkDNS := fs.Bool("dns", true, "with --server: check DNS health (--dns=false skips the DNS checks)")
 	uplinks := fs.Bool("uplinks", false, "measure every uplink (Wi-Fi, Ethernet, a tethered phone) in one run, each bound to its interface, and name the better one for a call")
+	compareTunnel := fs.Bool("compare-tunnel", false, "measure the path to the gateway beside the tunnel and through it in one run, and say whether a slowdown is the line's or the tunnel's (needs the tunnel up; a full diagnosis while connected does it anyway)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *uplinks && *quick {
-		fmt.Fprintf(env.Stderr, "tether diag: --uplinks measures each uplink under load; it does not go with --quick\n")
+	if (*uplinks || *compareTunnel) && *quick {
+		fmt.Fprintf(env.Stderr, "tether diag: --uplinks and --compare-tunnel measure under load; they do not go with --quick\n")
+		return errUsage
+	}
+	if *uplinks && *compareTunnel {
+		fmt.Fprintf(env.Stderr, "tether diag: --uplinks and --compare-tunnel are two runs; ask for one at a time\n")
+		return errUsage
+	}
+	if *compareTunnel && *server != "" {
+		fmt.Fprintf(env.Stderr, "tether diag: --compare-tunnel goes through tetherd, which holds the tunnel; it does not go with --server\n")
 		return errUsage
 	}
 	if *server == "" {
@@ -68,7 +77,7 @@ func runDiag(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "tether diag: %s go with --server URL (a diagnosis without the daemon); tetherd diagnoses against its own gateway\n", strings.Join(stray, ", "))
 			return errUsage
 		}
-		return diagThroughDaemon(ctx, env, &localapi.Client{Socket: *socket}, localapi.DiagnoseRequest{Quick: *quick, Uplinks: *uplinks}, *asJSON)
+		return diagThroughDaemon(ctx, env, &localapi.Client{Socket: *socket}, localapi.DiagnoseRequest{Quick: *quick, Uplinks: *uplinks, CompareTunnel: *compareTunnel}, *asJSON)
 	}
 	tc, err := gwapi.PinnedTLS(*pin)
 	if err != nil {

@@ -162,3 +162,33 @@ func TestDiagStandaloneFlagsNeedServer(t *testing.T) {
 	assert.Contains(t, errOut, "--pin, --wg-port go with --server URL")
 	assert.Empty(t, d.Sent(localapi.PathDiagnose))
 }
+
+// TestDiagCompareTunnel: --compare-tunnel asks tetherd for both paths;
+// it refuses --quick, --uplinks and --server, and a daemon that is not
+// connected says what to do.
+func TestDiagCompareTunnel(t *testing.T) {
+	d := enrolledDaemon(t)
+	d.SetReport(daemonReport)
+	code, _, errOut := tether(t, d, "diag", "--compare-tunnel", "--json")
+	require.Equal(t, 0, code, errOut)
+	var req localapi.DiagnoseRequest
+	sent(t, d, localapi.PathDiagnose, &req)
+	assert.True(t, req.CompareTunnel)
+	assert.False(t, req.Quick)
+
+	for _, args := range [][]string{
+		{"diag", "--compare-tunnel", "--quick"},
+		{"diag", "--compare-tunnel", "--uplinks"},
+		{"diag", "--compare-tunnel", "--server", "https://127.0.0.1:1"},
+	} {
+		code, _, errOut := tether(t, d, args...)
+		assert.Equal(t, 2, code, "%v: %s", args, errOut)
+		assert.Contains(t, errOut, "--compare-tunnel", args)
+	}
+
+	d.FailOn(localapi.PathDiagnose, &localapi.Error{Status: 409, Code: localapi.CodeNotConnected,
+		Message: "comparing the tunnel with the line needs the tunnel up: `tether up`, then `tether diag --compare-tunnel`"})
+	code, _, errOut = tether(t, d, "diag", "--compare-tunnel")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "needs the tunnel up: `tether up`")
+}

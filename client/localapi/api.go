@@ -46,6 +46,8 @@ const (
 	CodeEnrollFailed ErrorCode = "enroll_failed"
 	// CodeBusy: another diagnosis is running.
 	CodeBusy ErrorCode = "busy"
+	// CodeNotConnected: the request needs the tunnel up.
+	CodeNotConnected ErrorCode = "not_connected"
 	// CodePermission: the caller may not use the daemon.
 	CodePermission ErrorCode = "permission"
 )
@@ -85,6 +87,11 @@ type DiagnoseRequest struct {
 	// bound to its interface, and compares them (report.Uplinks). It
 	// takes a full run's time per uplink; Quick does not apply.
 	Uplinks bool `json:"uplinks,omitempty"`
+	// CompareTunnel measures the path to the gateway beside the tunnel
+	// and through it in one run (report.Tunnel); it needs the tunnel up
+	// (else CodeNotConnected). A full diagnosis while connected does so
+	// anyway; Quick does not apply.
+	CompareTunnel bool `json:"compare_tunnel,omitempty"`
 }
 
 // Settings are the employee's choices, kept by the daemon.

@@ -61,9 +61,13 @@ func (c *Client) init() {
 	})
 }
 
-// diagnoseTimeout bounds a diagnosis call: a full run takes at most 10 s
-// (netdiag's budget), plus the daemon's queue.
-const diagnoseTimeout = 30 * time.Second
+// diagnoseTimeout bounds a quick diagnosis call, and fullTimeout a full
+// one: a run takes at most 10 s (netdiag's budget), two while connected
+// (beside the tunnel and through it), plus the daemon's queue.
+const (
+	diagnoseTimeout = 30 * time.Second
+	fullTimeout     = 60 * time.Second
+)
 
 // uplinksTimeout bounds a comparison of uplinks: a full run each, one
 // after the other, for a few of them.
@@ -117,8 +121,11 @@ func (c *Client) Diagnose(ctx context.Context, quick bool) (report.Report, error
 func (c *Client) DiagnoseWith(ctx context.Context, req DiagnoseRequest) (report.Report, error) {
 	var r report.Report
 	timeout := diagnoseTimeout
-	if req.Uplinks {
+	switch {
+	case req.Uplinks:
 		timeout = uplinksTimeout
+	case !req.Quick || req.CompareTunnel:
+		timeout = fullTimeout
 	}
 	err := c.do(ctx, http.MethodPost, PathDiagnose, req, &r, timeout)
 	return r, err
