@@ -474,7 +474,32 @@ func (lt *loadTest) stopAll() {
 	}
 	for _, s := range streams {
 		<-s.done
+		s.conns.abort() // before the transport closes them gracefully
 		s.client.CloseIdleConnections()
+	}
+}
+
+// abort resets every connection: what a finished load has not sent yet
+// is dropped, not left to drain into the next phase's idle latency. A
+// closed TCP connection still sends its send buffer; over a userspace
+// tunnel, behind a slow bottleneck, that kept the queue full for seconds
+// after the load (seen as 170 ms of idle latency through a 5 Mbit/s
+// tunnel). Kernel sockets get SO_LINGER 0; a connection that can Abort
+// (a userspace tunnel's, see tunnel.Userspace) aborts.
+func (s *connSet) abort() {
+	s.mu.Lock()
+	conns := slices.Clone(s.conns)
+	s.mu.Unlock()
+	for _, c := range conns {
+		switch c := c.(type) {
+		case *net.TCPConn:
+			_ = c.SetLinger(0)
+			_ = c.Close()
+		case interface{ Abort() }:
+			c.Abort()
+		default:
+			_ = c.Close()
+		}
 	}
 }
 

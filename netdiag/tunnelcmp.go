@@ -49,12 +49,53 @@ func CompareTunnel(ctx context.Context, direct, tunnel Config) (*report.Report, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	idle := time.Duration(0)
+	if rs := dRep.Responsiveness; rs != nil {
+		idle = time.Duration(rs.IdleMS * float64(time.Millisecond))
+	}
+	tc.settle(ctx, idle)
 	tRep := tc.Run(ctx, report.ModeFull)
 	tRep.Tunnel = compareTunnel(pathResult(dRep), pathResult(tRep))
 	tRep.Verdicts, tRep.Suggestions = judge(tRep, tunnel.DNS.ExpectFiltered)
 	tRep.Summary = summarize(tRep)
 	tRep.DurationMS += dRep.DurationMS
 	return tRep, nil
+}
+
+// Settling between the legs: what the first leg's load left in the
+// line's queues (aborted connections send nothing more, but packets
+// already queued in a modem still drain, up to its buffer's depth) must
+// not read as the second leg's idle latency. settleProbes in a row near
+// the first leg's idle RTT (within settleSlack, or half again) end the
+// wait; settleMax bounds it, for a tunnel whose idle RTT is simply
+// higher.
+const (
+	settleProbes = 3
+	settleEvery  = 100 * time.Millisecond
+	settleSlack  = 5 * time.Millisecond
+	settleMax    = 3 * time.Second
+)
+
+// settle waits until the gateway answers near idle again, or settleMax.
+func (c *Client) settle(ctx context.Context, idle time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, settleMax)
+	defer cancel()
+	t, err := c.gatewayTarget(ctx)
+	if err != nil {
+		return
+	}
+	limit := idle + max(settleSlack, idle/2)
+	for near := 0; near < settleProbes && ctx.Err() == nil; {
+		if s, err := c.prober.Probe(ctx, t); err == nil && s.RTT <= limit {
+			near++
+		} else {
+			near = 0
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(settleEvery):
+		}
+	}
 }
 
 func pathResult(rep *report.Report) report.PathResult {

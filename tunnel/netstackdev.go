@@ -20,8 +20,14 @@ const netstackChanged = "tunnel: wireguard-go's netstack changed"
 // netstackField reads tnet's unexported field name, of type T. wireguard-go
 // offers no accessors for its gVisor stack or link endpoint.
 func netstackField[T any](tnet *netstack.Net, name string) (T, error) {
+	return unexportedField[T](tnet, name)
+}
+
+// unexportedField reads the field called name of the struct ptr points
+// to, which must have type T.
+func unexportedField[T any](ptr any, name string) (T, error) {
 	var zero T
-	f := reflect.ValueOf(tnet).Elem().FieldByName(name)
+	f := reflect.ValueOf(ptr).Elem().FieldByName(name)
 	if !f.IsValid() || f.Type() != reflect.TypeFor[T]() {
 		return zero, fmt.Errorf("%s: no %s field of type %s", netstackChanged, name, reflect.TypeFor[T]())
 	}

@@ -302,6 +302,9 @@ func (u *Userspace) DialContext(ctx context.Context, network, addr string) (net.
 		var c net.Conn
 		if plan.Contains(ip) {
 			c, err = tnet.DialContext(ctx, network, target)
+			if err == nil {
+				c = abortable(c)
+			}
 		} else if u.uo.Direct != nil {
 			c, err = u.uo.Direct(ctx, network, target)
 		} else {

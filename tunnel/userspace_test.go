@@ -300,3 +300,52 @@ func TestUserspaceDownMidTransfer(t *testing.T) {
 		_ = ln.Close()
 	}
 }
+
+// TestUserspaceAbortResets: a TCP connection dialed through the tunnel
+// can be reset. A graceful close still sends everything written; Abort
+// drops what is unsent and the peer sees a reset, as SO_LINGER 0 does on
+// a kernel socket, so a measurement's finished load stops at once.
+func TestUserspaceAbortResets(t *testing.T) {
+	p := tunneltest.NewPair(t, tunneltest.PairOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ln, err := p.Gateway.Net().ListenTCPAddrPort(netip.AddrPortFrom(tunneltest.GatewayAddr, 9))
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := p.Client.DialContext(ctx, "tcp", netip.AddrPortFrom(tunneltest.GatewayAddr, 9).String())
+	require.NoError(t, err)
+	ab, ok := c.(interface{ Abort() })
+	require.True(t, ok, "a tunnel TCP connection can abort: %T", c)
+	var srv net.Conn
+	select {
+	case srv = <-accepted:
+	case <-ctx.Done():
+		t.Fatal("no connection accepted")
+	}
+	defer srv.Close()
+
+	// The peer reads nothing yet: the windows and the send buffer fill.
+	const total = 32 << 20
+	wrote := make(chan int64, 1)
+	go func() {
+		_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		n, _ := io.Copy(c, io.LimitReader(zeroReader{}, total))
+		wrote <- n
+	}()
+	n := <-wrote
+	ab.Abort()
+	got, err := io.Copy(io.Discard, srv)
+	t.Logf("wrote %d bytes before aborting; the peer read %d, then %v", n, got, err)
+	require.Error(t, err, "a reset, not an orderly end of stream")
+	assert.Less(t, got, int64(total), "the unsent bytes were dropped")
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(b []byte) (int, error) { clear(b); return len(b), nil }

@@ -467,6 +467,48 @@ func (l *Lab) Reshape(ctx context.Context, down, up Link) error {
 	return l.shape(ctx)
 }
 
+// ShapeTunnel puts a bottleneck at the gateway's side on the tunnel
+// alone: on the internet router, the WireGuard packets to the gateway's
+// UDP port (up) and from it toward the home line (down) go through
+// their own tbf, everything else passes unshaped. Measured direct to the
+// gateway's API the line is as its profile says; through the tunnel it
+// meets this queue, as behind a gateway whose uplink or CPU is saturated.
+func (l *Lab) ShapeTunnel(ctx context.Context, port uint16, down, up Link) error {
+	for _, d := range []struct {
+		dev   string
+		match []string
+		link  Link
+	}{
+		{IfNetGateway, []string{"dst", GatewayAddr.String() + "/32", "dport"}, up},
+		{IfNetISP, []string{"src", GatewayAddr.String() + "/32", "sport"}, down},
+	} {
+		if d.link.Rate == 0 {
+			continue
+		}
+		// htb passes everything through class 1:1, as fast as the veth
+		// goes; the filter sends the tunnel's packets to 1:10, whose tbf
+		// is the bottleneck.
+		cmds := [][]string{
+			{"qdisc", "replace", "dev", d.dev, "root", "handle", "1:", "htb", "default", "1"},
+			{"class", "replace", "dev", d.dev, "parent", "1:", "classid", "1:1", "htb", "rate", "10gbit", "quantum", "60000"},
+			{"class", "replace", "dev", d.dev, "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit", "quantum", "60000"},
+			{"qdisc", "replace", "dev", d.dev, "parent", "1:10", "handle", "10:", "tbf",
+				"rate", strconv.FormatInt(int64(d.link.Rate), 10) + "bit",
+				"burst", strconv.FormatInt(tbfBurst(d.link.Rate), 10),
+				"latency", strconv.FormatInt(d.link.Queue.Microseconds(), 10) + "us"},
+			{"filter", "replace", "dev", d.dev, "parent", "1:", "protocol", "ip", "prio", "1", "handle", "800::800", "u32",
+				"match", "ip", d.match[0], d.match[1], "match", "ip", "protocol", "17", "0xff",
+				"match", "ip", d.match[2], strconv.Itoa(int(port)), "0xffff", "flowid", "1:10"},
+		}
+		for _, args := range cmds {
+			if _, err := l.Internet.Run(ctx, "tc", args...); err != nil {
+				return fmt.Errorf("netlab: shaping the tunnel on %s: %w", d.dev, err)
+			}
+		}
+	}
+	return nil
+}
+
 // ResolvConf is the path of the home's resolv.conf. Commands started with
 // Namespace.Command see it as /etc/resolv.conf (ip netns exec bind-mounts
 // it); in-process code must be pointed at this path.
