@@ -320,3 +320,13 @@ func TestLabNetworkChange(t *testing.T) {
 	t.Logf("RESULT network change → connected (quick check, %s): %.1f s; → %s decided from the line's figures: %.1f s (%s)",
 		quickDec.Mode, rebound.Seconds(), lineDec.Mode, decided.Seconds(), lineDec.Reasons[0].Text)
 }
+
+// up connects the lab's daemon in mode and waits until it is connected.
+func (s *labStack) up(t *testing.T, mode string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := s.daemon.Up(ctx, mode)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { st, err := s.daemon.Status(ctx); return err == nil && st.State == localapi.StateConnected },
+		30*time.Second, 100*time.Millisecond, "connected")
+}

@@ -28,10 +28,7 @@ func TestLabCompareTunnel(t *testing.T) {
 	s := startLabStack(t, "dsl_bloated", gwapi.DefaultPolicy(), EngineUserspace)
 	l := s.lab
 	ctx := context.Background()
-	_, err := s.daemon.Up(ctx, localapi.ModeFull)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { st, err := s.daemon.Status(ctx); return err == nil && st.State == localapi.StateConnected },
-		30*time.Second, 100*time.Millisecond)
+	s.up(t, localapi.ModeFull)
 	cli := filepath.Join(filepath.Dir(s.dArgs[0]), "tether")
 	compare := func(what string) *report.Report {
 		t.Helper()
@@ -97,10 +94,7 @@ func TestLabCompareTunnelTUN(t *testing.T) {
 	s := startLabStack(t, "fiber", gwapi.DefaultPolicy(), EngineTUN)
 	l := s.lab
 	ctx := context.Background()
-	_, err := s.daemon.Up(ctx, localapi.ModeFull)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { st, err := s.daemon.Status(ctx); return err == nil && st.State == localapi.StateConnected },
-		30*time.Second, 100*time.Millisecond)
+	s.up(t, localapi.ModeFull)
 	require.NoError(t, l.ShapeTunnel(ctx, labWG.Port(), netlab.Link{Rate: 10 * netlab.Mbps, Queue: 200 * time.Millisecond}, netlab.Link{Rate: 5 * netlab.Mbps, Queue: 200 * time.Millisecond}))
 	rep, err := s.daemon.DiagnoseWith(ctx, localapi.DiagnoseRequest{CompareTunnel: true})
 	require.NoError(t, err)

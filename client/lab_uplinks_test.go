@@ -28,10 +28,7 @@ func TestLabTwoUplinks(t *testing.T) {
 	s := startLabStackPhone(t, "dsl_bloated", phone, gwapi.DefaultPolicy(), EngineUserspace)
 	l := s.lab
 	ctx := context.Background()
-	_, err := s.daemon.Up(ctx, localapi.ModeAuto)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { st, err := s.daemon.Status(ctx); return err == nil && st.State == localapi.StateConnected },
-		30*time.Second, 100*time.Millisecond)
+	s.up(t, localapi.ModeAuto)
 
 	// By hand, through the daemon.
 	cli := filepath.Join(filepath.Dir(s.dArgs[0]), "tether")

@@ -98,6 +98,8 @@ func (c *Client) settle(ctx context.Context, idle time.Duration) {
 	}
 }
 
+// pathResult is a run's figures for a comparison (of uplinks, or of the
+// paths beside and through the tunnel).
 func pathResult(rep *report.Report) report.PathResult {
 	r := report.PathResult{Server: rep.Server}
 	if rs := rep.Responsiveness; rs != nil {

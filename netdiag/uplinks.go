@@ -163,21 +163,9 @@ func CompareUplinks(ctx context.Context, cfg Config, uplinks []Uplink) (*report.
 }
 
 func uplinkResult(u Uplink, rep *report.Report) report.UplinkResult {
-	r := report.UplinkResult{Interface: u.Interface, Type: u.Type, Label: u.Label(), Default: u.Default}
-	if rs := rep.Responsiveness; rs != nil {
-		r.IdleMS, r.IncreaseMS, r.RPM = rs.IdleMS, rs.IncreaseMS, rs.RPM
-	}
-	if tp := rep.Throughput; tp != nil {
-		r.DownloadMbps, r.UploadMbps = tp.DownloadMbps, tp.UploadMbps
-	}
-	if r.DownloadMbps == 0 && r.UploadMbps == 0 {
-		r.Error = "could not be measured"
-		for _, e := range rep.Errors {
-			r.Error = e.Probe + ": " + e.Error
-			break
-		}
-	}
-	return r
+	p := pathResult(rep)
+	return report.UplinkResult{Interface: u.Interface, Type: u.Type, Label: u.Label(), Default: u.Default,
+		IdleMS: p.IdleMS, IncreaseMS: p.IncreaseMS, RPM: p.RPM, DownloadMbps: p.DownloadMbps, UploadMbps: p.UploadMbps, Error: p.Error}
 }
 
 // A call needs little bandwidth and a short queue: an uplink qualifies
