@@ -236,10 +236,15 @@ func (s *Server) Run(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	dnsReturned := s.dns == nil
 	select {
 	case err := <-errc:
 		return fmt.Errorf("gateway: API: %w", err)
 	case err := <-dnsDone:
+		// Also when ctx ended first and this goroutine ran only after
+		// the resolver had stopped: its result is taken here, not waited
+		// for again below (a gateway that never stopped, in CI).
+		dnsReturned = true
 		if err != nil {
 			_ = srv.Close()
 			return fmt.Errorf("gateway: %w", err)
@@ -260,7 +265,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = serr
 	}
-	if s.dns != nil {
+	if !dnsReturned {
 		<-dnsDone // Serve returns once ctx is done and its servers have drained
 	}
 	s.logger.Info("gateway stopped", "name", s.cfg.Name)
