@@ -518,7 +518,7 @@ func (d *Daemon) diagnoseTunnel(ctx context.Context, eng engine) (report.Report,
 			return nil, err
 		}
 		if eng.Kind() == EngineTUN {
-			dcfg.Mark = tunnel.DefaultFwMark
+			dcfg.Mark = directMark()
 		}
 		return netdiag.CompareTunnel(ctx, dcfg, tcfg)
 	})

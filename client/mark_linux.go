@@ -31,3 +31,7 @@ func controlDialer() *net.Dialer {
 		return nil
 	}}
 }
+
+// directMark is the mark that lets a measurement's sockets pass beside
+// the TUN engine's tunnel and kill switch.
+func directMark() uint32 { return tunnel.DefaultFwMark }
