@@ -192,17 +192,14 @@ func uplinkLines(u *UplinksReport) []string {
 	if u == nil {
 		return nil
 	}
-	lines := []string{linef("%-22s %10s %10s %8s %11s %6s", "uplinks", "down", "up", "idle", "under load", "RPM")}
+	lines := []string{figuresHeader("uplinks")}
 	for _, r := range u.Uplinks {
 		name := safe(r.Label)
 		if r.Default {
 			name += " *"
 		}
-		if r.Error != "" {
-			lines = append(lines, linef("%-22s %s", name, safe(r.Error)))
-			continue
-		}
-		lines = append(lines, linef("%-22s %5.1fMbit/s %5.1fMbit/s %6.1fms %+9.0fms %6d", name, r.DownloadMbps, r.UploadMbps, r.IdleMS, r.IncreaseMS, r.RPM))
+		lines = append(lines, figuresRow(name, PathResult{IdleMS: r.IdleMS, IncreaseMS: r.IncreaseMS,
+			DownloadMbps: r.DownloadMbps, UploadMbps: r.UploadMbps, RPM: r.RPM, Error: r.Error}))
 	}
 	return append(lines, "(* in use now)", safe(u.Recommendation))
 }
@@ -213,18 +210,21 @@ func tunnelLines(t *TunnelReport) []string {
 	if t == nil {
 		return nil
 	}
-	lines := []string{linef("%-22s %10s %10s %8s %11s %6s", "to the gateway", "down", "up", "idle", "under load", "RPM")}
-	for _, leg := range []struct {
-		name string
-		r    PathResult
-	}{{"direct", t.Direct}, {"through the tunnel", t.Tunnel}} {
-		if leg.r.Error != "" {
-			lines = append(lines, linef("%-22s %s", leg.name, safe(leg.r.Error)))
-			continue
-		}
-		lines = append(lines, linef("%-22s %5.1fMbit/s %5.1fMbit/s %6.1fms %+9.0fms %6d", leg.name, leg.r.DownloadMbps, leg.r.UploadMbps, leg.r.IdleMS, leg.r.IncreaseMS, leg.r.RPM))
+	return []string{figuresHeader("to the gateway"), figuresRow("direct", t.Direct),
+		figuresRow("through the tunnel", t.Tunnel), safe(t.Summary)}
+}
+
+// figuresHeader and figuresRow make the table both comparisons print:
+// one row per uplink or path, or why it could not be measured.
+func figuresHeader(title string) string {
+	return linef("%-22s %10s %10s %8s %11s %6s", title, "down", "up", "idle", "under load", "RPM")
+}
+
+func figuresRow(name string, r PathResult) string {
+	if r.Error != "" {
+		return linef("%-22s %s", name, safe(r.Error))
 	}
-	return append(lines, safe(t.Summary))
+	return linef("%-22s %5.1fMbit/s %5.1fMbit/s %6.1fms %+9.0fms %6d", name, r.DownloadMbps, r.UploadMbps, r.IdleMS, r.IncreaseMS, r.RPM)
 }
 
 // loadLines are throughput and the delay while the line is loaded.

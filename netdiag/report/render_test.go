@@ -114,3 +114,17 @@ func TestRenderTunnelComparison(t *testing.T) {
 	assert.Contains(t, out, "through the tunnel     download: EOF\\x1b[2J\n")
 	assert.Contains(t, out, "The tunnel could not be compared with the line: through the tunnel, download: EOF.\n")
 }
+
+// TestRenderUplinks: the uplinks in the same table, the one in use
+// starred, then the recommendation.
+func TestRenderUplinks(t *testing.T) {
+	r := quickFixture()
+	r.Uplinks = &report.UplinksReport{Uplinks: []report.UplinkResult{
+		{Interface: "eth0", Label: "Ethernet (eth0)", Default: true, IdleMS: 0.1, IncreaseMS: 303, DownloadMbps: 15, UploadMbps: 0.8, RPM: 206},
+		{Interface: "usb0", Label: "phone (usb0)", Error: "could not be measured"},
+	}, Best: "eth0", Recommendation: "stay on Ethernet (eth0)."}
+	out := render(t, r, report.Options{Parts: report.PartFigures})
+	assert.Contains(t, out, "uplinks                      down         up     idle  under load    RPM\n")
+	assert.Contains(t, out, "Ethernet (eth0) *       15.0Mbit/s   0.8Mbit/s    0.1ms      +303ms    206\n")
+	assert.Contains(t, out, "phone (usb0)           could not be measured\n(* in use now)\nstay on Ethernet (eth0).\n")
+}
